@@ -1,0 +1,124 @@
+"""One config system: frozen dataclasses, validated on creation, filled from YAML and ``key=value`` overrides.
+
+A recipe YAML maps onto a tree of dataclasses; ``training.lr=1e-4`` on the command line overrides one leaf.
+Unknown keys and bad values fail at load time with a message that names the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value or key is invalid; the message names the field and what is allowed."""
+
+
+def check(condition: bool, field: str, value: Any, allowed: str) -> None:
+    """Raise a :class:`ConfigError` naming ``field``, its bad ``value`` and what is ``allowed``."""
+    if not condition:
+        raise ConfigError(f"{field}={value!r} is invalid: {allowed}")
+
+
+def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
+    choices = tuple(choices)
+    check(value in choices, field, value, f"expected one of {', '.join(map(repr, choices))}")
+
+
+def _resolve_type(tp: Any) -> Any:
+    """Strip Optional/Union-with-None so nested dataclasses can be built from dicts."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
+    """Build dataclass ``cls`` from a (nested) mapping, rejecting unknown keys by name."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix or cls.__name__} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"allowed under {prefix or 'the top level'}: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        tp = _resolve_type(hints[name])
+        if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+            value = from_dict(tp, value, prefix=f"{prefix}{name}.")
+        elif typing.get_origin(tp) is tuple and isinstance(value, list):
+            value = tuple(value)
+        elif tp is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:  # e.g. a required field missing
+        raise ConfigError(f"{prefix or cls.__name__}: {err}") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain, YAML/JSON-safe dict of a dataclass tree (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    return plain(config)
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """``["training.lr=1e-4", "data.suites=[libero_object]"]`` -> nested dict with YAML-typed values."""
+    import yaml
+
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key.path=value")
+        key, raw = item.split("=", 1)
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    return nested
+
+
+def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
+    """Read a YAML recipe (optional), apply ``key=value`` overrides, and build a validated ``cls``."""
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+        data = yaml.safe_load(path.read_text()) or {}
+    return from_dict(cls, merge(data, parse_overrides(overrides)))

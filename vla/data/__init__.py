@@ -1,0 +1,1 @@
+"""LIBERO data: LeRobotDataset recording and loading, action chunks, normalization statistics."""

@@ -1,0 +1,1 @@
+"""The LIBERO simulator: offline set-up, headless rendering and a thin environment wrapper."""

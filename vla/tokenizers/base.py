@@ -1,0 +1,204 @@
+"""The one interface every action tokenizer implements, and the loader that reads the saved type."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from vla.config import from_dict, to_dict
+from vla.data.normalize import FeatureStats, check_finite
+from vla.hub import HubMixin, resolve_pretrained
+
+CONFIG_FILE = "action_tokenizer.json"
+
+
+class TokenizerFitError(ValueError):
+    """The data given to ``fit`` cannot train this tokenizer (too little, wrong shape, NaN)."""
+
+
+class InvalidTokensError(ValueError):
+    """``decode(..., strict=True)`` got a token sequence this tokenizer could not have produced."""
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """Decoded chunks (N, horizon, action_dim) in physical units, and which rows decoded cleanly."""
+
+    actions: np.ndarray
+    valid: np.ndarray
+
+
+def as_chunks(chunks: Any, name: str = "chunks") -> np.ndarray:
+    """Accept numpy or torch, (H, D) or (N, H, D); return float64 (N, H, D)."""
+    if hasattr(chunks, "detach"):
+        chunks = chunks.detach().cpu().numpy()
+    array = np.asarray(chunks, dtype=np.float64)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise TokenizerFitError(f"{name} must have shape (N, horizon, action_dim), got {array.shape}")
+    return array
+
+
+class ActionTokenizer(HubMixin, ABC):
+    """Turns action chunks (N, horizon, action_dim) into token ids in ``[0, vocab_size)`` and back.
+
+    Every tokenizer carries the normalization statistics it was fitted with, so it works in physical units.
+    """
+
+    tokenizer_type: ClassVar[str]
+    artifact_kind = "action tokenizer"
+    config: Any
+    action_stats: FeatureStats | None
+
+    # -- the interface -------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, chunks: Any) -> Self:
+        """Learn whatever the tokenizer needs from physical-unit chunks (N, horizon, action_dim)."""
+
+    @abstractmethod
+    def encode(self, chunks: Any) -> np.ndarray:
+        """Token ids (N, tokens_per_chunk), int64."""
+
+    @abstractmethod
+    def decode(self, ids: Any, strict: bool = False) -> DecodeResult:
+        """Chunks for any id sequences, however wrong; ``strict=True`` raises InvalidTokensError instead."""
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def tokens_per_chunk(self) -> int:
+        """Tokens per chunk (the maximum, for variable-length tokenizers)."""
+
+    @property
+    def horizon(self) -> int:
+        return int(self.config.horizon)
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.config.action_dim)
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.action_stats is not None
+
+    # -- shared helpers ------------------------------------------------------------------------
+    def _check_fit_data(self, chunks: Any, min_chunks: int = 2) -> np.ndarray:
+        array = as_chunks(chunks)
+        if array.shape[1:] != (self.horizon, self.action_dim):
+            raise TokenizerFitError(
+                f"chunks have shape {array.shape[1:]} per chunk; this tokenizer is configured for "
+                f"(horizon={self.horizon}, action_dim={self.action_dim})"
+            )
+        if array.shape[0] < min_chunks:
+            raise TokenizerFitError(f"need at least {min_chunks} chunks to fit, got {array.shape[0]}")
+        try:
+            check_finite("chunks", array)
+        except ValueError as err:
+            raise TokenizerFitError(str(err)) from None
+        return array
+
+    def _require_fitted(self) -> FeatureStats:
+        if self.action_stats is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(chunks) or from_pretrained(...)")
+        return self.action_stats
+
+    def _as_id_rows(self, ids: Any) -> list[np.ndarray]:
+        """Any id input -> a list of 1-D int64 rows (ragged allowed); non-integers become -1 (invalid)."""
+        if hasattr(ids, "detach"):
+            ids = ids.detach().cpu().numpy()
+        if isinstance(ids, np.ndarray):
+            rows = [ids] if ids.ndim <= 1 else list(ids.reshape(ids.shape[0], -1))
+        else:
+            ids = list(ids)
+            rows = [ids] if (not ids or np.isscalar(ids[0])) else ids
+        out = []
+        for row in rows:
+            arr = np.asarray(row, dtype=np.float64).reshape(-1)
+            arr = np.where(np.isfinite(arr), arr, -1)
+            arr = np.clip(arr, -(2**62), 2**62)
+            out.append(arr.astype(np.int64))
+        return out
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _extra_state(self) -> dict[str, Any]:
+        """JSON-able learned state beyond the config and the statistics."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any], folder: Path) -> None:
+        pass
+
+    def _save_pretrained(self, folder: Path) -> None:
+        payload = {
+            "tokenizer_type": self.tokenizer_type,
+            "config": to_dict(self.config),
+            "action_stats": None if self.action_stats is None else self.action_stats.to_dict(),
+            "state": self._extra_state(),
+        }
+        (folder / CONFIG_FILE).write_text(json.dumps(payload, indent=1))
+
+    @classmethod
+    def _from_pretrained(cls, folder: Path, **kwargs: Any) -> Self:
+        payload = _read_payload(folder)
+        if payload["tokenizer_type"] != cls.tokenizer_type:
+            raise TypeError(
+                f"{folder} holds a {payload['tokenizer_type']!r} tokenizer, not {cls.tokenizer_type!r}; "
+                "use AutoActionTokenizer.from_pretrained"
+            )
+        tokenizer = cls(from_dict(cls.config_class, payload["config"]))
+        stats = payload.get("action_stats")
+        tokenizer.action_stats = None if stats is None else FeatureStats.from_dict(stats)
+        tokenizer._load_extra_state(payload.get("state") or {}, folder)
+        return tokenizer
+
+    config_class: ClassVar[type]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(vocab_size={self.vocab_size}, tokens_per_chunk={self.tokens_per_chunk}, "
+            f"horizon={self.horizon}, action_dim={self.action_dim}, fitted={self.is_fitted})"
+        )
+
+
+def _read_payload(folder: Path) -> dict[str, Any]:
+    file = folder / CONFIG_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"{folder} is not an action tokenizer folder: it has no {CONFIG_FILE}")
+    return json.loads(file.read_text())
+
+
+def tokenizer_classes() -> dict[str, type[ActionTokenizer]]:
+    """The table of tokenizer types a config or a saved folder may name."""
+    from vla.tokenizers.binning import BinningActionTokenizer
+
+    return {cls.tokenizer_type: cls for cls in (BinningActionTokenizer,)}
+
+
+class AutoActionTokenizer:
+    """Load any saved action tokenizer from a folder or Hub repo id, reading its saved type."""
+
+    @staticmethod
+    def from_pretrained(name_or_path: str | Path) -> ActionTokenizer:
+        folder = resolve_pretrained(name_or_path, kind="action tokenizer")
+        kind = _read_payload(folder)["tokenizer_type"]
+        classes = tokenizer_classes()
+        if kind not in classes:
+            raise TypeError(f"{folder}: unknown tokenizer_type {kind!r}; known: {sorted(classes)}")
+        return classes[kind]._from_pretrained(folder)
+
+    @staticmethod
+    def from_config(tokenizer_type: str, **config: Any) -> ActionTokenizer:
+        """A new, unfitted tokenizer of ``tokenizer_type`` built from config fields."""
+        classes = tokenizer_classes()
+        if tokenizer_type not in classes:
+            raise ValueError(f"tokenizer_type={tokenizer_type!r} is invalid: expected one of {sorted(classes)}")
+        cls = classes[tokenizer_type]
+        return cls(from_dict(cls.config_class, config))
