@@ -1,0 +1,31 @@
+"""Silence known-harmless library messages that would bury our own output."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+_DROPPED = (
+    # lerobot probes torchcodec's FFmpeg libraries and prints a long traceback when the system has none;
+    # our datasets store PNG frames, and videos decode with PyAV.
+    ("lerobot.utils.import_utils", "torchcodec"),
+    # SmolVLMProcessor.apply_chat_template forwards its own video defaults as kwargs and trips this.
+    ("transformers.processing_utils", "have to be in `processor_kwargs`"),
+)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
+
+
+def quiet_known_noise() -> None:
+    for logger_name, fragment in _DROPPED:
+        logger = logging.getLogger(logger_name)
+        if not any(isinstance(f, _DropMessages) and f.fragment == fragment for f in logger.filters):
+            logger.addFilter(_DropMessages(fragment))
+    warnings.filterwarnings("ignore", message=r"(?s).*torchcodec.*")

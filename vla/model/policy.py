@@ -1,0 +1,285 @@
+"""VLAPolicy: a Hugging Face VLM that emits action tokens after the images, state and instruction.
+
+The action tokenizer's vocabulary becomes *new* rows of the VLM's embedding and output matrices (text rows
+are never overwritten). Training puts the loss on the action tokens and the end token only; inference
+decodes greedily with a logits mask that allows action tokens alone, then turns them back into a chunk in
+physical units through the same tokenizer. Everything needed to act is saved in one folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from vla._logging import quiet_known_noise
+from vla.config import check, check_choice, from_dict, to_dict
+from vla.data.normalize import NormStats
+from vla.hub import HubMixin
+from vla.tokenizers.base import ActionTokenizer, AutoActionTokenizer
+
+logger = logging.getLogger(__name__)
+quiet_known_noise()
+
+POLICY_FILE = "vla_policy.json"
+ACTION_TOKENIZER_DIR = "action_tokenizer"
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    #: Preset name (``tiny``, ``smolvlm2-2.2b``), local folder or Hub repo id of the base VLM.
+    base_model: str = "tiny"
+    #: Dataset features fed to the model as images, in this order.
+    image_keys: tuple[str, ...] = ("image", "wrist_image")
+    #: Append the proprio state (normalized, 2 decimals) to the prompt as text.
+    include_state: bool = False
+    #: ``auto`` picks flash_attention_2 when installed and on CUDA, else sdpa.
+    attn_implementation: str = "auto"
+    #: Standard deviation (in units of the text embeddings' std) of the new action rows around their mean.
+    new_token_init_scale: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(len(self.image_keys) >= 1, "image_keys", self.image_keys, "at least one image feature")
+        check_choice("attn_implementation", self.attn_implementation, ("auto", "sdpa", "eager", "flash_attention_2"))
+        check(self.new_token_init_scale >= 0, "new_token_init_scale", self.new_token_init_scale, "must be >= 0")
+
+
+def choose_attn_implementation(requested: str = "auto") -> str:
+    if requested != "auto":
+        return requested
+    import importlib.util
+
+    import torch
+
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def action_token_strings(n: int) -> list[str]:
+    return [f"<action_{i}>" for i in range(n)]
+
+
+class ActionTokenMask:
+    """Logits processor: only action tokens (ids ``[offset, offset + n)``) may be generated."""
+
+    def __init__(self, offset: int, n: int) -> None:
+        self.offset, self.n = offset, n
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        masked = torch.full_like(scores, float("-inf"))
+        masked[:, self.offset : self.offset + self.n] = scores[:, self.offset : self.offset + self.n]
+        return masked
+
+
+def _to_uint8_hwc(image: Any) -> np.ndarray:
+    """LeRobot gives float CHW in [0, 1]; the simulator gives uint8 HWC. The processor wants uint8 HWC."""
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
+        image = image.transpose(1, 2, 0)
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return image
+
+
+class VLAPolicy(HubMixin):
+    artifact_kind = "VLA policy"
+
+    def __init__(
+        self,
+        model,
+        processor,
+        action_tokenizer: ActionTokenizer,
+        norm_stats: NormStats,
+        config: PolicyConfig,
+        action_token_offset: int,
+    ) -> None:
+        self.model, self.processor = model, processor
+        self.action_tokenizer, self.norm_stats, self.config = action_tokenizer, norm_stats, config
+        self.action_token_offset = action_token_offset
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_base(cls, config: PolicyConfig, action_tokenizer: ActionTokenizer, norm_stats: NormStats) -> Self:
+        """Load the base VLM and extend its vocabulary with the tokenizer's action tokens."""
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        from vla.model.presets import PRESETS, resolve_model_source
+
+        if not action_tokenizer.is_fitted:
+            raise ValueError("the action tokenizer must be fitted before it extends a model's vocabulary")
+        source = resolve_model_source(config.base_model)
+        processor_kwargs = PRESETS[config.base_model].processor_kwargs if config.base_model in PRESETS else {}
+        processor = AutoProcessor.from_pretrained(source, **processor_kwargs)
+        attn = choose_attn_implementation(config.attn_implementation)
+        logger.info("attention implementation: %s", attn)
+        model = AutoModelForImageTextToText.from_pretrained(source, attn_implementation=attn, dtype=torch.float32)
+        offset = extend_vocabulary(model, processor.tokenizer, action_tokenizer.vocab_size, config)
+        return cls(model, processor, action_tokenizer, norm_stats, config, offset)
+
+    @property
+    def eos_token_id(self) -> int:
+        return int(self.processor.tokenizer.convert_tokens_to_ids("<end_of_utterance>"))
+
+    # -- prompts and batches -------------------------------------------------------------------
+    def prompt_text(self, instruction: str, state: Any | None = None) -> str:
+        text = f"What action should the robot take to {instruction.strip().rstrip('.').lower()}?"
+        if self.config.include_state and state is not None:
+            normalized = self.norm_stats["state"].normalize(np.asarray(state, dtype=np.float64))
+            text += " State: " + " ".join(f"{v:.2f}" for v in np.clip(normalized, -9.99, 9.99))
+        content = [{"type": "image"} for _ in self.config.image_keys] + [{"type": "text", "text": text}]
+        messages = [{"role": "user", "content": content}]
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+
+    def _encode_prompt(self, observation: dict[str, Any]) -> dict[str, Any]:
+        images = [_to_uint8_hwc(observation[key]) for key in self.config.image_keys]
+        text = self.prompt_text(observation["task"], observation.get("state"))
+        out = self.processor(text=[text], images=[images], return_tensors="pt")
+        return {k: v[0] for k, v in out.items()}
+
+    def collate(
+        self, samples: list[dict[str, Any]], with_targets: bool = True, padding_side: str = "right"
+    ) -> dict[str, Any]:
+        """Samples (images, ``task``, ``state``, ``actions`` chunk) -> model inputs.
+
+        With targets, the action tokens and the end token follow the prompt and are the only labelled
+        positions.
+        """
+        import torch
+
+        encoded = [self._encode_prompt(s) for s in samples]
+        sequences, labels = [], []
+        targets = None
+        if with_targets:
+            chunks = np.stack([np.asarray(s["actions"], dtype=np.float64) for s in samples])
+            targets = self.action_tokenizer.encode(chunks) + self.action_token_offset
+        for i, enc in enumerate(encoded):
+            prompt = enc["input_ids"]
+            if targets is None:
+                sequences.append(prompt)
+                continue
+            answer = torch.as_tensor(np.append(targets[i], self.eos_token_id), dtype=prompt.dtype)
+            sequences.append(torch.cat([prompt, answer]))
+            labels.append(torch.cat([torch.full_like(prompt, IGNORE_INDEX), answer]))
+        pad_id = self.processor.tokenizer.pad_token_id
+        length = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), length), pad_id, dtype=sequences[0].dtype)
+        attention = torch.zeros((len(sequences), length), dtype=torch.long)
+        label_ids = torch.full((len(sequences), length), IGNORE_INDEX, dtype=sequences[0].dtype)
+        for i, seq in enumerate(sequences):
+            sl = slice(length - len(seq), length) if padding_side == "left" else slice(0, len(seq))
+            input_ids[i, sl], attention[i, sl] = seq, 1
+            if labels:
+                label_ids[i, sl] = labels[i]
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "pixel_values": torch.stack([e["pixel_values"] for e in encoded]),
+        }
+        if "pixel_attention_mask" in encoded[0]:
+            batch["pixel_attention_mask"] = torch.stack([e["pixel_attention_mask"] for e in encoded])
+        if with_targets:
+            batch["labels"] = label_ids
+        return batch
+
+    # -- training and inference ----------------------------------------------------------------
+    def loss(self, batch: dict[str, Any]):
+        """Mean cross-entropy over the labelled (action and end) tokens."""
+        return self.model(**batch).loss
+
+    def predict_action_chunk(self, observations: dict[str, Any] | list[dict[str, Any]]) -> np.ndarray:
+        """One observation (or a list) -> action chunk(s) (horizon, action_dim) in physical units.
+
+        An observation holds the image features named in ``config.image_keys``, ``task`` (the
+        instruction) and ``state``. Decoding is greedy and constrained to action tokens.
+        """
+        import torch
+        from transformers import LogitsProcessorList
+
+        single = isinstance(observations, dict)
+        batch_obs = [observations] if single else list(observations)
+        batch = self.collate(batch_obs, with_targets=False, padding_side="left")
+        device = next(self.model.parameters()).device
+        batch = {k: v.to(device) for k, v in batch.items()}
+        n_tokens = self.action_tokenizer.tokens_per_chunk
+        self.model.eval()
+        with torch.inference_mode():
+            out = self.model.generate(
+                **batch,
+                max_new_tokens=n_tokens,
+                min_new_tokens=n_tokens,
+                do_sample=False,
+                logits_processor=LogitsProcessorList(
+                    [ActionTokenMask(self.action_token_offset, self.action_tokenizer.vocab_size)]
+                ),
+                pad_token_id=self.processor.tokenizer.pad_token_id,
+                eos_token_id=None,
+            )
+        ids = out[:, batch["input_ids"].shape[1] :].cpu().numpy() - self.action_token_offset
+        actions = self.action_tokenizer.decode(ids).actions.astype(np.float32)
+        return actions[0] if single else actions
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _save_pretrained(self, folder: Path) -> None:
+        self.model.save_pretrained(folder)
+        self.processor.save_pretrained(folder)
+        self.action_tokenizer.save_pretrained(folder / ACTION_TOKENIZER_DIR)
+        self.norm_stats.save_pretrained(folder)
+        meta = {"config": to_dict(self.config), "action_token_offset": self.action_token_offset}
+        (folder / POLICY_FILE).write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def _from_pretrained(cls, folder: Path, **kwargs: Any) -> Self:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        meta_file = folder / POLICY_FILE
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{folder} is not a VLA policy checkpoint: it has no {POLICY_FILE}")
+        meta = json.loads(meta_file.read_text())
+        config = from_dict(PolicyConfig, meta["config"])
+        attn = choose_attn_implementation(config.attn_implementation)
+        model = AutoModelForImageTextToText.from_pretrained(folder, attn_implementation=attn, dtype=torch.float32)
+        processor = AutoProcessor.from_pretrained(folder)
+        tokenizer = AutoActionTokenizer.from_pretrained(folder / ACTION_TOKENIZER_DIR)
+        norm_stats = NormStats.from_pretrained(folder)
+        return cls(model, processor, tokenizer, norm_stats, config, int(meta["action_token_offset"]))
+
+
+def extend_vocabulary(model, text_tokenizer, n_action_tokens: int, config: PolicyConfig) -> int:
+    """Add ``n_action_tokens`` new tokens as new embedding/output rows; return the first new id.
+
+    New rows start at the mean of the existing rows plus seeded Gaussian noise scaled by their std, so
+    they are distinct (resize's mean init would make them identical) yet in the text rows' range.
+    """
+    import torch
+
+    old_size = model.get_input_embeddings().weight.shape[0]
+    added = text_tokenizer.add_tokens(action_token_strings(n_action_tokens), special_tokens=True)
+    if added != n_action_tokens:
+        raise ValueError(f"the text tokenizer already holds action tokens ({n_action_tokens - added} of them)")
+    offset = len(text_tokenizer) - n_action_tokens
+    if offset < old_size:
+        raise ValueError(f"new action ids start at {offset}, inside the model's {old_size} existing rows")
+    model.resize_token_embeddings(offset + n_action_tokens, mean_resizing=False)
+    generator = torch.Generator().manual_seed(config.seed)
+    with torch.no_grad():
+        for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+            old = matrix[:old_size].float()
+            mean, std = old.mean(0), old.std(0)
+            noise = torch.randn(n_action_tokens, matrix.shape[1], generator=generator)
+            matrix[offset:] = (mean + config.new_token_init_scale * std * noise).to(matrix.dtype)
+            if offset > old_size:  # padding rows between the old vocabulary and the action tokens
+                matrix[old_size:offset] = mean.to(matrix.dtype)
+    return offset

@@ -1,0 +1,133 @@
+"""A thin LIBERO environment: the standard protocol's observation and reset conventions in one place.
+
+Observations follow the public LIBERO datasets: ``image`` (agentview) and ``wrist_image`` rotated 180
+degrees, 8-D ``state`` = end-effector position (3) + axis-angle rotation (3) + gripper joint positions (2).
+Actions are 7-D: delta end-effector pose (6) and gripper (-1 open, +1 close).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vla.config import check, check_choice
+
+STATE_DIM = 8
+ACTION_DIM = 7
+#: No-op steps after reset that let objects settle (the public protocol).
+SETTLE_STEPS = 10
+NOOP_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class SuiteProtocol:
+    max_steps: int
+    n_tasks: int
+
+
+#: Per-suite episode limits used by the public LIBERO results (lerobot uses the same numbers).
+PROTOCOL: dict[str, SuiteProtocol] = {
+    "libero_spatial": SuiteProtocol(max_steps=280, n_tasks=10),
+    "libero_object": SuiteProtocol(max_steps=280, n_tasks=10),
+    "libero_goal": SuiteProtocol(max_steps=300, n_tasks=10),
+    "libero_10": SuiteProtocol(max_steps=520, n_tasks=10),
+    "libero_90": SuiteProtocol(max_steps=400, n_tasks=90),
+}
+
+
+def check_suite_task(suite: str, task_id: int) -> None:
+    check_choice("suite", suite, PROTOCOL)
+    n = PROTOCOL[suite].n_tasks
+    check(0 <= task_id < n, "task_id", task_id, f"{suite} has tasks 0..{n - 1}")
+
+
+def quat_to_axis_angle(quat_xyzw: np.ndarray) -> np.ndarray:
+    """robosuite quaternion (x, y, z, w) -> axis-angle vector (3,), as the public datasets store it."""
+    q = np.asarray(quat_xyzw, dtype=np.float64).copy()
+    q[3] = np.clip(q[3], -1.0, 1.0)
+    den = math.sqrt(max(1.0 - q[3] * q[3], 0.0))
+    if math.isclose(den, 0.0):
+        return np.zeros(3)
+    return q[:3] * 2.0 * math.acos(q[3]) / den
+
+
+class LiberoEnv:
+    """One LIBERO task. ``reset(episode)`` starts from the benchmark's fixed initial state ``episode``."""
+
+    def __init__(self, suite: str, task_id: int, image_size: int = 256, seed: int = 0) -> None:
+        check_suite_task(suite, task_id)
+        from vla.sim.setup import ensure_libero
+
+        ensure_libero()
+        from libero.libero import benchmark, get_libero_path
+        from libero.libero.envs import OffScreenRenderEnv
+
+        self.suite, self.task_id, self.image_size = suite, task_id, image_size
+        bench = benchmark.get_benchmark_dict()[suite]()
+        self.task = bench.get_task(task_id)
+        self.instruction: str = self.task.language
+        self.init_states = bench.get_task_init_states(task_id)
+        bddl = os.path.join(get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file)
+        self._env = OffScreenRenderEnv(bddl_file_name=bddl, camera_heights=image_size, camera_widths=image_size)
+        self._env.seed(seed)
+        self.max_steps = PROTOCOL[suite].max_steps
+        self._raw: dict[str, Any] = {}
+
+    @property
+    def n_init_states(self) -> int:
+        return len(self.init_states)
+
+    def reset(self, episode: int = 0, settle_steps: int = SETTLE_STEPS) -> dict[str, np.ndarray]:
+        """Reset to fixed initial state ``episode`` and let objects settle with no-op steps."""
+        check(0 <= episode < self.n_init_states, "episode", episode, f"0..{self.n_init_states - 1} for this task")
+        self._env.reset()
+        self._raw = self._env.set_init_state(self.init_states[episode])
+        for _ in range(settle_steps):
+            self._raw, _, _, _ = self._env.step(NOOP_ACTION)
+        return self.observation()
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], bool]:
+        """Apply one 7-D action; returns the new observation and whether the task succeeded."""
+        action = np.asarray(action, dtype=np.float64).reshape(-1)
+        if action.shape != (ACTION_DIM,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be {ACTION_DIM} finite values, got {action!r}")
+        self._raw, _, done, _ = self._env.step(np.clip(action, -1.0, 1.0))
+        return self.observation(), bool(done) or self.success()
+
+    def success(self) -> bool:
+        return bool(self._env.check_success())
+
+    def observation(self) -> dict[str, np.ndarray]:
+        raw = self._raw
+        state = np.concatenate(
+            [raw["robot0_eef_pos"], quat_to_axis_angle(raw["robot0_eef_quat"]), raw["robot0_gripper_qpos"]]
+        ).astype(np.float32)
+        return {
+            "image": np.ascontiguousarray(raw["agentview_image"][::-1, ::-1]),
+            "wrist_image": np.ascontiguousarray(raw["robot0_eye_in_hand_image"][::-1, ::-1]),
+            "state": state,
+        }
+
+    # Privileged simulator state, for scripted experts.
+    def object_position(self, name: str) -> np.ndarray:
+        return np.asarray(self._raw[f"{name}_pos"], dtype=np.float64)
+
+    def eef_position(self) -> np.ndarray:
+        return np.asarray(self._raw["robot0_eef_pos"], dtype=np.float64)
+
+    @property
+    def objects_of_interest(self) -> list[str]:
+        return list(self._env.env.obj_of_interest)
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __enter__(self) -> LiberoEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
