@@ -1,0 +1,28 @@
+"""Train a VLA policy.
+
+    accelerate launch --config_file recipes/accelerate/cpu2.yaml -m vla.train recipes/tiny_cpu.yaml \\
+        data.dataset=outputs/demo/dataset training.steps=20
+
+Overrides are ``key.path=value`` (YAML-typed) on top of the recipe.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return
+    recipe, overrides = (argv[0], argv[1:]) if not argv[0].count("=") else (None, argv)
+    from vla.config import load_config
+    from vla.train.config import TrainConfig
+    from vla.train.trainer import train
+
+    train(load_config(TrainConfig, recipe, overrides))
+
+
+if __name__ == "__main__":
+    main()

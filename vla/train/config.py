@@ -1,0 +1,68 @@
+"""The training config tree a recipe YAML maps onto."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vla.config import check
+from vla.model.policy import PolicyConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    #: LeRobotDataset folder or Hub repo id.
+    dataset: str = ""
+    #: Actions per chunk the policy predicts.
+    horizon: int = 8
+
+    def __post_init__(self) -> None:
+        check(bool(self.dataset), "data.dataset", self.dataset, "a LeRobotDataset folder or Hub repo id")
+        check(self.horizon >= 1, "data.horizon", self.horizon, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    #: Tokenizer type to fit on the training data (``binning``); ignored when ``pretrained`` is set.
+    type: str = "binning"
+    #: Folder or Hub id of an already fitted action tokenizer.
+    pretrained: str | None = None
+    #: Fields of the tokenizer's own config (e.g. ``n_bins``), besides horizon and action_dim.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    output_dir: str = "outputs/train"
+    steps: int = 20
+    #: Samples per process per micro-batch.
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 2
+    max_grad_norm: float = 1.0
+    #: Save a checkpoint every N optimizer steps (0: only at the end).
+    save_every: int = 0
+    #: How many step checkpoints to keep (the last one is always kept).
+    keep_last: int = 2
+    seed: int = 0
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.steps >= 1, "training.steps", self.steps, "must be >= 1")
+        check(self.batch_size >= 1, "training.batch_size", self.batch_size, "must be >= 1")
+        check(self.grad_accum >= 1, "training.grad_accum", self.grad_accum, "must be >= 1")
+        check(self.lr > 0, "training.lr", self.lr, "must be > 0")
+        check(self.warmup_steps >= 0, "training.warmup_steps", self.warmup_steps, "must be >= 0")
+        check(self.save_every >= 0, "training.save_every", self.save_every, "must be >= 0")
+        check(self.keep_last >= 1, "training.keep_last", self.keep_last, "must be >= 1")
+        check(self.num_workers >= 0, "training.num_workers", self.num_workers, "must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
