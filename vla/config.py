@@ -60,13 +60,21 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
             value = from_dict(tp, value, prefix=f"{prefix}{name}.")
         elif typing.get_origin(tp) is tuple and isinstance(value, list):
             value = tuple(value)
-        elif tp is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        elif tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+            value = _as_float(value, prefix + name)
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except TypeError as err:  # e.g. a required field missing
         raise ConfigError(f"{prefix or cls.__name__}: {err}") from None
+
+
+def _as_float(value: Any, field: str) -> Any:
+    # YAML 1.1 reads "1e-4" (no dot) as a string; a float field accepts it.
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{field}={value!r} is invalid: expected a number") from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:

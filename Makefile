@@ -1,0 +1,34 @@
+# vla: the commands a newcomer needs. `make setup && make test` on a fresh machine; `make demo` after.
+.PHONY: setup test test-slow test-all demo lint format clean
+
+VENV := .venv/bin
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+# pytest exits 5 when no test ran: make treats that as a failure, as CI must.
+PYTEST := $(VENV)/python -m pytest
+
+setup:            ## create .venv (uv, Python 3.12, locked deps), place LIBERO assets, build the tiny model
+	bash scripts/setup.sh
+
+test: lint        ## the fast suite (< 15 min on 2 CPU cores); includes real LIBERO and accelerate runs
+	$(PYTEST) -m "not slow and not gpu" -q
+
+test-slow:        ## slower checks only
+	$(PYTEST) -m "slow and not gpu" -q
+
+test-all:
+	$(PYTEST) -m "not gpu" -q
+
+demo:             ## record -> tokenize -> train (2 processes) -> evaluate, on the embedded default
+	$(VENV)/vla demo --out outputs/demo
+
+lint:
+	$(VENV)/ruff check vla tests bench
+	$(VENV)/ruff format --check vla tests bench
+
+format:
+	$(VENV)/ruff format vla tests bench
+	$(VENV)/ruff check --fix vla tests bench
+
+clean:            ## remove generated outputs (not the venv)
+	rm -rf outputs .pytest_cache .ruff_cache

@@ -1,0 +1,36 @@
+import subprocess
+import sys
+import time
+
+VLA = [sys.executable, "-m", "vla.cli"]
+
+
+def run(*args, timeout=120):
+    return subprocess.run([*VLA, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from vla.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass\n"
+         "print('HEAVY', [m for m in ('torch', 'transformers', 'lerobot', 'libero') if m in sys.modules])"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert time.perf_counter() - start < 5
+    assert "vla demo" in out.stdout and "HEAVY []" in out.stdout
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path):
+    cases = [
+        (["eval", "--policy", "random", "--suite", "libero_100"], "suite='libero_100' is invalid: expected one of"),
+        (["eval", "--policy", "random", "--tasks", "10"], "task_id=10 is invalid: libero_object has tasks 0..9"),
+        (["eval", "--policy", "random", "--episodes-per-task", "51"], "episodes_per_task=51 is invalid: 1..50"),
+        (["tokenizer", "fit", "--dataset", str(tmp_path), "--out", str(tmp_path / "t")], "no meta/info.json"),
+        (["train", str(tmp_path / "missing.yaml")], "does not exist"),
+        (["push", str(tmp_path), "--repo-id", "a/b"], "neither a policy checkpoint nor an action tokenizer"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.returncode != 0, args
+        assert message in result.stderr, (args, result.stderr[-500:])
+        assert "Traceback" not in result.stderr, args

@@ -1,0 +1,56 @@
+from dataclasses import dataclass, field
+
+import pytest
+
+from vla.config import ConfigError, check, from_dict, load_config, parse_overrides, to_dict
+
+
+@dataclass(frozen=True)
+class Inner:
+    lr: float = 1e-3
+    names: tuple[str, ...] = ("a",)
+
+    def __post_init__(self):
+        check(self.lr > 0, "inner.lr", self.lr, "must be > 0")
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_overrides_are_yaml_typed_and_nested():
+    assert parse_overrides(["inner.lr=0.5", "name=abc", "inner.names=[b, c]"]) == {
+        "inner": {"lr": 0.5, "names": ["b", "c"]},
+        "name": "abc",
+    }
+    # YAML reads 1e-4 as a string; a float field still takes it
+    assert load_config(Outer, None, ["inner.lr=1e-4"]).inner.lr == 1e-4
+    with pytest.raises(ConfigError, match="inner.lr='fast' is invalid: expected a number"):
+        load_config(Outer, None, ["inner.lr=fast"])
+
+
+def test_load_config_merges_yaml_and_overrides(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: from_yaml\ninner:\n  lr: 0.5\n")
+    config = load_config(Outer, recipe, ["inner.names=[p, q]"])
+    assert config == Outer(name="from_yaml", inner=Inner(lr=0.5, names=("p", "q")))
+    assert to_dict(config) == {"name": "from_yaml", "inner": {"lr": 0.5, "names": ["p", "q"]}}
+
+
+def test_unknown_key_names_the_key_and_allowed_keys():
+    with pytest.raises(ConfigError, match=r"inner\.lrr.*allowed under inner\.: lr, names"):
+        from_dict(Outer, {"inner": {"lrr": 1}})
+
+
+def test_bad_value_names_field_value_and_rule():
+    with pytest.raises(ConfigError, match=r"inner\.lr=-1\.0 is invalid: must be > 0"):
+        load_config(Outer, None, ["inner.lr=-1"])
+
+
+def test_missing_recipe_and_malformed_override():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(Outer, "/nonexistent/recipe.yaml")
+    with pytest.raises(ConfigError, match="key.path=value"):
+        parse_overrides(["no_equals_sign"])

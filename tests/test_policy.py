@@ -1,0 +1,93 @@
+import numpy as np
+import torch
+
+from tests.conftest import make_policy
+from vla.model.policy import IGNORE_INDEX, VLAPolicy
+
+
+def test_vocabulary_extension_adds_distinct_rows_and_keeps_text_rows(synthetic_dataset, tiny_model_dir):
+    from transformers import AutoModelForImageTextToText
+
+    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    policy, _ = make_policy(synthetic_dataset)
+    old = base.get_input_embeddings().weight.shape[0]
+    emb, head = policy.model.get_input_embeddings().weight, policy.model.get_output_embeddings().weight
+    assert policy.action_token_offset == old  # new rows start right after the text vocabulary
+    assert emb.shape[0] == old + policy.action_tokenizer.vocab_size == head.shape[0]
+    assert torch.equal(emb[:old], base.get_input_embeddings().weight)
+    assert torch.equal(head[:old], base.get_output_embeddings().weight)
+    new = emb[old:]
+    assert torch.cdist(new, new).add(torch.eye(len(new)) * 1e9).min() > 1e-3  # all distinct
+    assert len(policy.processor.tokenizer) == emb.shape[0]
+    assert policy.processor.tokenizer.convert_ids_to_tokens(old) == "<action_0>"
+
+
+def test_labels_cover_only_action_tokens_and_end_token(tiny_policy):
+    policy, dataset = tiny_policy
+    samples = [dataset[0], dataset[11], dataset[15]]
+    batch = policy.collate(samples)
+    labels, ids = batch["labels"], batch["input_ids"]
+    n = policy.action_tokenizer.tokens_per_chunk
+    for row in range(3):
+        labelled = (labels[row] != IGNORE_INDEX).nonzero().flatten()
+        assert len(labelled) == n + 1
+        assert torch.equal(labels[row, labelled], ids[row, labelled])
+        action_ids = labels[row, labelled[:-1]] - policy.action_token_offset
+        expected = policy.action_tokenizer.encode(np.asarray(samples[row]["actions"])[None])[0]
+        np.testing.assert_array_equal(action_ids.numpy(), expected)
+        assert labels[row, labelled[-1]] == policy.eos_token_id
+        assert (labelled.diff() == 1).all()  # one contiguous answer right after the prompt
+    # The loss ignores prompt positions: changing a prompt label target does not change it.
+    loss = policy.loss(batch)
+    assert torch.isfinite(loss) and loss > 0
+
+
+def test_constrained_decoding_emits_only_action_tokens(tiny_policy):
+    from transformers import LogitsProcessorList
+
+    from vla.model.policy import ActionTokenMask
+
+    policy, dataset = tiny_policy
+    batch = policy.collate([dataset[0], dataset[3]], with_targets=False, padding_side="left")
+    mask = ActionTokenMask(policy.action_token_offset, policy.action_tokenizer.vocab_size)
+    # Bias the model hard towards a text token: the mask must still win.
+    with torch.no_grad():
+        policy.model.get_output_embeddings().weight[5] += 100.0
+    try:
+        out = policy.model.generate(
+            **batch, max_new_tokens=12, min_new_tokens=12, do_sample=False,
+            logits_processor=LogitsProcessorList([mask]), eos_token_id=None,
+            pad_token_id=policy.processor.tokenizer.pad_token_id,
+        )  # fmt: skip
+    finally:
+        with torch.no_grad():
+            policy.model.get_output_embeddings().weight[5] -= 100.0
+    new = out[:, batch["input_ids"].shape[1] :]
+    lo, hi = policy.action_token_offset, policy.action_token_offset + policy.action_tokenizer.vocab_size
+    assert ((new >= lo) & (new < hi)).all()
+
+
+def test_predict_shapes_units_and_checkpoint_round_trip(tiny_policy, tmp_path):
+    policy, dataset = tiny_policy
+    obs = [dict(dataset[i]) for i in (0, 7)]
+    chunks = policy.predict_action_chunk(obs)
+    assert chunks.shape == (2, 4, 7) and chunks.dtype == np.float32
+    stats = policy.action_tokenizer.action_stats
+    assert (chunks >= stats.min - 1e-6).all() and (chunks <= stats.max + 1e-6).all()  # physical units
+    single = policy.predict_action_chunk(obs[0])
+    np.testing.assert_allclose(single, chunks[0], atol=1e-6)
+
+    policy.save_pretrained(tmp_path / "ckpt")
+    for name in ("model.safetensors", "config.json", "processor_config.json", "tokenizer.json",
+                 "norm_stats.json", "vla_policy.json", "action_tokenizer/action_tokenizer.json"):  # fmt: skip
+        assert (tmp_path / "ckpt" / name).is_file(), name
+    loaded = VLAPolicy.from_pretrained(tmp_path / "ckpt")
+    np.testing.assert_array_equal(loaded.predict_action_chunk(obs), chunks)
+    assert loaded.action_token_offset == policy.action_token_offset
+
+
+def test_state_in_prompt_when_enabled(synthetic_dataset):
+    policy, dataset = make_policy(synthetic_dataset, include_state=True)
+    text = policy.prompt_text("Pick up the soup.", dataset[0]["state"].numpy())
+    assert "State: " in text and text.count(" ") > 15
+    assert "pick up the soup?" in text

@@ -1,0 +1,64 @@
+import time
+
+import pytest
+import torch
+
+from vla.hub import HubUnavailableError
+from vla.model.presets import PRESETS, resolve_model_source
+from vla.model.tiny import IMAGE_SEQ_LEN, build_tiny_smolvlm
+
+
+def test_tiny_model_uses_the_real_smolvlm_classes(tiny_model_dir):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    assert type(model).__name__ == "SmolVLMForConditionalGeneration"
+    assert type(processor).__name__ == "SmolVLMProcessor"
+    assert type(processor.image_processor).__name__.startswith("SmolVLMImageProcessor")
+    tok = processor.tokenizer
+    for special in ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>", "<row_1_col_1>"):
+        assert tok.convert_tokens_to_ids(special) != tok.unk_token_id
+    assert model.config.image_token_id == tok.convert_tokens_to_ids("<image>")
+    assert processor.image_seq_len == IMAGE_SEQ_LEN == 16
+
+
+def test_tiny_build_is_deterministic(tmp_path):
+    a, b = build_tiny_smolvlm(tmp_path / "a"), build_tiny_smolvlm(tmp_path / "b")
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_smolvlm2_preset_matches_published_architecture():
+    preset = PRESETS["smolvlm2-2.2b"]
+    assert preset.source == "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
+    config = preset.build_config()
+    text, vision = config.text_config, config.vision_config
+    assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (2048, 8192, 24)
+    assert (text.num_attention_heads, text.head_dim, text.vocab_size) == (32, 64, 49280)
+    assert text.max_position_embeddings == 8192 and config.tie_word_embeddings is False
+    assert (vision.hidden_size, vision.intermediate_size, vision.num_hidden_layers) == (1152, 4304, 27)
+    assert (vision.num_attention_heads, vision.patch_size, vision.image_size) == (16, 14, 384)
+    assert config.scale_factor == 3 and config.image_token_id == 49190
+    assert preset.image_tokens_per_image == 81
+    assert preset.processor_kwargs == {"do_image_splitting": False}
+    # ~2.2B parameters, counted without allocating them
+    with torch.device("meta"):
+        from transformers import SmolVLMForConditionalGeneration
+
+        n = sum(p.numel() for p in SmolVLMForConditionalGeneration(config).parameters())
+    assert 2.0e9 < n < 2.5e9
+
+
+def test_real_preset_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(HubUnavailableError) as err:
+        resolve_model_source("smolvlm2-2.2b")
+    assert time.perf_counter() - start < 30
+    message = str(err.value)
+    assert "HuggingFaceTB/SmolVLM2-2.2B-Instruct" in message and "local copy" in message

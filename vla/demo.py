@@ -1,0 +1,126 @@
+"""``make demo``: the whole pipeline on the embedded default, end to end, in a few minutes on a CPU.
+
+1. record LIBERO episodes in the real simulator into a LeRobotDataset (public LIBERO schema);
+2. fit an action tokenizer on their action chunks and save it;
+3. train the tiny SmolVLM with ``accelerate launch`` (2 CPU processes) and write a checkpoint;
+4. load the checkpoint and roll it out in LIBERO, writing results.json and videos.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SUITE, TASK_ID = "libero_object", 0
+
+
+def _recipes_dir() -> Path:
+    recipes = REPO_ROOT / "recipes"
+    if not recipes.is_dir():
+        raise FileNotFoundError(f"recipes folder not found at {recipes}; run the demo from a checkout of vla")
+    return recipes
+
+
+def train_command(out: Path, processes: int, steps: int) -> list[str]:
+    recipes = _recipes_dir()
+    overrides = [
+        f"data.dataset={out / 'dataset'}",
+        f"tokenizer.pretrained={out / 'tokenizer'}",
+        f"training.output_dir={out / 'train'}",
+        f"training.steps={steps}",
+    ]
+    if processes == 1:
+        return [sys.executable, "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides]
+    return [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(recipes / "accelerate" / "cpu2.yaml"),
+        "--num_processes", str(processes),
+        "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides,
+    ]  # fmt: skip
+
+
+def _dataset_complete(folder: Path, episodes: int) -> bool:
+    info = folder / "meta" / "info.json"
+    return info.is_file() and json.loads(info.read_text()).get("total_episodes") == episodes
+
+
+def run_demo(
+    out: Path,
+    processes: int = 2,
+    tokenizer: str = "binning",
+    episodes: int = 3,
+    record_steps: int = 40,
+    train_steps: int = 30,
+    eval_episodes: int = 2,
+    eval_max_steps: int = 60,
+) -> dict:
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
+    from vla.data.record import record_scripted_episodes
+    from vla.eval.libero import EvalConfig, evaluate, format_table
+    from vla.tokenizers import AutoActionTokenizer
+
+    out = out.resolve()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    print(f"[1/4] recording {episodes} episodes of {SUITE} task {TASK_ID} in the LIBERO simulator", flush=True)
+    if _dataset_complete(out / "dataset", episodes):
+        print(f"      reusing {out / 'dataset'}")
+    else:
+        record_scripted_episodes(
+            out / "dataset", SUITE, (TASK_ID,), episodes, max_steps=record_steps, overwrite=True
+        )
+    timings["record_s"] = time.perf_counter() - t0
+
+    print(f"[2/4] fitting a {tokenizer} action tokenizer", flush=True)
+    t = time.perf_counter()
+    horizon = 8
+    chunks = episode_action_chunks(load_chunked_dataset(out / "dataset", horizon), horizon)
+    action_tokenizer = AutoActionTokenizer.from_config(tokenizer, horizon=horizon, action_dim=chunks.shape[-1])
+    action_tokenizer.fit(chunks).save_pretrained(out / "tokenizer")
+    print(f"      {action_tokenizer!r}")
+    timings["tokenizer_s"] = time.perf_counter() - t
+
+    print(f"[3/4] training the tiny SmolVLM with {processes} process(es)", flush=True)
+    t = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    subprocess.run(train_command(out, processes, train_steps), check=True, env=env, cwd=REPO_ROOT)
+    checkpoint = out / "train" / "checkpoints" / "last"
+    timings["train_s"] = time.perf_counter() - t
+
+    print(f"[4/4] evaluating {checkpoint} in LIBERO ({eval_episodes} episodes)", flush=True)
+    t = time.perf_counter()
+    results = evaluate(
+        EvalConfig(
+            policy=str(checkpoint),
+            suite=SUITE,
+            task_ids=(TASK_ID,),
+            episodes_per_task=eval_episodes,
+            max_steps=eval_max_steps,
+            video="all",
+            output_dir=str(out / "eval"),
+        )
+    )
+    timings["eval_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    print(format_table(results))
+    summary = {
+        "dataset": str(out / "dataset"),
+        "tokenizer": str(out / "tokenizer"),
+        "checkpoint": str(checkpoint.resolve()),
+        "results": str(out / "eval" / "results.json"),
+        "videos": sorted(str(p) for p in (out / "eval" / "videos").glob("*.mp4")),
+        "timings_s": {k: round(v, 1) for k, v in timings.items()},
+    }
+    (out / "demo_summary.json").write_text(json.dumps(summary, indent=1))
+    print("\noutputs:")
+    for key in ("dataset", "tokenizer", "checkpoint", "results"):
+        print(f"  {key:<10} {summary[key]}")
+    print(f"  {'videos':<10} {out / 'eval' / 'videos'} ({len(summary['videos'])} files)")
+    print(f"  timings    {summary['timings_s']}")
+    return summary

@@ -1,0 +1,73 @@
+"""What the evaluation harness can roll out: our checkpoints, the scripted controller, a random policy.
+
+Each adapter turns (environment, observation) into an action chunk (n, 7) in physical units.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vla.sim.libero_env import ACTION_DIM
+
+
+class RolloutPolicy(Protocol):
+    name: str
+
+    def reset(self) -> None: ...
+
+    def act(self, env, observation: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class CheckpointPolicy:
+    def __init__(self, path: str | Path) -> None:
+        from vla.model.policy import VLAPolicy
+
+        self.name = str(path)
+        self.policy = VLAPolicy.from_pretrained(path)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, env, observation):
+        return self.policy.predict_action_chunk({**observation, "task": env.instruction})
+
+
+class ScriptedPolicy:
+    name = "scripted"
+
+    def __init__(self) -> None:
+        from vla.sim.scripted import ScriptedReachGrasp
+
+        self.controller = ScriptedReachGrasp()
+
+    def reset(self) -> None:
+        self.controller.reset()
+
+    def act(self, env, observation):
+        return self.controller.act(env)[None]
+
+
+class RandomPolicy:
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, env, observation):
+        return self.rng.uniform(-1.0, 1.0, size=(1, ACTION_DIM))
+
+
+def load_rollout_policy(spec: str, seed: int = 0) -> RolloutPolicy:
+    """``scripted``, ``random``, or a checkpoint folder / Hub repo id."""
+    if spec == "scripted":
+        return ScriptedPolicy()
+    if spec == "random":
+        return RandomPolicy(seed)
+    return CheckpointPolicy(spec)
