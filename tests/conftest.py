@@ -65,5 +65,7 @@ def make_policy(dataset_dir: Path, horizon: int = 4, **policy_fields):
     from vla.tokenizers import BinningActionTokenizer
 
     dataset = load_chunked_dataset(dataset_dir, horizon)
-    tokenizer = BinningActionTokenizer(horizon=horizon, n_bins=32).fit(episode_action_chunks(dataset, horizon))
+    tokenizer = BinningActionTokenizer(horizon=horizon, n_bins=32).fit(
+        episode_action_chunks(dataset, horizon)
+    )
     return VLAPolicy.from_base(PolicyConfig(**policy_fields), tokenizer, compute_norm_stats(dataset)), dataset

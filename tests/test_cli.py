@@ -22,9 +22,18 @@ def test_help_is_fast_and_imports_nothing_heavy():
 
 def test_bad_inputs_give_one_line_errors(tmp_path):
     cases = [
-        (["eval", "--policy", "random", "--suite", "libero_100"], "suite='libero_100' is invalid: expected one of"),
-        (["eval", "--policy", "random", "--tasks", "10"], "task_id=10 is invalid: libero_object has tasks 0..9"),
-        (["eval", "--policy", "random", "--episodes-per-task", "51"], "episodes_per_task=51 is invalid: 1..50"),
+        (
+            ["eval", "--policy", "random", "--suite", "libero_100"],
+            "suite='libero_100' is invalid: expected one of",
+        ),
+        (
+            ["eval", "--policy", "random", "--tasks", "10"],
+            "task_id=10 is invalid: libero_object has tasks 0..9",
+        ),
+        (
+            ["eval", "--policy", "random", "--episodes-per-task", "51"],
+            "episodes_per_task=51 is invalid: 1..50",
+        ),
         (["tokenizer", "fit", "--dataset", str(tmp_path), "--out", str(tmp_path / "t")], "no meta/info.json"),
         (["train", str(tmp_path / "missing.yaml")], "does not exist"),
         (["push", str(tmp_path), "--repo-id", "a/b"], "neither a policy checkpoint nor an action tokenizer"),

@@ -24,7 +24,9 @@ def test_missing_gl_libraries_name_the_debian_packages(monkeypatch):
 
     monkeypatch.delenv("MUJOCO_GL", raising=False)
     monkeypatch.setattr(setup.ctypes.util, "find_library", lambda name: None)
-    with pytest.raises(setup.LiberoSetupError, match="apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri"):
+    with pytest.raises(
+        setup.LiberoSetupError, match="apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri"
+    ):
         setup.choose_gl_backend()
 
 

@@ -17,7 +17,13 @@ def test_tiny_model_uses_the_real_smolvlm_classes(tiny_model_dir):
     assert type(processor).__name__ == "SmolVLMProcessor"
     assert type(processor.image_processor).__name__.startswith("SmolVLMImageProcessor")
     tok = processor.tokenizer
-    for special in ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>", "<row_1_col_1>"):
+    for special in (
+        "<image>",
+        "<fake_token_around_image>",
+        "<global-img>",
+        "<end_of_utterance>",
+        "<row_1_col_1>",
+    ):
         assert tok.convert_tokens_to_ids(special) != tok.unk_token_id
     assert model.config.image_token_id == tok.convert_tokens_to_ids("<image>")
     assert processor.image_seq_len == IMAGE_SEQ_LEN == 16

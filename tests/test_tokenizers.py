@@ -56,7 +56,15 @@ def test_save_load_gives_identical_ids(tmp_path):
 def test_decode_fuzz_never_raises_and_flags_invalid():
     tok = BinningActionTokenizer(horizon=4, n_bins=16).fit(chunks(horizon=4))
     rng = np.random.default_rng(1)
-    cases = [[], [[]], [0], np.full((3, 28), 10**12), np.full((2, 28), -5), [[float("nan")] * 28], [[1.5] * 28]]
+    cases = [
+        [],
+        [[]],
+        [0],
+        np.full((3, 28), 10**12),
+        np.full((2, 28), -5),
+        [[float("nan")] * 28],
+        [[1.5] * 28],
+    ]
     for _ in range(2000):
         length = int(rng.integers(0, 60))
         cases.append(rng.integers(-100, 100, size=length))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 
@@ -30,7 +29,9 @@ def cmd_setup_libero(args: argparse.Namespace) -> None:
     from vla.sim.setup import ensure_libero
 
     paths = ensure_libero()
-    print(f"LIBERO ready: assets {paths.assets_dir} -> {paths.assets_dir.resolve()}, config {paths.config_file}")
+    print(
+        f"LIBERO ready: assets {paths.assets_dir} -> {paths.assets_dir.resolve()}, config {paths.config_file}"
+    )
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> None:
@@ -66,8 +67,10 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     tokenizer.save_pretrained(args.out)
     decoded = tokenizer.decode(tokenizer.encode(chunks)).actions
     err = abs(decoded - chunks)
-    print(f"{tokenizer!r}\nfitted on {len(chunks)} chunks; round-trip max abs error {err.max():.4f}, "
-          f"mean {err.mean():.5f}\nsaved: {args.out}")
+    print(
+        f"{tokenizer!r}\nfitted on {len(chunks)} chunks; round-trip max abs error {err.max():.4f}, "
+        f"mean {err.mean():.5f}\nsaved: {args.out}"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -141,11 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", required=True, help="LeRobotDataset folder or Hub repo id")
     q.add_argument("--type", default="binning")
     q.add_argument("--horizon", type=int, default=8)
-    q.add_argument("--options", default="", help='tokenizer config fields as JSON, e.g. \'{"n_bins": 128}\'')
+    q.add_argument("--options", default="", help="tokenizer config fields as JSON, e.g. '{\"n_bins\": 128}'")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_tokenizer_fit)
 
-    p = sub.add_parser("train", help="train in this process (see `python -m vla.train --help` for accelerate)")
+    p = sub.add_parser(
+        "train", help="train in this process (see `python -m vla.train --help` for accelerate)"
+    )
     p.add_argument("recipe", help="recipe YAML, e.g. recipes/tiny_cpu.yaml")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides")
     p.set_defaults(func=cmd_train)
@@ -155,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="libero_object")
     p.add_argument("--tasks", type=_int_list, default=(0,))
     p.add_argument("--episodes-per-task", type=int, default=50)
-    p.add_argument("--max-steps", type=int, default=None, help="cap per episode (default: the suite's standard)")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="cap per episode (default: the suite's standard)"
+    )
     p.add_argument("--actions-per-chunk", type=int, default=None)
     p.add_argument("--video", choices=("none", "failures", "all"), default="all")
     p.add_argument("--seed", type=int, default=0)
@@ -168,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true")
     p.set_defaults(func=cmd_push)
 
-    p = sub.add_parser("demo", help="record -> tokenizer -> train (2 processes) -> eval, on the embedded default")
+    p = sub.add_parser(
+        "demo", help="record -> tokenizer -> train (2 processes) -> eval, on the embedded default"
+    )
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--tokenizer", default="binning")

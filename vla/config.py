@@ -11,9 +11,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -41,7 +39,7 @@ def _resolve_type(tp: Any) -> Any:
     return tp
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
+def from_dict[T](cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a (nested) mapping, rejecting unknown keys by name."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix or cls.__name__} must be a mapping, got {type(data).__name__}")
@@ -119,7 +117,7 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
+def load_config[T](cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
     """Read a YAML recipe (optional), apply ``key=value`` overrides, and build a validated ``cls``."""
     import yaml
 

@@ -68,7 +68,9 @@ def run_demo(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    print(f"[1/4] recording {episodes} episodes of {SUITE} task {TASK_ID} in the LIBERO simulator", flush=True)
+    print(
+        f"[1/4] recording {episodes} episodes of {SUITE} task {TASK_ID} in the LIBERO simulator", flush=True
+    )
     if _dataset_complete(out / "dataset", episodes):
         print(f"      reusing {out / 'dataset'}")
     else:
@@ -81,7 +83,9 @@ def run_demo(
     t = time.perf_counter()
     horizon = 8
     chunks = episode_action_chunks(load_chunked_dataset(out / "dataset", horizon), horizon)
-    action_tokenizer = AutoActionTokenizer.from_config(tokenizer, horizon=horizon, action_dim=chunks.shape[-1])
+    action_tokenizer = AutoActionTokenizer.from_config(
+        tokenizer, horizon=horizon, action_dim=chunks.shape[-1]
+    )
     action_tokenizer.fit(chunks).save_pretrained(out / "tokenizer")
     print(f"      {action_tokenizer!r}")
     timings["tokenizer_s"] = time.perf_counter() - t

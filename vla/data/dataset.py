@@ -41,7 +41,9 @@ def load_chunked_dataset(name_or_path: str | Path, horizon: int, action_key: str
             f"dataset {str(name_or_path)!r} has no feature {action_key!r}; it has {sorted(info['features'])}"
         )
     fps = info["fps"]
-    return LeRobotDataset(repo_id, root=root, delta_timestamps={action_key: [k / fps for k in range(horizon)]})
+    return LeRobotDataset(
+        repo_id, root=root, delta_timestamps={action_key: [k / fps for k in range(horizon)]}
+    )
 
 
 def episode_action_chunks(dataset, horizon: int, action_key: str = "actions") -> np.ndarray:

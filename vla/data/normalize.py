@@ -92,7 +92,9 @@ class FeatureStats:
             return self.q01, self.q99
         if mode in ("minmax", "meanstd"):
             return self.min, self.max
-        raise ValueError(f"normalization mode {mode!r} is invalid: expected 'quantile', 'minmax' or 'meanstd'")
+        raise ValueError(
+            f"normalization mode {mode!r} is invalid: expected 'quantile', 'minmax' or 'meanstd'"
+        )
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         suites.setdefault(row["suite"], []).append(row)
     return {
         "per_task": {
-            key: {**block(rows), "instruction": rows[0]["instruction"]} for key, rows in sorted(per_task.items())
+            key: {**block(rows), "instruction": rows[0]["instruction"]}
+            for key, rows in sorted(per_task.items())
         },
         "per_suite": {suite: block(rows) for suite, rows in suites.items()},
         "overall": block(episodes),
@@ -120,7 +121,9 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     policy = load_rollout_policy(config.policy, seed=config.seed)
     max_steps = config.max_steps or PROTOCOL[config.suite].max_steps
     rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(config.task_ids) * config.episodes_per_task, desc=f"eval {config.suite}", unit="episode")
+    bar = tqdm(
+        total=len(config.task_ids) * config.episodes_per_task, desc=f"eval {config.suite}", unit="episode"
+    )
     for task_id in config.task_ids:
         env = LiberoEnv(config.suite, task_id, seed=config.seed)
         try:
@@ -183,8 +186,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
                 for suite, s in summary["per_suite"].items()
             },
             "per_task": [
-                {"task_group": key.split("/")[0], "task_id": int(key.split("/")[1]),
-                 "metrics": {"pc_success": 100.0 * t["success_rate"], "n_episodes": t["episodes"]}}
+                {
+                    "task_group": key.split("/")[0],
+                    "task_id": int(key.split("/")[1]),
+                    "metrics": {"pc_success": 100.0 * t["success_rate"], "n_episodes": t["episodes"]},
+                }
                 for key, t in summary["per_task"].items()
             ],
         },
@@ -200,9 +206,13 @@ def format_table(results: dict[str, Any]) -> str:
     for suite, s in results["per_suite"].items():
         lines.append(f"{suite + ' (suite)':<18} {100 * s['success_rate']:>8.1f}% {s['episodes']:>9}")
     o = results["overall"]
-    lines.append(f"{'overall':<18} {100 * o['success_rate']:>8.1f}% {o['episodes']:>9}  95% CI "
-                 f"[{100 * o['ci95'][0]:.1f}, {100 * o['ci95'][1]:.1f}]")
+    lines.append(
+        f"{'overall':<18} {100 * o['success_rate']:>8.1f}% {o['episodes']:>9}  95% CI "
+        f"[{100 * o['ci95'][0]:.1f}, {100 * o['ci95'][1]:.1f}]"
+    )
     if results["protocol"]["shortened"]:
-        lines.append(f"note: episodes capped at {results['protocol']['max_steps']} steps "
-                     f"(standard: {results['protocol']['standard_max_steps']})")
+        lines.append(
+            f"note: episodes capped at {results['protocol']['max_steps']} steps "
+            f"(standard: {results['protocol']['standard_max_steps']})"
+        )
     return "\n".join(lines)

@@ -124,7 +124,11 @@ class HubMixin:
         """Save into ``staging_dir`` (a temporary folder by default) and upload it."""
         if staging_dir is not None:
             folder = self.save_pretrained(staging_dir)
-            return push_folder_to_hub(folder, repo_id, private=private, token=token, commit_message=commit_message)
+            return push_folder_to_hub(
+                folder, repo_id, private=private, token=token, commit_message=commit_message
+            )
         with tempfile.TemporaryDirectory(prefix="vla-push-") as tmp:
             folder = self.save_pretrained(tmp)
-            return push_folder_to_hub(folder, repo_id, private=private, token=token, commit_message=commit_message)
+            return push_folder_to_hub(
+                folder, repo_id, private=private, token=token, commit_message=commit_message
+            )

@@ -46,8 +46,12 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         check(len(self.image_keys) >= 1, "image_keys", self.image_keys, "at least one image feature")
-        check_choice("attn_implementation", self.attn_implementation, ("auto", "sdpa", "eager", "flash_attention_2"))
-        check(self.new_token_init_scale >= 0, "new_token_init_scale", self.new_token_init_scale, "must be >= 0")
+        check_choice(
+            "attn_implementation", self.attn_implementation, ("auto", "sdpa", "eager", "flash_attention_2")
+        )
+        check(
+            self.new_token_init_scale >= 0, "new_token_init_scale", self.new_token_init_scale, "must be >= 0"
+        )
 
 
 def choose_attn_implementation(requested: str = "auto") -> str:
@@ -110,7 +114,9 @@ class VLAPolicy(HubMixin):
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def from_base(cls, config: PolicyConfig, action_tokenizer: ActionTokenizer, norm_stats: NormStats) -> Self:
+    def from_base(
+        cls, config: PolicyConfig, action_tokenizer: ActionTokenizer, norm_stats: NormStats
+    ) -> Self:
         """Load the base VLM and extend its vocabulary with the tokenizer's action tokens."""
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -124,7 +130,9 @@ class VLAPolicy(HubMixin):
         processor = AutoProcessor.from_pretrained(source, **processor_kwargs)
         attn = choose_attn_implementation(config.attn_implementation)
         logger.info("attention implementation: %s", attn)
-        model = AutoModelForImageTextToText.from_pretrained(source, attn_implementation=attn, dtype=torch.float32)
+        model = AutoModelForImageTextToText.from_pretrained(
+            source, attn_implementation=attn, dtype=torch.float32
+        )
         offset = extend_vocabulary(model, processor.tokenizer, action_tokenizer.vocab_size, config)
         return cls(model, processor, action_tokenizer, norm_stats, config, offset)
 
@@ -250,7 +258,9 @@ class VLAPolicy(HubMixin):
         meta = json.loads(meta_file.read_text())
         config = from_dict(PolicyConfig, meta["config"])
         attn = choose_attn_implementation(config.attn_implementation)
-        model = AutoModelForImageTextToText.from_pretrained(folder, attn_implementation=attn, dtype=torch.float32)
+        model = AutoModelForImageTextToText.from_pretrained(
+            folder, attn_implementation=attn, dtype=torch.float32
+        )
         processor = AutoProcessor.from_pretrained(folder)
         tokenizer = AutoActionTokenizer.from_pretrained(folder / ACTION_TOKENIZER_DIR)
         norm_stats = NormStats.from_pretrained(folder)
@@ -268,7 +278,9 @@ def extend_vocabulary(model, text_tokenizer, n_action_tokens: int, config: Polic
     old_size = model.get_input_embeddings().weight.shape[0]
     added = text_tokenizer.add_tokens(action_token_strings(n_action_tokens), special_tokens=True)
     if added != n_action_tokens:
-        raise ValueError(f"the text tokenizer already holds action tokens ({n_action_tokens - added} of them)")
+        raise ValueError(
+            f"the text tokenizer already holds action tokens ({n_action_tokens - added} of them)"
+        )
     offset = len(text_tokenizer) - n_action_tokens
     if offset < old_size:
         raise ValueError(f"new action ids start at {offset}, inside the model's {old_size} existing rows")

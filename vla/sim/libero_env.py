@@ -72,7 +72,9 @@ class LiberoEnv:
         self.instruction: str = self.task.language
         self.init_states = bench.get_task_init_states(task_id)
         bddl = os.path.join(get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file)
-        self._env = OffScreenRenderEnv(bddl_file_name=bddl, camera_heights=image_size, camera_widths=image_size)
+        self._env = OffScreenRenderEnv(
+            bddl_file_name=bddl, camera_heights=image_size, camera_widths=image_size
+        )
         self._env.seed(seed)
         self.max_steps = PROTOCOL[suite].max_steps
         self._raw: dict[str, Any] = {}
@@ -83,7 +85,12 @@ class LiberoEnv:
 
     def reset(self, episode: int = 0, settle_steps: int = SETTLE_STEPS) -> dict[str, np.ndarray]:
         """Reset to fixed initial state ``episode`` and let objects settle with no-op steps."""
-        check(0 <= episode < self.n_init_states, "episode", episode, f"0..{self.n_init_states - 1} for this task")
+        check(
+            0 <= episode < self.n_init_states,
+            "episode",
+            episode,
+            f"0..{self.n_init_states - 1} for this task",
+        )
         self._env.reset()
         self._raw = self._env.set_init_state(self.init_states[episode])
         for _ in range(settle_steps):

@@ -116,6 +116,17 @@ def _write_config(paths: LiberoPaths) -> None:
     tmp.replace(paths.config_file)
 
 
+def _private_robosuite_macros() -> None:
+    # robosuite warns on every import until its macros are copied to macros_private.py (its own setup
+    # script does exactly this copy).
+    robosuite_dir = _find_package_dir("robosuite")
+    if robosuite_dir is None:
+        return
+    private = robosuite_dir / "macros_private.py"
+    if not private.exists() and (robosuite_dir / "macros.py").is_file():
+        private.write_text((robosuite_dir / "macros.py").read_text())
+
+
 def ensure_libero() -> LiberoPaths:
     """Idempotently prepare LIBERO: assets in place, config written, rendering chosen.
 
@@ -125,5 +136,6 @@ def ensure_libero() -> LiberoPaths:
     _link_assets(paths)
     os.environ["LIBERO_CONFIG_PATH"] = str(paths.config_file.parent)
     _write_config(paths)
+    _private_robosuite_macros()
     configure_rendering()
     return paths

@@ -108,7 +108,9 @@ class ActionTokenizer(HubMixin, ABC):
 
     def _require_fitted(self) -> FeatureStats:
         if self.action_stats is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(chunks) or from_pretrained(...)")
+            raise RuntimeError(
+                f"{type(self).__name__} is not fitted: call fit(chunks) or from_pretrained(...)"
+            )
         return self.action_stats
 
     def _as_id_rows(self, ids: Any) -> list[np.ndarray]:
@@ -199,6 +201,8 @@ class AutoActionTokenizer:
         """A new, unfitted tokenizer of ``tokenizer_type`` built from config fields."""
         classes = tokenizer_classes()
         if tokenizer_type not in classes:
-            raise ValueError(f"tokenizer_type={tokenizer_type!r} is invalid: expected one of {sorted(classes)}")
+            raise ValueError(
+                f"tokenizer_type={tokenizer_type!r} is invalid: expected one of {sorted(classes)}"
+            )
         cls = classes[tokenizer_type]
         return cls(from_dict(cls.config_class, config))

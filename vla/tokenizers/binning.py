@@ -80,7 +80,9 @@ class BinningActionTokenizer(ActionTokenizer):
         array = np.asarray(chunks.detach().cpu().numpy() if hasattr(chunks, "detach") else chunks, np.float64)
         array = array[None] if array.ndim == 2 else array
         if array.shape[1:] != (self.horizon, self.action_dim):
-            raise ValueError(f"chunks of shape {array.shape[1:]} given; expected ({self.horizon}, {self.action_dim})")
+            raise ValueError(
+                f"chunks of shape {array.shape[1:]} given; expected ({self.horizon}, {self.action_dim})"
+            )
         normalized = np.clip(stats.normalize(array), -1.0, 1.0)
         ids = np.empty(normalized.shape, dtype=np.int64)
         for d in range(self.action_dim):

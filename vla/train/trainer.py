@@ -35,7 +35,10 @@ def build_tokenizer(config: TrainConfig, chunks):
             )
         return tokenizer
     tokenizer = AutoActionTokenizer.from_config(
-        config.tokenizer.type, horizon=config.data.horizon, action_dim=chunks.shape[-1], **config.tokenizer.options
+        config.tokenizer.type,
+        horizon=config.data.horizon,
+        action_dim=chunks.shape[-1],
+        **config.tokenizer.options,
     )
     return tokenizer.fit(chunks)
 
@@ -68,7 +71,9 @@ def write_model_card(folder: Path, config: TrainConfig, step: int, metrics: dict
     (folder / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def _save_checkpoint(accelerator, policy, model, config: TrainConfig, step: int, metrics: dict[str, Any]) -> Path:
+def _save_checkpoint(
+    accelerator, policy, model, config: TrainConfig, step: int, metrics: dict[str, Any]
+) -> Path:
     ckpt_root = Path(config.training.output_dir) / "checkpoints"
     final = ckpt_root / f"step-{step:06d}"
     tmp = ckpt_root / f".tmp-step-{step:06d}"
@@ -164,7 +169,9 @@ def train(config: TrainConfig) -> Path:
             if accelerator.is_main_process:
                 with log_file.open("a") as f:
                     f.write(json.dumps(metrics) + "\n")
-                bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"])
+                bar.set_postfix(
+                    loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"]
+                )
                 bar.update(1)
             if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
                 last = _save_checkpoint(accelerator, policy, model, config, step, metrics)

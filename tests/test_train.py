@@ -1,0 +1,47 @@
+import json
+
+import numpy as np
+import pytest
+
+from vla.config import ConfigError, load_config
+from vla.train.config import TrainConfig
+from vla.train.trainer import train
+
+RECIPE = "recipes/tiny_cpu.yaml"
+
+
+def config_for(dataset, out, *overrides):
+    return load_config(
+        TrainConfig,
+        RECIPE,
+        [f"data.dataset={dataset}", f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2",
+         "tokenizer.options.n_bins=32", *overrides],
+    )  # fmt: skip
+
+
+def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(synthetic_dataset, tmp_path):
+    from vla.model.policy import VLAPolicy
+
+    out = tmp_path / "run"
+    last = train(config_for(synthetic_dataset, out, "training.steps=24", "training.save_every=8",
+                            "training.keep_last=2", "training.lr=3e-3"))  # fmt: skip
+    losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 24
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    ckpts = sorted(p.name for p in (out / "checkpoints").glob("step-*"))
+    assert ckpts == ["step-000016", "step-000024"]  # keep_last=2, step-000008 deleted
+    assert (out / "checkpoints" / "last").resolve() == last.resolve()
+    assert not list((out / "checkpoints").glob(".tmp-*"))
+    for name in ("model.safetensors", "norm_stats.json", "action_tokenizer/action_tokenizer.json",
+                 "processor_config.json", "train_config.json", "README.md", "training_state"):  # fmt: skip
+        assert (last / name).exists(), name
+    assert json.loads((last / "train_config.json").read_text())["training"]["steps"] == 24
+    policy = VLAPolicy.from_pretrained(out / "checkpoints" / "last")
+    assert policy.action_tokenizer.vocab_size == 32
+
+
+def test_recipe_typos_fail_before_training(synthetic_dataset, tmp_path):
+    with pytest.raises(ConfigError, match="training.stepz"):
+        config_for(synthetic_dataset, tmp_path, "training.stepz=3")
+    with pytest.raises(ConfigError, match="training.batch_size=0 is invalid"):
+        config_for(synthetic_dataset, tmp_path, "training.batch_size=0")
