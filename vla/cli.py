@@ -102,9 +102,15 @@ def cmd_push(args: argparse.Namespace) -> None:
     from vla.hub import push_folder_to_hub
 
     folder = Path(args.checkpoint)
-    if not (folder / "vla_policy.json").is_file() and not (folder / "action_tokenizer.json").is_file():
+    if (folder / "vla_policy.json").is_file():
+        from vla.hub.card import stage_checkpoint
+
+        staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
+        folder = stage_checkpoint(folder, staging, Path(args.results) if args.results else None)
+        print(f"staged: {folder}")
+    elif not (folder / "action_tokenizer.json").is_file():
         raise SystemExit(f"error: {folder} is neither a policy checkpoint nor an action tokenizer folder")
-    print(push_folder_to_hub(folder, args.repo_id, private=args.private))
+    print(f"pushed: {push_folder_to_hub(folder, args.repo_id, private=args.private)}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -173,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("--repo-id", required=True)
     p.add_argument("--private", action="store_true")
+    p.add_argument("--results", help="a results.json from `vla eval` to put in the model card")
+    p.add_argument("--staging-dir", help="where the upload is staged (default outputs/push/OWNER--NAME)")
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser(

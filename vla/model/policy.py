@@ -28,6 +28,7 @@ quiet_known_noise()
 POLICY_FILE = "vla_policy.json"
 ACTION_TOKENIZER_DIR = "action_tokenizer"
 IGNORE_INDEX = -100
+FINETUNE_MODES = ("full", "frozen_vision", "lora")
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,20 @@ class PolicyConfig:
     attn_implementation: str = "auto"
     #: Standard deviation (in units of the text embeddings' std) of the new action rows around their mean.
     new_token_init_scale: float = 1.0
+    #: ``full``: train everything; ``frozen_vision``: all but the vision encoder; ``lora``: LoRA adapters on
+    #: the text model plus the new action-token rows of the embedding and output matrices.
+    finetune: str = "full"
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    #: Modules that get LoRA adapters (regex on module names; the default reaches the text model only).
+    lora_target: str = r".*text_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_choice("finetune", self.finetune, FINETUNE_MODES)
+        check(self.lora_rank >= 1, "lora_rank", self.lora_rank, "must be >= 1")
+        check(0.0 <= self.lora_dropout < 1.0, "lora_dropout", self.lora_dropout, "must be in [0, 1)")
         check(len(self.image_keys) >= 1, "image_keys", self.image_keys, "at least one image feature")
         check_choice(
             "attn_implementation", self.attn_implementation, ("auto", "sdpa", "eager", "flash_attention_2")
@@ -134,7 +146,12 @@ class VLAPolicy(HubMixin):
             source, attn_implementation=attn, dtype=torch.float32
         )
         offset = extend_vocabulary(model, processor.tokenizer, action_tokenizer.vocab_size, config)
+        model = apply_finetune_mode(model, config, list(range(offset, offset + action_tokenizer.vocab_size)))
         return cls(model, processor, action_tokenizer, norm_stats, config, offset)
+
+    @property
+    def is_lora(self) -> bool:
+        return self.config.finetune == "lora"
 
     @property
     def eos_token_id(self) -> int:
@@ -258,13 +275,52 @@ class VLAPolicy(HubMixin):
         meta = json.loads(meta_file.read_text())
         config = from_dict(PolicyConfig, meta["config"])
         attn = choose_attn_implementation(config.attn_implementation)
-        model = AutoModelForImageTextToText.from_pretrained(
-            folder, attn_implementation=attn, dtype=torch.float32
-        )
         processor = AutoProcessor.from_pretrained(folder)
+        if (folder / "adapter_config.json").is_file():
+            model = _load_lora_model(folder, config, attn, len(processor.tokenizer))
+        else:
+            model = AutoModelForImageTextToText.from_pretrained(
+                folder, attn_implementation=attn, dtype=torch.float32
+            )
         tokenizer = AutoActionTokenizer.from_pretrained(folder / ACTION_TOKENIZER_DIR)
         norm_stats = NormStats.from_pretrained(folder)
         return cls(model, processor, tokenizer, norm_stats, config, int(meta["action_token_offset"]))
+
+
+def apply_finetune_mode(model, config: PolicyConfig, action_token_ids: list[int]):
+    """Freeze or wrap the model for ``config.finetune``; returns the model to train."""
+    if config.finetune == "frozen_vision":
+        vision = model.model.vision_model
+        for param in vision.parameters():
+            param.requires_grad_(False)
+    elif config.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=config.lora_target,
+            # The new action rows must learn too; peft trains just those rows of both matrices.
+            trainable_token_indices={"embed_tokens": action_token_ids, "lm_head": action_token_ids},
+        )
+        model = get_peft_model(model, lora)
+    return model
+
+
+def _load_lora_model(folder: Path, config: PolicyConfig, attn: str, vocab_size: int):
+    """Base model (from its preset, path or Hub id) + the saved adapter, merged for inference speed."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    from vla.model.presets import resolve_model_source
+
+    base = AutoModelForImageTextToText.from_pretrained(
+        resolve_model_source(config.base_model), attn_implementation=attn, dtype=torch.float32
+    )
+    base.resize_token_embeddings(vocab_size, mean_resizing=False)
+    return PeftModel.from_pretrained(base, folder).merge_and_unload()
 
 
 def extend_vocabulary(model, text_tokenizer, n_action_tokens: int, config: PolicyConfig) -> int:

@@ -48,8 +48,31 @@ class TrainingConfig:
     keep_last: int = 2
     seed: int = 0
     num_workers: int = 0
+    #: ``no``, ``bf16`` or ``fp16``; ``None`` leaves it to ``accelerate launch --mixed_precision``.
+    mixed_precision: str | None = None
+    #: Recompute activations in the backward pass: less memory, ~30% more compute.
+    gradient_checkpointing: bool = False
+    #: Experiment trackers: ``tensorboard`` (default, logs under output_dir/logs), ``wandb``; empty for none.
+    report_to: tuple[str, ...] = ("tensorboard",)
+    #: Continue from a checkpoint: ``last`` (this run's newest), a checkpoint folder, or ``None``.
+    resume: str | None = None
+    #: Push the final checkpoint to this Hub repo id (``None``: do not push).
+    push_to_hub: str | None = None
 
     def __post_init__(self) -> None:
+        check(
+            self.mixed_precision in (None, "no", "bf16", "fp16"),
+            "training.mixed_precision",
+            self.mixed_precision,
+            "expected null, 'no', 'bf16' or 'fp16'",
+        )
+        for tracker in self.report_to:
+            check(
+                tracker in ("tensorboard", "wandb"),
+                "training.report_to",
+                self.report_to,
+                "tensorboard, wandb",
+            )
         check(self.steps >= 1, "training.steps", self.steps, "must be >= 1")
         check(self.batch_size >= 1, "training.batch_size", self.batch_size, "must be >= 1")
         check(self.grad_accum >= 1, "training.grad_accum", self.grad_accum, "must be >= 1")

@@ -1,15 +1,17 @@
 """The training loop: one screen, accelerate for devices and processes, checkpoints that hold everything.
 
-A checkpoint folder ``checkpoints/step-NNNNNN`` holds the policy (weights, processor, action tokenizer,
-normalization statistics, policy config), the resolved training config, a model card and the
-accelerate training state; it is written under a temporary name and renamed when complete, and
-``checkpoints/last`` points at the newest one.
+A checkpoint folder ``checkpoints/step-NNNNNN`` holds the policy (weights or LoRA adapter, processor,
+action tokenizer, normalization statistics, policy config), the resolved training config, a model card,
+the trainer state (step) and the accelerate state (model, optimizer, scheduler, RNG). It is written under
+a temporary name and renamed when complete; ``checkpoints/last`` points at the newest one.
+
+Exact resume: the data order is a function of (seed, epoch) (accelerate's seedable sampler), so a resumed
+run skips the micro-batches already consumed and sees exactly the batches an uninterrupted run would.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -21,6 +23,7 @@ from vla.train.config import TrainConfig
 
 TRAINING_STATE_DIR = "training_state"
 TRAIN_CONFIG_FILE = "train_config.json"
+TRAINER_STATE_FILE = "trainer_state.json"
 
 
 def build_tokenizer(config: TrainConfig, chunks):
@@ -44,31 +47,21 @@ def build_tokenizer(config: TrainConfig, chunks):
 
 
 def write_model_card(folder: Path, config: TrainConfig, step: int, metrics: dict[str, Any]) -> None:
-    tokenizer = config.tokenizer.pretrained or config.tokenizer.type
-    lines = [
-        "---",
-        "library_name: vla",
-        "tags: [robotics, vision-language-action, libero, lerobot]",
-        "---",
-        "",
-        f"# VLA policy: {config.policy.base_model} + {tokenizer} action tokens",
-        "",
-        f"Fine-tuned with [vla](https://github.com/) for {step} optimizer steps on `{config.data.dataset}`.",
-        "",
-        "Load it with `VLAPolicy.from_pretrained(path_or_repo_id)`; evaluate it with",
-        "`vla eval --policy <this folder or repo id> --suite libero_object`.",
-        "",
-        "## Training",
-        "```json",
-        json.dumps(to_dict(config), indent=1),
-        "```",
-        "",
-        "## Last metrics",
-        "```json",
-        json.dumps(metrics, indent=1),
-        "```",
-    ]
-    (folder / "README.md").write_text("\n".join(lines) + "\n")
+    from vla.hub.card import write_policy_card
+
+    write_policy_card(folder, to_dict(config), step=step, metrics=metrics)
+
+
+def resolve_resume(config: TrainConfig) -> Path | None:
+    resume = config.training.resume
+    if not resume:
+        return None
+    path = Path(config.training.output_dir) / "checkpoints" / "last" if resume == "last" else Path(resume)
+    if not (path / TRAINER_STATE_FILE).is_file():
+        raise FileNotFoundError(
+            f"training.resume={resume!r}: {path} is not a complete checkpoint (no {TRAINER_STATE_FILE})"
+        )
+    return path.resolve()
 
 
 def _save_checkpoint(
@@ -86,11 +79,11 @@ def _save_checkpoint(
         policy.model = accelerator.unwrap_model(model)
         policy.save_pretrained(tmp)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
+        (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
         write_model_card(tmp, config, step, metrics)
         shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        link = ckpt_root / "last"
-        tmp_link = ckpt_root / ".last.tmp"
+        tmp.rename(final)  # the folder appears complete or not at all
+        link, tmp_link = ckpt_root / "last", ckpt_root / ".last.tmp"
         if tmp_link.is_symlink() or tmp_link.exists():
             tmp_link.unlink()
         tmp_link.symlink_to(final.name)
@@ -102,10 +95,23 @@ def _save_checkpoint(
     return final
 
 
-def train(config: TrainConfig) -> Path:
-    """Run training; returns the last checkpoint folder."""
+def use_cpu_processes_without_gpu() -> None:
+    """Make ``accelerate launch`` with several processes on a GPU-less machine really distributed.
+
+    accelerate spawns the processes, but without CUDA and without ACCELERATE_USE_CPU each one silently
+    trains alone (DistributedType.NO): N unsynchronized copies writing the same checkpoint. Setting the
+    flag before the Accelerator exists makes them join one gloo process group instead.
+    """
     import torch
-    from accelerate import Accelerator
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        os.environ.setdefault("ACCELERATE_USE_CPU", "1")
+
+
+def train(config: TrainConfig) -> Path:
+    """Run (or resume) training; returns the last checkpoint folder."""
+    import torch
+    from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -115,12 +121,25 @@ def train(config: TrainConfig) -> Path:
     from vla.model.policy import VLAPolicy
 
     tc = config.training
-    accelerator = Accelerator(gradient_accumulation_steps=tc.grad_accum)
+    out = Path(tc.output_dir)
+    resume_from = resolve_resume(config)
+    use_cpu_processes_without_gpu()
+    accelerator = Accelerator(
+        gradient_accumulation_steps=tc.grad_accum,
+        mixed_precision=tc.mixed_precision,
+        log_with=list(tc.report_to) or None,
+        project_dir=str(out / "logs"),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=tc.seed),
+    )
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon)
     # Every process fits the same deterministic tokenizer on the same data: no broadcast needed.
     tokenizer = build_tokenizer(config, episode_action_chunks(dataset, config.data.horizon))
     policy = VLAPolicy.from_base(config.policy, tokenizer, compute_norm_stats(dataset))
+    if tc.gradient_checkpointing:
+        policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if policy.is_lora:
+            policy.model.enable_input_require_grads()
     policy.model.train()
     loader = DataLoader(
         dataset,
@@ -129,29 +148,48 @@ def train(config: TrainConfig) -> Path:
         drop_last=len(dataset) >= tc.batch_size * accelerator.num_processes,
         collate_fn=policy.collate,
         num_workers=tc.num_workers,
-        generator=torch.Generator().manual_seed(tc.seed),
     )
-    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    params = [p for p in policy.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)
     model, optimizer, loader, scheduler = accelerator.prepare(policy.model, optimizer, loader, scheduler)
+    if len(loader) == 0:
+        raise ValueError(f"the dataset has {len(dataset)} samples: too few for batch_size={tc.batch_size}")
 
-    out = Path(tc.output_dir)
+    step = 0
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from / TRAINING_STATE_DIR))
+        step = json.loads((resume_from / TRAINER_STATE_FILE).read_text())["step"]
+        accelerator.print(f"resumed from {resume_from} at step {step}")
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
+    if tc.report_to:
+        accelerator.init_trackers("vla", config=_flat(to_dict(config)))
+    accelerator.print(
+        f"training {config.policy.base_model} ({config.policy.finetune}) on {len(dataset)} samples, "
+        f"{accelerator.num_processes} process(es), {sum(p.numel() for p in params):,} trainable parameters"
+    )
+
     log_file = out / "metrics.jsonl"
     samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
-    bar = tqdm(total=tc.steps, desc="training", unit="step", disable=not accelerator.is_main_process)
-    step, metrics, last = 0, {}, None
-    start = time.perf_counter()
-    epochs = math.ceil(tc.steps * tc.grad_accum / max(len(loader), 1)) + 1
-    for _ in range(epochs):
-        for batch in loader:
+    consumed = step * tc.grad_accum  # micro-batches per process already seen
+    epoch, skip = divmod(consumed, len(loader))
+    bar = tqdm(
+        total=tc.steps, initial=step, desc="training", unit="step", disable=not accelerator.is_main_process
+    )
+    metrics: dict[str, Any] = {}
+    start, start_step = time.perf_counter(), step
+    while step < tc.steps:
+        loader.set_epoch(epoch)
+        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+        skip = 0
+        for batch in batches:
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                    accelerator.clip_grad_norm_(params, tc.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -164,8 +202,10 @@ def train(config: TrainConfig) -> Path:
                 "step": step,
                 "loss": round(mean_loss, 6),
                 "lr": scheduler.get_last_lr()[0],
-                "samples_per_s": round(step * samples_per_step / elapsed, 3),
+                "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
             }
+            if tc.report_to:
+                accelerator.log({"train/loss": mean_loss, "train/lr": metrics["lr"]}, step=step)
             if accelerator.is_main_process:
                 with log_file.open("a") as f:
                     f.write(json.dumps(metrics) + "\n")
@@ -174,14 +214,35 @@ def train(config: TrainConfig) -> Path:
                 )
                 bar.update(1)
             if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
-                last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+                _save_checkpoint(accelerator, policy, model, config, step, metrics)
             if step >= tc.steps:
                 break
-        if step >= tc.steps:
-            break
+        epoch += 1
     bar.close()
     last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+    accelerator.end_training()
     if accelerator.is_main_process:
         print(f"checkpoint: {last}")
-    accelerator.end_training()
+        if tc.push_to_hub:
+            _push(last, tc.push_to_hub)
     return last
+
+
+def _push(folder: Path, repo_id: str) -> None:
+    from vla.hub import HubUnavailableError, push_folder_to_hub
+
+    try:
+        print(f"pushed: {push_folder_to_hub(folder, repo_id)}")
+    except HubUnavailableError as err:  # training succeeded; the checkpoint stays for a later push
+        print(f"error: {err}")
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Trackers want flat scalar hyperparameters."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat

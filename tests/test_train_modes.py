@@ -1,0 +1,177 @@
+"""Exact resume (1 and 2 processes), fine-tuning modes, trackers and pushing checkpoints."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.test_train import config_for
+from vla.train.trainer import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return load_file(checkpoint / "model.safetensors")
+
+
+def assert_identical(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, different[:5]
+
+
+def interrupt_after_step_2(run: Path) -> None:
+    """Make a finished 4-step run look like one killed after its step-2 checkpoint."""
+    ckpts = run / "checkpoints"
+    shutil.rmtree(ckpts / "step-000004")
+    (ckpts / "last").unlink()
+    (ckpts / "last").symlink_to("step-000002")
+
+
+def test_resume_gives_identical_weights(synthetic_dataset, tmp_path):
+    common = ["training.report_to=[]", "training.lr=3e-3"]
+    straight = train(config_for(synthetic_dataset, tmp_path / "straight", "training.steps=4", *common))
+    train(
+        config_for(
+            synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.save_every=2", *common
+        )
+    )
+    interrupt_after_step_2(tmp_path / "resumed")
+    resumed = train(
+        config_for(
+            synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.resume=last", *common
+        )
+    )
+    assert_identical(straight, resumed)
+    # and the check is sensitive: another data seed gives other weights
+    other = train(
+        config_for(synthetic_dataset, tmp_path / "other", "training.steps=4", "training.seed=1", *common)
+    )
+    with pytest.raises(AssertionError):
+        assert_identical(straight, other)
+    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 3, 4]
+
+
+def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):
+    (tmp_path / "half").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        train(config_for(synthetic_dataset, tmp_path, f"training.resume={tmp_path / 'half'}"))
+
+
+def launch(dataset, out, *overrides):
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"),
+        "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"),
+        f"data.dataset={dataset}", f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2",
+        "tokenizer.options.n_bins=32", "training.report_to=[]", *overrides,
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_resume_with_two_processes_gives_identical_weights(synthetic_dataset, tmp_path):
+    launch(synthetic_dataset, tmp_path / "straight", "training.steps=4")
+    launch(synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.save_every=2")
+    interrupt_after_step_2(tmp_path / "resumed")
+    log = launch(synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.resume=last")
+    assert "resumed from" in log.stdout + log.stderr and "2 process(es)" in log.stdout + log.stderr
+    assert_identical(tmp_path / "straight/checkpoints/last", tmp_path / "resumed/checkpoints/last")
+
+
+def test_lora_trains_adapters_and_action_rows_only(synthetic_dataset, tmp_path, tiny_model_dir):
+    from vla.model.policy import VLAPolicy
+
+    last = train(
+        config_for(
+            synthetic_dataset,
+            tmp_path,
+            "training.steps=3",
+            "policy.finetune=lora",
+            "policy.lora_rank=4",
+            "training.lr=1e-2",
+            "training.report_to=[]",
+        )  # fmt: skip
+    )
+    assert (last / "adapter_model.safetensors").is_file() and not (last / "model.safetensors").exists()
+    assert json.loads((last / "adapter_config.json").read_text())["r"] == 4
+    policy = VLAPolicy.from_pretrained(last)
+    base = load_file(tiny_model_dir / "model.safetensors")
+    emb = policy.model.get_input_embeddings().weight
+    old = base["model.text_model.embed_tokens.weight"]
+    assert torch.equal(emb[: old.shape[0]], old)  # text rows untouched
+    # vision encoder untouched (LoRA reaches the text model only)
+    key = "model.vision_model.embeddings.patch_embedding.weight"
+    assert torch.equal(policy.model.state_dict()[key], base[key])
+    chunk = policy.predict_action_chunk({"image": np.zeros((256, 256, 3), np.uint8),
+                                         "wrist_image": np.zeros((256, 256, 3), np.uint8),
+                                         "state": np.zeros(8), "task": "pick up the soup"})  # fmt: skip
+    assert chunk.shape == (4, 7)
+
+
+def test_frozen_vision_keeps_the_vision_encoder(synthetic_dataset, tmp_path, tiny_model_dir):
+    last = train(
+        config_for(
+            synthetic_dataset,
+            tmp_path,
+            "training.steps=2",
+            "policy.finetune=frozen_vision",
+            "training.lr=1e-2",
+            "training.report_to=[]",
+        )  # fmt: skip
+    )
+    base, trained = load_file(tiny_model_dir / "model.safetensors"), weights(last)
+    vision = [k for k in base if "vision_model" in k]
+    assert vision and all(torch.equal(base[k], trained[k]) for k in vision)
+    text = [k for k in base if "text_model.layers" in k]
+    assert any(not torch.equal(base[k], trained[k]) for k in text)
+
+
+def test_tensorboard_logs_and_gradient_checkpointing(synthetic_dataset, tmp_path):
+    train(config_for(synthetic_dataset, tmp_path, "training.steps=2", "training.gradient_checkpointing=true"))
+    events = list((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+
+def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset, tmp_path, monkeypatch):
+    from vla.cli import main
+
+    last = train(config_for(synthetic_dataset, tmp_path / "run", "training.steps=1", "training.report_to=[]"))
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({
+        "per_task": {"libero_object/0": {"success_rate": 0.5, "episodes": 2}},
+        "overall": {"success_rate": 0.5, "episodes": 2}, "protocol": {"shortened": False},
+    }))  # fmt: skip
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy")
+    staging = tmp_path / "staged"
+    with pytest.raises(SystemExit, match="folder is kept"):
+        main(
+            [
+                "push",
+                str(last),
+                "--repo-id",
+                "me/policy",
+                "--results",
+                str(results),
+                "--staging-dir",
+                str(staging),
+            ]
+        )
+    names = {p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()}
+    for expected in ("model.safetensors", "norm_stats.json", "action_tokenizer/action_tokenizer.json",
+                     "processor_config.json", "vla_policy.json", "train_config.json", "eval_results.json"):  # fmt: skip
+        assert expected in names
+    assert not any(n.startswith("training_state") for n in names)
+    card = (staging / "README.md").read_text()
+    assert "| libero_object/0 | 50.0% | 2 |" in card and "library_name: vla" in card
