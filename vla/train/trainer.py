@@ -203,6 +203,7 @@ def train(config: TrainConfig) -> Path:
                 "loss": round(mean_loss, 6),
                 "lr": scheduler.get_last_lr()[0],
                 "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
+                "elapsed_s": round(elapsed, 3),
             }
             if tc.report_to:
                 accelerator.log({"train/loss": mean_loss, "train/lr": metrics["lr"]}, step=step)

@@ -1,0 +1,26 @@
+"""The benchmark scripts run (tiny sizes, CPU) and write JSON with both sides of each comparison."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_training_benchmark_runs_on_the_tiny_architecture(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from bench.gpu_train import main
+
+    out = tmp_path / "gpu.json"
+    main(["--preset", "tiny", "--device", "cpu", "--dtype", "float32", "--batch-size", "2", "--steps", "2",
+          "--warmup", "1", "--attn", "sdpa,flash_attention_2", "--out", str(out)])  # fmt: skip
+    result = json.loads(out.read_text())
+    assert {r["mode"] for r in result["results"]} == {"full", "lora"}
+    full, lora = sorted(result["results"], key=lambda r: r["mode"])
+    assert full["tokens_per_s"] > 0 and 0 < full["mfu"]
+    assert lora["params_trainable"] < full["params_trainable"]
+    assert full["image_tokens_per_image"] == 16
+    assert result["skipped"] == [
+        {"attn": "flash_attention_2", "reason": "flash-attn not installed or no CUDA"}
+    ]
+    assert "torch" in result["versions"] and "cpu_count" in result["machine"]
