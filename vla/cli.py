@@ -4,7 +4,8 @@
     vla data record --out DIR             # record LIBERO episodes into a LeRobotDataset
     vla tokenizer fit --dataset DIR --out DIR
     vla train RECIPE.yaml [key=value ...] # one process; multi-process: accelerate launch -m vla.train ...
-    vla eval --policy CHECKPOINT --suite libero_object
+    vla eval --policy CHECKPOINT --suite libero_object --tasks all
+    accelerate launch --num_processes 2 -m vla.eval --policy CHECKPOINT ...   # sharded evaluation
     vla push CHECKPOINT --repo-id USER/NAME
     vla demo                              # the whole pipeline on the embedded default (make demo)
 
@@ -23,6 +24,10 @@ def _int_list(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def _task_list(text: str) -> tuple[int, ...]:
+    return () if text == "all" else _int_list(text)
 
 
 def cmd_setup_libero(args: argparse.Namespace) -> None:
@@ -90,12 +95,14 @@ def cmd_eval(args: argparse.Namespace) -> None:
         max_steps=args.max_steps,
         actions_per_chunk=args.actions_per_chunk,
         video=args.video,
+        videos_per_task=args.videos_per_task,
         output_dir=args.out,
         seed=args.seed,
     )
     results = evaluate(config)
-    print(format_table(results))
-    print(f"results: {Path(args.out) / 'results.json'}")
+    if results:  # only the main process of a sharded run holds the merged results
+        print(format_table(results))
+        print(f"results: {Path(args.out) / 'results.json'} (chart: results.png, episodes: episodes/)")
 
 
 def cmd_push(args: argparse.Namespace) -> None:
@@ -164,13 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="roll a policy out in LIBERO and report success rates")
     p.add_argument("--policy", required=True, help="checkpoint folder, Hub repo id, 'scripted' or 'random'")
     p.add_argument("--suite", default="libero_object")
-    p.add_argument("--tasks", type=_int_list, default=(0,))
+    p.add_argument("--tasks", type=_task_list, default=(0,), help="comma-separated task ids, or 'all'")
     p.add_argument("--episodes-per-task", type=int, default=50)
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap per episode (default: the suite's standard)"
     )
     p.add_argument("--actions-per-chunk", type=int, default=None)
-    p.add_argument("--video", choices=("none", "failures", "all"), default="all")
+    p.add_argument("--video", choices=("none", "failures", "first", "all"), default="failures")
+    p.add_argument("--videos-per-task", type=int, default=1, help="with --video first")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="outputs/eval")
     p.set_defaults(func=cmd_eval)

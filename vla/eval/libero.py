@@ -1,17 +1,24 @@
 """Roll a policy out in LIBERO with the standard protocol and report success per task, suite and overall.
 
-Each episode starts from the benchmark's fixed initial state with the episode's index, settles with 10
-no-op steps, and runs up to the suite's step limit (``PROTOCOL``) unless ``max_steps`` shortens it (the
-result records that, so a shortened run is never mistaken for the standard one). Finished episodes are
-appended to ``episodes.jsonl`` at once.
+Protocol (one table, ``PROTOCOL``, recorded in every result): each episode starts from the benchmark's
+fixed initial state with the episode's index, settles with 10 no-op steps, and runs up to the suite's step
+limit unless ``max_steps`` shortens it (the result says so). Images are rotated 180 degrees and the state
+built exactly as in the datasets (``LiberoEnv``); the policy executes ``actions_per_chunk`` actions of each
+predicted chunk.
+
+Resumable and shardable: every finished episode is appended at once to ``episodes/rank-NN.jsonl``; a rerun
+with the same output folder skips finished episodes; under ``accelerate launch`` each process takes a
+disjoint block of the (task, episode) pairs and the main process merges all files into ``results.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import platform
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +28,8 @@ import numpy as np
 from vla.config import check, check_choice, to_dict
 from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task
 
-VIDEO_MODES = ("none", "failures", "all")
+VIDEO_MODES = ("none", "failures", "first", "all")
+EPISODES_DIR = "episodes"
 
 
 @dataclass(frozen=True)
@@ -29,13 +37,16 @@ class EvalConfig:
     #: Checkpoint folder, Hub repo id, ``scripted`` or ``random``.
     policy: str = "scripted"
     suite: str = "libero_object"
+    #: Task ids of the suite; empty means all of them.
     task_ids: tuple[int, ...] = (0,)
     episodes_per_task: int = 50
     #: Step limit per episode; ``None`` uses the suite's standard limit.
     max_steps: int | None = None
     #: Actions executed from each predicted chunk before predicting again (``None``: the whole chunk).
     actions_per_chunk: int | None = None
-    video: str = "all"
+    #: ``none``, ``failures``, ``first`` (the first ``videos_per_task`` episodes of each task) or ``all``.
+    video: str = "failures"
+    videos_per_task: int = 1
     output_dir: str = "outputs/eval"
     seed: int = 0
 
@@ -52,6 +63,14 @@ class EvalConfig:
             "None or >= 1",
         )
         check_choice("video", self.video, VIDEO_MODES)
+        check(self.videos_per_task >= 0, "videos_per_task", self.videos_per_task, "must be >= 0")
+
+    @property
+    def tasks(self) -> tuple[int, ...]:
+        return self.task_ids or tuple(range(PROTOCOL[self.suite].n_tasks))
+
+    def episode_keys(self) -> list[tuple[int, int]]:
+        return [(task, episode) for task in self.tasks for episode in range(self.episodes_per_task)]
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -69,22 +88,50 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     def block(rows):
         n, s = len(rows), sum(r["success"] for r in rows)
         lo, hi = wilson_interval(s, n)
-        return {"episodes": n, "successes": s, "success_rate": s / n if n else 0.0, "ci95": [lo, hi]}
+        return {
+            "episodes": n,
+            "successes": s,
+            "success_rate": s / n if n else 0.0,
+            "ci95": [lo, hi],
+            "errors": sum(1 for r in rows if r.get("error")),
+            "invalid_chunks": sum(r.get("invalid_chunks", 0) for r in rows),
+        }
 
-    per_task: dict[str, Any] = {}
+    per_task: dict[str, list] = {}
+    suites: dict[str, list] = {}
     for row in episodes:
         per_task.setdefault(f"{row['suite']}/{row['task_id']}", []).append(row)
-    suites: dict[str, Any] = {}
-    for row in episodes:
         suites.setdefault(row["suite"], []).append(row)
     return {
         "per_task": {
             key: {**block(rows), "instruction": rows[0]["instruction"]}
-            for key, rows in sorted(per_task.items())
+            for key, rows in sorted(
+                per_task.items(), key=lambda kv: (kv[0].split("/")[0], int(kv[0].split("/")[1]))
+            )
         },
         "per_suite": {suite: block(rows) for suite, rows in suites.items()},
         "overall": block(episodes),
     }
+
+
+def read_episodes(out: Path) -> dict[tuple[str, int, int], dict[str, Any]]:
+    """Finished episodes from every rank's file; a half-written last line (killed run) is ignored."""
+    rows: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for file in sorted((out / EPISODES_DIR).glob("rank-*.jsonl")):
+        for line in file.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[(row["suite"], row["task_id"], row["episode"])] = row
+    return rows
+
+
+def drop_partial_last_line(file: Path) -> None:
+    """A run killed while writing leaves a line without its newline: cut it so appends stay parseable."""
+    data = file.read_bytes()
+    if data and not data.endswith(b"\n"):
+        file.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
@@ -107,62 +154,141 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def policy_identity(spec: str) -> dict[str, Any]:
+    """What was evaluated: the spec and, for a checkpoint folder, its resolved path and weights' sha256."""
+    identity: dict[str, Any] = {"spec": spec}
+    folder = Path(spec)
+    if folder.is_dir():
+        identity["path"] = str(folder.resolve())
+        for name in ("model.safetensors", "adapter_model.safetensors"):
+            if (folder / name).is_file():
+                digest = hashlib.sha256()
+                with (folder / name).open("rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                identity["weights"] = name
+                identity["sha256"] = digest.hexdigest()
+    return identity
+
+
+def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
+    return (
+        config.video == "all"
+        or (config.video == "failures" and not success)
+        or (config.video == "first" and episode < config.videos_per_task)
+    )
+
+
+def run_episode(
+    env, policy, config: EvalConfig, task_id: int, episode: int, max_steps: int
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    obs = env.reset(episode)
+    policy.reset(episode_seed=task_id * 1000 + episode)
+    frames, queue, success, steps = [obs["image"]], [], False, 0
+    while steps < max_steps and not success:
+        if not queue:
+            chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
+            queue = list(chunk[: config.actions_per_chunk or len(chunk)])
+        obs, success = env.step(queue.pop(0))
+        frames.append(obs["image"])
+        steps += 1
+    row = {
+        "suite": config.suite,
+        "task_id": task_id,
+        "episode": episode,
+        "instruction": env.instruction,
+        "success": bool(success),
+        "steps": steps,
+        "invalid_chunks": int(getattr(policy, "invalid_chunks", 0)),
+        "final_state": [round(float(v), 6) for v in obs["state"]],
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if _wants_video(config, episode, success):
+        slug = "".join(c if c.isalnum() else "_" for c in env.instruction)[:80]
+        outcome = "success" if success else "failure"
+        name = f"{config.suite}_task{task_id}_ep{episode:02d}_{outcome}_{slug}.mp4"
+        _write_video(Path(config.output_dir) / "videos" / name, frames)
+        row["video"] = f"videos/{name}"
+    return row
+
+
 def evaluate(config: EvalConfig) -> dict[str, Any]:
-    """Run the evaluation and write ``results.json``, ``episodes.jsonl`` and videos to ``output_dir``."""
+    """Run (or resume) the evaluation; on the main process write and return ``results.json``'s content."""
     from tqdm.auto import tqdm
 
+    from vla.distributed import process_state
     from vla.eval.policies import load_rollout_policy
     from vla.sim.libero_env import LiberoEnv
 
+    state = process_state()
     out = Path(config.output_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    episodes_file = out / "episodes.jsonl"
-    episodes_file.unlink(missing_ok=True)
-    policy = load_rollout_policy(config.policy, seed=config.seed)
-    max_steps = config.max_steps or PROTOCOL[config.suite].max_steps
-    rows: list[dict[str, Any]] = []
-    bar = tqdm(
-        total=len(config.task_ids) * config.episodes_per_task, desc=f"eval {config.suite}", unit="episode"
+    (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
+    if state.is_main_process:
+        for file in (out / EPISODES_DIR).glob("rank-*.jsonl"):
+            drop_partial_last_line(file)
+    state.wait_for_everyone()
+    finished = read_episodes(out)
+    todo = [k for k in config.episode_keys() if (config.suite, *k) not in finished]
+    lo, hi = (
+        len(todo) * state.process_index // state.num_processes,
+        len(todo) * (state.process_index + 1) // state.num_processes,
     )
-    for task_id in config.task_ids:
-        env = LiberoEnv(config.suite, task_id, seed=config.seed)
-        try:
-            for episode in range(config.episodes_per_task):
-                started = time.perf_counter()
-                obs = env.reset(episode)
-                policy.reset()
-                frames, queue, success, steps = [obs["image"]], [], False, 0
-                while steps < max_steps and not success:
-                    if not queue:
-                        chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
-                        queue = list(chunk[: config.actions_per_chunk or len(chunk)])
-                    obs, success = env.step(queue.pop(0))
-                    frames.append(obs["image"])
-                    steps += 1
-                row = {
-                    "suite": config.suite,
-                    "task_id": task_id,
-                    "episode": episode,
-                    "instruction": env.instruction,
-                    "success": bool(success),
-                    "steps": steps,
-                    "seconds": round(time.perf_counter() - started, 2),
-                }
-                if config.video == "all" or (config.video == "failures" and not success):
-                    slug = env.instruction.replace(" ", "_")[:80]
-                    name = f"{config.suite}_task{task_id}_ep{episode:02d}_{'success' if success else 'failure'}_{slug}.mp4"
-                    _write_video(out / "videos" / name, frames)
-                    row["video"] = f"videos/{name}"
-                rows.append(row)
-                with episodes_file.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                bar.set_postfix(success=f"{sum(r['success'] for r in rows)}/{len(rows)}")
-                bar.update(1)
-        finally:
+    mine = todo[lo:hi]  # contiguous blocks: each process builds as few task environments as possible
+    max_steps = config.max_steps or PROTOCOL[config.suite].max_steps
+    rank_file = out / EPISODES_DIR / f"rank-{state.process_index:02d}.jsonl"
+    policy = load_rollout_policy(config.policy, seed=config.seed) if mine else None
+    bar = tqdm(
+        total=len(mine), desc=f"eval {config.suite}", unit="episode", disable=not state.is_main_process
+    )
+    if finished and state.is_main_process:
+        print(f"resuming: {len(finished)} episodes already in {out / EPISODES_DIR}, {len(todo)} to run")
+    env, env_task, successes = None, None, 0
+    try:
+        for task_id, episode in mine:
+            if env_task != task_id:
+                if env is not None:
+                    env.close()
+                env, env_task = LiberoEnv(config.suite, task_id, seed=config.seed), task_id
+            errors = []
+            row = None
+            for _attempt in range(2):  # a simulator error gets one retry in a fresh environment
+                try:
+                    row = run_episode(env, policy, config, task_id, episode, max_steps)
+                    break
+                except Exception:  # noqa: BLE001 - any simulator/policy failure is recorded, not fatal
+                    errors.append(traceback.format_exc())
+                    env.close()
+                    env = LiberoEnv(config.suite, task_id, seed=config.seed)
+            if row is None:
+                row = {"suite": config.suite, "task_id": task_id, "episode": episode, "instruction": env.instruction,
+                       "success": False, "steps": 0, "error": errors[-1]}  # fmt: skip
+            if errors:
+                row["errors"] = errors
+            with rank_file.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            successes += row["success"]
+            bar.set_postfix(success=f"{successes}/{bar.n + 1}")
+            bar.update(1)
+    finally:
+        if env is not None:
             env.close()
-    bar.close()
-    summary = summarize(rows)
-    results = {
+        bar.close()
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return {}
+    rows = read_episodes(out)
+    episodes = [rows[(config.suite, *k)] for k in config.episode_keys() if (config.suite, *k) in rows]
+    results = build_results(config, episodes, max_steps)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot_results(results, out / "results.png")
+    return results
+
+
+def build_results(config: EvalConfig, episodes: list[dict[str, Any]], max_steps: int) -> dict[str, Any]:
+    summary = summarize(episodes)
+    return {
         **summary,
         "protocol": {
             "suite": config.suite,
@@ -170,17 +296,21 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             "standard_max_steps": PROTOCOL[config.suite].max_steps,
             "shortened": max_steps != PROTOCOL[config.suite].max_steps,
             "settle_steps": SETTLE_STEPS,
-            "init_states": "benchmark fixed initial state with index = episode",
+            "init_states": "the benchmark's fixed initial state with index = episode",
             "image_rotation_deg": 180,
+            "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",
             "actions_per_chunk": config.actions_per_chunk,
         },
         "config": to_dict(config),
-        "policy": policy.name,
-        "seeds": {"env": config.seed, "policy": config.seed},
+        "policy": policy_identity(config.policy),
+        "seeds": {"env": config.seed, "policy": config.seed, "episode_seed": "task_id * 1000 + episode"},
         "versions": _versions(),
         # The fields of lerobot-eval's eval_info.json, so numbers compare directly.
         "eval_info": {
-            "overall": {"pc_success": 100.0 * summary["overall"]["success_rate"], "n_episodes": len(rows)},
+            "overall": {
+                "pc_success": 100.0 * summary["overall"]["success_rate"],
+                "n_episodes": len(episodes),
+            },
             "per_group": {
                 suite: {"pc_success": 100.0 * s["success_rate"], "n_episodes": s["episodes"]}
                 for suite, s in summary["per_suite"].items()
@@ -195,8 +325,37 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             ],
         },
     }
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    return results
+
+
+def plot_results(results: dict[str, Any], path: Path) -> None:
+    """Bar chart of success per task and suite, with the 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["per_task"]) + [f"{s} (suite)" for s in results["per_suite"]] + ["overall"]
+    blocks = list(results["per_task"].values()) + list(results["per_suite"].values()) + [results["overall"]]
+    rates = np.array([100 * b["success_rate"] for b in blocks])
+    lows = rates - np.array([100 * b["ci95"][0] for b in blocks])
+    highs = np.array([100 * b["ci95"][1] for b in blocks]) - rates
+    fig, ax = plt.subplots(figsize=(max(4, 0.6 * len(names) + 2), 4))
+    colors = ["tab:blue"] * len(results["per_task"]) + ["tab:orange"] * (
+        len(names) - len(results["per_task"])
+    )
+    ax.bar(range(len(names)), rates, yerr=[lows, highs], color=colors, capsize=3)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("success rate (%)")
+    title = (
+        f"{results['protocol']['suite']}: {results['overall']['successes']}/{results['overall']['episodes']}"
+    )
+    if results["protocol"]["shortened"]:
+        title += f" (episodes capped at {results['protocol']['max_steps']} steps)"
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -210,6 +369,8 @@ def format_table(results: dict[str, Any]) -> str:
         f"{'overall':<18} {100 * o['success_rate']:>8.1f}% {o['episodes']:>9}  95% CI "
         f"[{100 * o['ci95'][0]:.1f}, {100 * o['ci95'][1]:.1f}]"
     )
+    if o["errors"] or o["invalid_chunks"]:
+        lines.append(f"simulator errors: {o['errors']}, undecodable action chunks: {o['invalid_chunks']}")
     if results["protocol"]["shortened"]:
         lines.append(
             f"note: episodes capped at {results['protocol']['max_steps']} steps "

@@ -1,6 +1,7 @@
-"""What the evaluation harness can roll out: our checkpoints, the scripted controller, a random policy.
+"""What the evaluation harness can roll out: our checkpoints, scripted controllers, a random policy.
 
-Each adapter turns (environment, observation) into an action chunk (n, 7) in physical units.
+Each adapter turns (environment, observation) into an action chunk (n, 7) in physical units. ``reset`` gets
+a per-episode seed so that a sharded evaluation gives the same episodes as a single process.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from vla.sim.libero_env import ACTION_DIM
 
 class RolloutPolicy(Protocol):
     name: str
+    #: Chunks whose tokens did not decode cleanly since the last reset (0 for non-token policies).
+    invalid_chunks: int
 
-    def reset(self) -> None: ...
+    def reset(self, episode_seed: int) -> None: ...
 
     def act(self, env, observation: dict[str, np.ndarray]) -> np.ndarray: ...
 
@@ -27,12 +30,17 @@ class CheckpointPolicy:
 
         self.name = str(path)
         self.policy = VLAPolicy.from_pretrained(path)
+        self.invalid_chunks = 0
 
-    def reset(self) -> None:
-        pass
+    def reset(self, episode_seed: int) -> None:
+        self.invalid_chunks = 0
 
     def act(self, env, observation):
-        return self.policy.predict_action_chunk({**observation, "task": env.instruction})
+        chunk, valid = self.policy.predict_action_chunk(
+            {**observation, "task": env.instruction}, return_valid=True
+        )
+        self.invalid_chunks += int(not valid)
+        return chunk
 
 
 class ScriptedPolicy:
@@ -42,8 +50,9 @@ class ScriptedPolicy:
         from vla.sim.scripted import ScriptedReachGrasp
 
         self.controller = ScriptedReachGrasp()
+        self.invalid_chunks = 0
 
-    def reset(self) -> None:
+    def reset(self, episode_seed: int) -> None:
         self.controller.reset()
 
     def act(self, env, observation):
@@ -56,9 +65,10 @@ class RandomPolicy:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.invalid_chunks = 0
 
-    def reset(self) -> None:
-        pass
+    def reset(self, episode_seed: int) -> None:
+        self.rng = np.random.default_rng([self.seed, episode_seed])
 
     def act(self, env, observation):
         return self.rng.uniform(-1.0, 1.0, size=(1, ACTION_DIM))

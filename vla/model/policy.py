@@ -223,7 +223,9 @@ class VLAPolicy(HubMixin):
         """Mean cross-entropy over the labelled (action and end) tokens."""
         return self.model(**batch).loss
 
-    def predict_action_chunk(self, observations: dict[str, Any] | list[dict[str, Any]]) -> np.ndarray:
+    def predict_action_chunk(
+        self, observations: dict[str, Any] | list[dict[str, Any]], return_valid: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """One observation (or a list) -> action chunk(s) (horizon, action_dim) in physical units.
 
         An observation holds the image features named in ``config.image_keys``, ``task`` (the
@@ -252,7 +254,10 @@ class VLAPolicy(HubMixin):
                 eos_token_id=None,
             )
         ids = out[:, batch["input_ids"].shape[1] :].cpu().numpy() - self.action_token_offset
-        actions = self.action_tokenizer.decode(ids).actions.astype(np.float32)
+        decoded = self.action_tokenizer.decode(ids)
+        actions = decoded.actions.astype(np.float32)
+        if return_valid:  # whether each chunk's tokens decoded cleanly (for evaluation statistics)
+            return (actions[0], decoded.valid[0]) if single else (actions, decoded.valid)
         return actions[0] if single else actions
 
     # -- persistence ---------------------------------------------------------------------------

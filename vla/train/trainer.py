@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vla.config import to_dict
+from vla.distributed import use_cpu_processes_without_gpu
 from vla.train.config import TrainConfig
 
 TRAINING_STATE_DIR = "training_state"
@@ -93,19 +94,6 @@ def _save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
-
-
-def use_cpu_processes_without_gpu() -> None:
-    """Make ``accelerate launch`` with several processes on a GPU-less machine really distributed.
-
-    accelerate spawns the processes, but without CUDA and without ACCELERATE_USE_CPU each one silently
-    trains alone (DistributedType.NO): N unsynchronized copies writing the same checkpoint. Setting the
-    flag before the Accelerator exists makes them join one gloo process group instead.
-    """
-    import torch
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
-        os.environ.setdefault("ACCELERATE_USE_CPU", "1")
 
 
 def train(config: TrainConfig) -> Path:
