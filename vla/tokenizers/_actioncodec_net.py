@@ -22,7 +22,10 @@ def _transformer(dim: int, heads: int, depth: int) -> nn.TransformerDecoder:
 
 
 def _embedding(*shape: int) -> nn.Parameter:
-    return nn.Parameter(torch.randn(*shape) * 0.02)
+    # Unit scale, not the usual 0.02: attention is permutation-invariant, so time steps and token
+    # positions are told apart only by these embeddings; tiny ones left the model blind to order and
+    # reconstruction stalled at ~10x the error (measured on synthetic chunks).
+    return nn.Parameter(torch.randn(*shape))
 
 
 class ActionCodecNet(nn.Module):
@@ -42,6 +45,7 @@ class ActionCodecNet(nn.Module):
             VectorQuantize(
                 dim=c.dim,
                 codebook_size=c.codebook_size,
+                codebook_dim=c.code_dim or c.dim,
                 decay=c.ema_decay,
                 commitment_weight=c.commitment_weight,
                 kmeans_init=c.kmeans_init,

@@ -47,13 +47,14 @@ class ActionCodecConfig:
     action_dim: int = 7
     num_tokens: int = 16
     codebook_size: int = 2048
+    code_dim: int = 0  # 0: quantize in the model width; k > 0: project to k dims to look codes up
     dim: int = 128
     depth: int = 2
     heads: int = 4
     num_embodiments: int = 1
     prompt_len: int = 4
     rvq_stages: int = 0
-    commitment_weight: float = 0.25
+    commitment_weight: float = 0.1
     overlap_weight: float = 0.1
     ema_decay: float = 0.9
     kmeans_init: bool = False
@@ -72,6 +73,12 @@ class ActionCodecConfig:
             check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
         check(2 <= self.codebook_size <= 65536, "codebook_size", self.codebook_size, "must be in [2, 65536]")
         check(self.dim % self.heads == 0, "heads", self.heads, f"must divide dim={self.dim}")
+        check(
+            0 <= self.code_dim <= self.dim,
+            "code_dim",
+            self.code_dim,
+            f"must be in [0, dim={self.dim}] (0: dim)",
+        )
         check(self.prompt_len >= 0, "prompt_len", self.prompt_len, "must be >= 0")
         check(0 <= self.rvq_stages <= 8, "rvq_stages", self.rvq_stages, "must be in [0, 8]")
         for name in ("commitment_weight", "overlap_weight", "dead_code_threshold", "weight_decay"):
@@ -123,7 +130,7 @@ class ActionCodecTokenizer(ActionTokenizer):
     def _embodiment(self, embodiment: Any, n: int) -> Any:
         import torch
 
-        values = np.broadcast_to(np.asarray(0 if embodiment is None else embodiment), (n,))
+        values = np.array(np.broadcast_to(np.asarray(0 if embodiment is None else embodiment), (n,)))
         if values.size and (
             not np.issubdtype(values.dtype, np.integer)
             or values.min() < 0
@@ -133,7 +140,7 @@ class ActionCodecTokenizer(ActionTokenizer):
                 f"embodiment ids must be integers in [0, num_embodiments={self.config.num_embodiments}), "
                 f"got {np.unique(values)[:5].tolist()}"
             )
-        return torch.as_tensor(np.ascontiguousarray(values), dtype=torch.long, device=self.config.device)
+        return torch.as_tensor(values, dtype=torch.long, device=self.config.device)
 
     def _as_input(self, chunks: Any) -> np.ndarray:
         array = np.asarray(chunks.detach().cpu().numpy() if hasattr(chunks, "detach") else chunks, np.float64)

@@ -131,17 +131,18 @@ def overlap_between(a: np.ndarray, b: np.ndarray, variable_length: bool) -> floa
     return float(np.mean(shares))
 
 
-def _predictive_gain_bits(context: np.ndarray, target: np.ndarray, prior_weight: float = 5.0) -> float:
+def _predictive_gain_bits(context: np.ndarray, target: np.ndarray) -> float:
     """Bits per symbol saved predicting ``target`` from ``context`` rather than from nothing, measured
-    on held-out halves (2-fold). The conditional model is the context's counts smoothed towards the
-    unigram (a Dirichlet prior of weight ``prior_weight``), so unseen contexts cost no more than unigram.
-    About 0 for independent sequences (it may dip slightly below); up to H(target) for determined ones."""
+    on held-out halves (2-fold). The conditional model interpolates a context's counts with the unigram
+    (Witten-Bell: the more distinct successors a context had, the more it backs off), so contexts seen
+    rarely or never cost little. About 0 for independent sequences; negative when the data are too few
+    to tell (the conditional model then overfits); up to H(target) for a determined target."""
     n = target.size
     if n < 4:
         return 0.0
     _, x = np.unique(context, return_inverse=True)
     _, y = np.unique(target, return_inverse=True)
-    k = int(y.max()) + 1
+    k, n_contexts = int(y.max()) + 1, int(x.max()) + 1
     folds = np.arange(n) < n // 2  # contiguous halves: neighbouring (overlapping) chunks stay together
     saved = 0.0
     for train in (folds, ~folds):
@@ -149,12 +150,16 @@ def _predictive_gain_bits(context: np.ndarray, target: np.ndarray, prior_weight:
         unigram = np.bincount(y[train], minlength=k) + 0.5
         unigram /= unigram.sum()
         pair_keys, pair_counts = np.unique(x[train].astype(np.int64) * k + y[train], return_counts=True)
+        successors = np.bincount(pair_keys // k, minlength=n_contexts)  # distinct successors per context
         test_keys = x[test].astype(np.int64) * k + y[test]
         where = np.clip(np.searchsorted(pair_keys, test_keys), 0, max(pair_keys.size - 1, 0))
         joint = np.where(pair_keys[where] == test_keys, pair_counts[where], 0)
-        context_counts = np.bincount(x[train], minlength=int(x.max()) + 1)[x[test]]
+        context_counts = np.bincount(x[train], minlength=n_contexts)[x[test]]
+        types = successors[x[test]]
         p_unigram = unigram[y[test]]
-        p_conditional = (joint + prior_weight * p_unigram) / (context_counts + prior_weight)
+        p_conditional = np.where(
+            context_counts > 0, (joint + types * p_unigram) / np.maximum(context_counts + types, 1), p_unigram
+        )
         saved += float(np.sum(np.log2(p_conditional) - np.log2(p_unigram)))
     return saved / n
 
