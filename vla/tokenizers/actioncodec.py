@@ -226,7 +226,9 @@ class ActionCodecTokenizer(ActionTokenizer):
         net, c = self.net, self.config
         net.train()
         quantizer = net.quantizers[0]
+        # The codebooks are EMA buffers, not parameters; code_dim projections of the residual stages wait.
         params = [p for name, p in net.named_parameters() if not name.startswith("quantizers.")]
+        params += list(quantizer.parameters())
         optimizer, scheduler = self._optimizer(params)
         for step, idx in self._batches(x.shape[0], generator, "ActionCodec", progress):
             idx_dev = idx.to(x.device)
@@ -267,6 +269,7 @@ class ActionCodecTokenizer(ActionTokenizer):
             quantizer.train()
         decoder_params = [net.decoder_prompts, net.token_position, net.time_queries]
         decoder_params += [*net.decoder.parameters(), *net.action_out.parameters()]
+        decoder_params += [p for quantizer in net.quantizers[1:] for p in quantizer.parameters()]
         optimizer, scheduler = self._optimizer(decoder_params)
         for step, idx in self._batches(x.shape[0], generator, "ActionCodec residual", progress):
             idx_dev = idx.to(x.device)
@@ -279,9 +282,9 @@ class ActionCodecTokenizer(ActionTokenizer):
                 quantized, _, stage_commit = quantizer(residual)
                 total, residual = total + quantized, residual - quantized
                 commit = commit + stage_commit
-            recon = F.mse_loss(net.decode(total.detach(), emb), batch)
+            recon = F.mse_loss(net.decode(total, emb), batch)
             optimizer.zero_grad(set_to_none=True)
-            recon.backward()
+            (recon + commit).backward()
             optimizer.step()
             scheduler.step()
             if step % 50 == 0 or step == c.steps - 1:
