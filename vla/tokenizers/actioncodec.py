@@ -43,6 +43,12 @@ WEIGHTS_FILE = "actioncodec.safetensors"
 
 @dataclass(frozen=True)
 class ActionCodecConfig:
+    """Architecture (dim, depth, heads, num_tokens, codebook_size, code_dim, prompts, rvq_stages), losses
+    (commitment, overlap), codebook upkeep (EMA decay, k-means init, dead-code threshold: codes whose EMA
+    usage falls below it are restarted from batch latents) and training (lr, steps, batch, seed, device).
+    ``code_dim=0`` quantizes in the model width: on synthetic chunks a projection to 8 or 4 dims
+    reconstructed worse (measured with dim 32, 64 codes)."""
+
     horizon: int = 8
     action_dim: int = 7
     num_tokens: int = 16
@@ -94,6 +100,8 @@ AuxLoss = Callable[[Any, Any], Any]
 
 
 class ActionCodecTokenizer(ActionTokenizer):
+    """Fixed-length learned tokens: ``encode`` -> (N, num_tokens * (1 + rvq_stages)) ids, stage-major."""
+
     tokenizer_type = "actioncodec"
     config_class = ActionCodecConfig
 
