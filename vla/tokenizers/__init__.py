@@ -4,7 +4,9 @@ This package is ``vla.tokenizers`` (not a top-level ``tokenizers``) because a to
 name would shadow Hugging Face ``tokenizers``, which transformers imports.
 """
 
+from vla.tokenizers.actioncodec import ActionCodecConfig, ActionCodecTokenizer
 from vla.tokenizers.base import (
+    PAD_ID,
     ActionTokenizer,
     AutoActionTokenizer,
     DecodeResult,
@@ -12,13 +14,19 @@ from vla.tokenizers.base import (
     TokenizerFitError,
 )
 from vla.tokenizers.binning import BinningActionTokenizer, BinningConfig
+from vla.tokenizers.fast import FastActionTokenizer, FastConfig
 
 __all__ = [
+    "PAD_ID",
+    "ActionCodecConfig",
+    "ActionCodecTokenizer",
     "ActionTokenizer",
     "AutoActionTokenizer",
     "BinningActionTokenizer",
     "BinningConfig",
     "DecodeResult",
+    "FastActionTokenizer",
+    "FastConfig",
     "InvalidTokensError",
     "TokenizerFitError",
 ]

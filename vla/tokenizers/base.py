@@ -15,6 +15,8 @@ from vla.data.normalize import FeatureStats, check_finite
 from vla.hub import HubMixin, resolve_pretrained
 
 CONFIG_FILE = "action_tokenizer.json"
+PAD_ID = -1
+"""Fills the tail of a variable-length tokenizer's rows (FAST); never a real id. The model side strips it."""
 
 
 class TokenizerFitError(ValueError):
@@ -52,6 +54,8 @@ class ActionTokenizer(HubMixin, ABC):
     """
 
     tokenizer_type: ClassVar[str]
+    variable_length: ClassVar[bool] = False
+    """True when ``encode`` rows hold a variable number of ids followed by ``PAD_ID`` padding."""
     artifact_kind = "action tokenizer"
     config: Any
     action_stats: FeatureStats | None
@@ -179,9 +183,12 @@ def _read_payload(folder: Path) -> dict[str, Any]:
 
 def tokenizer_classes() -> dict[str, type[ActionTokenizer]]:
     """The table of tokenizer types a config or a saved folder may name."""
+    from vla.tokenizers.actioncodec import ActionCodecTokenizer
     from vla.tokenizers.binning import BinningActionTokenizer
+    from vla.tokenizers.fast import FastActionTokenizer
 
-    return {cls.tokenizer_type: cls for cls in (BinningActionTokenizer,)}
+    classes = (BinningActionTokenizer, FastActionTokenizer, ActionCodecTokenizer)
+    return {cls.tokenizer_type: cls for cls in classes}
 
 
 class AutoActionTokenizer:

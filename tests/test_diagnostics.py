@@ -1,0 +1,136 @@
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from vla.tokenizers import PAD_ID, BinningActionTokenizer, DecodeResult, FastActionTokenizer
+from vla.tokenizers.base import ActionTokenizer
+from vla.tokenizers.diagnostics import (
+    bigram_gain,
+    codebook_redundancy,
+    overlap_between,
+    position_mutual_information,
+    reconstruction_error,
+    report,
+    synthetic_chunks,
+    temporal_overlap,
+    token_counts,
+    vocabulary_usage,
+)
+
+
+@dataclass(frozen=True)
+class _Config:
+    horizon: int = 8
+    action_dim: int = 7
+
+
+class ConstantTokenizer(ActionTokenizer):
+    """Emits code 3 four times for every chunk and decodes everything to zeros."""
+
+    tokenizer_type = "constant"
+    config_class = _Config
+
+    def __init__(self, codebook=None):
+        self.config, self.action_stats, self.codebook = _Config(), None, codebook
+
+    def fit(self, chunks):
+        return self
+
+    def encode(self, chunks):
+        return np.full((np.asarray(chunks).reshape(-1, 8, 7).shape[0], 4), 3, dtype=np.int64)
+
+    def decode(self, ids, strict=False):
+        n = len(self._as_id_rows(ids))
+        return DecodeResult(np.zeros((n, 8, 7)), np.ones(n, dtype=bool))
+
+    vocab_size = 10
+    tokens_per_chunk = 4
+
+    def codebook_vectors(self):
+        return [self.codebook]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_chunks(n_episodes=10, length=40)
+
+
+def test_a_single_code_has_perplexity_one_and_full_overlap(data):
+    chunks, shifted = data
+    tok = ConstantTokenizer()
+    usage = vocabulary_usage(tok.encode(chunks), tok.vocab_size)
+    assert usage == {"used": 1, "vocab_size": 10, "used_fraction": 0.1, "perplexity": 1.0}
+    assert temporal_overlap(tok, chunks, shifted) == 1.0
+    assert position_mutual_information(tok.encode(chunks)) == pytest.approx(0.0, abs=1e-12)
+    assert bigram_gain(tok.encode(chunks))["gain_bits"] == pytest.approx(0.0, abs=1e-12)
+    error = reconstruction_error(tok, chunks)
+    np.testing.assert_allclose(error["max_abs_per_dim"], np.abs(chunks).max(axis=(0, 1)))
+    np.testing.assert_allclose(error["mse"], np.mean(chunks**2))
+
+
+def test_perplexity_of_uniform_codes_is_their_number():
+    ids = np.random.default_rng(0).integers(0, 16, size=(4000, 4))
+    usage = vocabulary_usage(ids, 32)
+    assert usage["used"] == 16 and usage["used_fraction"] == 0.5
+    assert usage["perplexity"] == pytest.approx(16, rel=0.01)
+    assert vocabulary_usage(np.array([[0, 1, PAD_ID], [0, 1, PAD_ID]]), 4)["perplexity"] == pytest.approx(2)
+
+
+def test_identical_shifted_chunks_overlap_fully(data):
+    chunks, _ = data
+    for tok in (
+        BinningActionTokenizer(n_bins=64).fit(chunks),
+        FastActionTokenizer(vocab_size=128).fit(chunks),
+    ):
+        assert temporal_overlap(tok, chunks, chunks) == 1.0
+
+
+def test_overlap_counts():
+    assert overlap_between(np.array([[1, 2, 3, 4]]), np.array([[1, 2, 0, 4]]), variable_length=False) == 0.75
+    # multiset: {1, 2, 2} vs {2, 2, 5, 1}: 3 in common, the longer has 4
+    a, b = np.array([[1, 2, 2, PAD_ID]]), np.array([[2, 2, 5, 1]])
+    assert overlap_between(a, b, variable_length=True) == 0.75
+    assert overlap_between(np.full((1, 3), PAD_ID), np.full((1, 3), PAD_ID), variable_length=True) == 1.0
+
+
+def test_dependence_is_zero_for_independent_and_high_for_copied_positions():
+    rng = np.random.default_rng(0)
+    independent = rng.integers(0, 8, size=(4000, 4))
+    assert abs(position_mutual_information(independent)) < 0.02
+    assert abs(bigram_gain(independent)["gain_bits"]) < 0.02
+    copied = independent.copy()
+    copied[:, 1] = copied[:, 0]
+    copied[:, 3] = copied[:, 2]
+    # pairs (0,1) and (2,3) share 3 bits, the other 4 of 6 pairs nothing: about 1 bit on average
+    assert position_mutual_information(copied) == pytest.approx(1.0, abs=0.1)
+    gain = bigram_gain(copied)
+    assert gain["unigram_bits"] == pytest.approx(3.0, abs=0.05)
+    assert gain["gain_bits"] == pytest.approx(gain["unigram_bits"] - gain["bigram_bits"])
+    assert 0.8 < gain["gain_bits"] < 1.6  # 2 of every 3 successors are predictable, 1 is not
+
+
+def test_token_counts_ignore_padding():
+    ids = np.array([[5, 6, 7, PAD_ID], [1, PAD_ID, PAD_ID, PAD_ID]])
+    assert token_counts(ids) == {"mean": 2.0, "max": 3, "min": 1}
+
+
+def test_redundancy_finds_near_duplicate_codes():
+    codebook = np.random.default_rng(0).normal(size=(20, 4))
+    assert codebook_redundancy(ConstantTokenizer(codebook))["near_duplicate_pairs"] == 0
+    codebook[7] = codebook[3] + 1e-6
+    found = codebook_redundancy(ConstantTokenizer(codebook))
+    assert found["near_duplicate_pairs"] == 1 and found["codes_involved"] == 2
+    assert codebook_redundancy(BinningActionTokenizer()) is None
+
+
+def test_report_is_complete_and_json_ready(data):
+    chunks, shifted = data
+    tok = BinningActionTokenizer(n_bins=64).fit(chunks)
+    out = report(tok, chunks, shifted)
+    json.dumps(out)
+    assert out["tokens_per_chunk"] == {"mean": 56.0, "max": 56, "min": 56}
+    assert out["redundancy"] is None and out["reconstruction"]["valid_fraction"] == 1.0
+    assert 0.0 < out["temporal_overlap"] < 1.0
+    assert out["vocabulary"]["used"] <= 64
