@@ -32,8 +32,6 @@ def test_wilson_interval_and_summary():
     assert summary["overall"]["success_rate"] == 3 / 8
 
 
-
-
 @pytest.mark.libero
 def test_resume_skips_finished_episodes_and_ignores_half_written_lines(tmp_path):
     config = EvalConfig(

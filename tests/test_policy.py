@@ -91,3 +91,28 @@ def test_state_in_prompt_when_enabled(synthetic_dataset):
     text = policy.prompt_text("Pick up the soup.", dataset[0]["state"].numpy())
     assert "State: " in text and text.count(" ") > 15
     assert "pick up the soup?" in text
+
+
+def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
+    """FAST rows end in PAD_ID: the targets drop it, and generation may stop at the end token."""
+    from vla.data.dataset import compute_norm_stats, episode_action_chunks, load_chunked_dataset
+    from vla.model.policy import PolicyConfig
+    from vla.tokenizers import AutoActionTokenizer
+
+    dataset = load_chunked_dataset(synthetic_dataset, 4)
+    chunks = episode_action_chunks(dataset, 4)
+    tokenizer = AutoActionTokenizer.from_config(
+        "fast", horizon=4, action_dim=7, vocab_size=300, max_tokens=24
+    )
+    tokenizer.fit(chunks)
+    policy = VLAPolicy.from_base(PolicyConfig(), tokenizer, compute_norm_stats(dataset))
+    batch = policy.collate([dataset[0], dataset[1]])
+    expected = tokenizer.encode(np.stack([dataset[i]["actions"].numpy() for i in (0, 1)]))
+    for row in range(2):
+        labelled = batch["labels"][row][batch["labels"][row] != IGNORE_INDEX]
+        n_real = int((expected[row] >= 0).sum())
+        assert len(labelled) == n_real + 1 and labelled[-1] == policy.eos_token_id
+        assert (labelled[:-1] >= policy.action_token_offset).all()
+    assert torch.isfinite(policy.loss(batch))
+    chunk = policy.predict_action_chunk(dict(dataset[0]))
+    assert chunk.shape == (4, 7) and np.isfinite(chunk).all()

@@ -83,16 +83,19 @@ def action_token_strings(n: int) -> list[str]:
 
 
 class ActionTokenMask:
-    """Logits processor: only action tokens (ids ``[offset, offset + n)``) may be generated."""
+    """Logits processor: only action tokens (ids ``[offset, offset + n)``) may be generated, plus the end
+    token when ``end_token_id`` is given (variable-length tokenizers)."""
 
-    def __init__(self, offset: int, n: int) -> None:
-        self.offset, self.n = offset, n
+    def __init__(self, offset: int, n: int, end_token_id: int | None = None) -> None:
+        self.offset, self.n, self.end_token_id = offset, n, end_token_id
 
     def __call__(self, input_ids, scores):
         import torch
 
         masked = torch.full_like(scores, float("-inf"))
         masked[:, self.offset : self.offset + self.n] = scores[:, self.offset : self.offset + self.n]
+        if self.end_token_id is not None:
+            masked[:, self.end_token_id] = scores[:, self.end_token_id]
         return masked
 
 
@@ -194,7 +197,10 @@ class VLAPolicy(HubMixin):
             if targets is None:
                 sequences.append(prompt)
                 continue
-            answer = torch.as_tensor(np.append(targets[i], self.eos_token_id), dtype=prompt.dtype)
+            tokens = targets[i][
+                targets[i] >= self.action_token_offset
+            ]  # drops PAD_ID of variable-length rows
+            answer = torch.as_tensor(np.append(tokens, self.eos_token_id), dtype=prompt.dtype)
             sequences.append(torch.cat([prompt, answer]))
             labels.append(torch.cat([torch.full_like(prompt, IGNORE_INDEX), answer]))
         pad_id = self.processor.tokenizer.pad_token_id
@@ -240,21 +246,27 @@ class VLAPolicy(HubMixin):
         device = next(self.model.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
         n_tokens = self.action_tokenizer.tokens_per_chunk
+        variable = self.action_tokenizer.variable_length
+        end = self.eos_token_id if variable else None  # fixed-length tokenizers never stop early
         self.model.eval()
         with torch.inference_mode():
             out = self.model.generate(
                 **batch,
                 max_new_tokens=n_tokens,
-                min_new_tokens=n_tokens,
+                min_new_tokens=1 if variable else n_tokens,
                 do_sample=False,
                 logits_processor=LogitsProcessorList(
-                    [ActionTokenMask(self.action_token_offset, self.action_tokenizer.vocab_size)]
+                    [ActionTokenMask(self.action_token_offset, self.action_tokenizer.vocab_size, end)]
                 ),
                 pad_token_id=self.processor.tokenizer.pad_token_id,
-                eos_token_id=None,
+                eos_token_id=end,
             )
-        ids = out[:, batch["input_ids"].shape[1] :].cpu().numpy() - self.action_token_offset
-        decoded = self.action_tokenizer.decode(ids)
+        generated = out[:, batch["input_ids"].shape[1] :].cpu().numpy()
+        rows = []
+        for row in generated:
+            stop = np.flatnonzero(row == self.eos_token_id) if variable else []
+            rows.append(row[: stop[0]] if len(stop) else row)
+        decoded = self.action_tokenizer.decode([r - self.action_token_offset for r in rows])
         actions = decoded.actions.astype(np.float32)
         if return_valid:  # whether each chunk's tokens decoded cleanly (for evaluation statistics)
             return (actions[0], decoded.valid[0]) if single else (actions, decoded.valid)
