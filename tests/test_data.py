@@ -14,9 +14,9 @@ def test_chunks_pad_and_mask_at_episode_ends_never_mixing_episodes(synthetic_dat
     first_of_second = dataset[12]
     assert first_of_second["episode_index"] == 1 and not first_of_second["actions_is_pad"].any()
     # the padded rows repeat the episode's last action, not the next episode's first
-    padded = last_of_first["actions"].numpy()
+    padded = np.asarray(last_of_first["actions"])
     np.testing.assert_allclose(padded[1:], np.repeat(padded[:1], 4, axis=0))
-    assert not np.allclose(padded[1], first_of_second["actions"][0].numpy())
+    assert not np.allclose(padded[1], np.asarray(first_of_second["actions"][0]))
 
 
 def test_table_chunks_equal_lerobot_chunks(synthetic_dataset):
@@ -24,13 +24,13 @@ def test_table_chunks_equal_lerobot_chunks(synthetic_dataset):
     chunks = episode_action_chunks(dataset, 6)
     assert chunks.shape == (21, 6, 7)
     for i in (0, 5, 11, 12, 20):
-        np.testing.assert_allclose(chunks[i], dataset[i]["actions"].numpy(), atol=1e-6)
+        np.testing.assert_allclose(chunks[i], np.asarray(dataset[i]["actions"]), atol=1e-6)
 
 
 def test_norm_stats_match_a_recomputation(synthetic_dataset):
     dataset = load_chunked_dataset(synthetic_dataset, horizon=2)
     stats = compute_norm_stats(dataset)
-    actions = np.stack([dataset.hf_dataset[i]["actions"].numpy() for i in range(len(dataset))])
+    actions = dataset.lerobot.hf_dataset.with_format("numpy")["actions"]
     expected = FeatureStats.from_array(actions)
     np.testing.assert_allclose(stats["actions"].q99, expected.q99, rtol=1e-6)
     np.testing.assert_allclose(stats["actions"].mean, expected.mean, rtol=1e-6)
@@ -40,5 +40,48 @@ def test_norm_stats_match_a_recomputation(synthetic_dataset):
 def test_bad_dataset_inputs_are_named(tmp_path, synthetic_dataset):
     with pytest.raises(DatasetError, match="no meta/info.json"):
         load_chunked_dataset(tmp_path, horizon=2)
-    with pytest.raises(DatasetError, match="no feature 'action'.*'actions'"):
-        load_chunked_dataset(synthetic_dataset, horizon=2, action_key="action")
+    with pytest.raises(DatasetError, match="lacks feature.*actions -> 'action'.*data.layout"):
+        load_chunked_dataset(synthetic_dataset, horizon=2, features="lerobot")
+    with pytest.raises(DatasetError, match="layout='nope' is invalid"):
+        load_chunked_dataset(synthetic_dataset, horizon=2, features="nope")
+
+
+def test_lerobot_layout_and_binary_gripper_map_onto_the_canonical_form(tmp_path):
+    """A port with observation.* names and a 0/1 gripper reads exactly like the public -1/+1 layout."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from vla.data.record import LIBERO_FEATURES
+
+    rename = {"image": "observation.images.image", "wrist_image": "observation.images.wrist_image",
+              "state": "observation.state", "actions": "action"}  # fmt: skip
+    features = {rename[k]: v for k, v in LIBERO_FEATURES.items()}
+    ds = LeRobotDataset.create(
+        "local/port", fps=10, features=features, root=tmp_path / "port", use_videos=False
+    )
+    gripper = np.array([0, 0, 1, 1, 1, 0], dtype=np.float32)
+    for i, g in enumerate(gripper):
+        ds.add_frame({"observation.images.image": np.zeros((256, 256, 3), np.uint8),
+                      "observation.images.wrist_image": np.zeros((256, 256, 3), np.uint8),
+                      "observation.state": np.full(8, i, np.float32),
+                      "action": np.array([0.1 * i] * 6 + [g], np.float32), "task": "open the drawer"})  # fmt: skip
+    ds.save_episode()
+    ds.finalize()
+    dataset = load_chunked_dataset(tmp_path / "port", horizon=3, features="lerobot")
+    assert dataset.gripper == "binary"
+    sample = dataset[1]
+    assert set(["image", "wrist_image", "state", "actions", "actions_is_pad", "task"]) <= set(sample)
+    np.testing.assert_allclose(sample["actions"][:, -1], [-1, 1, 1])
+    np.testing.assert_allclose(episode_action_chunks(dataset, 3)[1, :, -1], [-1, 1, 1])
+    assert compute_norm_stats(dataset)["actions"].min[-1] == -1.0
+    with pytest.raises(DatasetError, match="lacks feature"):
+        load_chunked_dataset(tmp_path / "port", horizon=3)  # the default layout does not fit this port
+
+
+def test_gripper_conversion_is_one_documented_function():
+    from vla.data.features import detect_gripper_convention, gripper_to_signed
+
+    assert detect_gripper_convention(np.array([0.0, 1.0, 1.0])) == "binary"
+    assert detect_gripper_convention(np.array([-1.0, 1.0])) == "signed"
+    x = np.array([[0.3, 0.0], [0.3, 1.0]])
+    np.testing.assert_allclose(gripper_to_signed(x, "binary"), [[0.3, -1.0], [0.3, 1.0]])
+    assert gripper_to_signed(x, "signed") is x

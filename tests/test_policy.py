@@ -88,7 +88,7 @@ def test_predict_shapes_units_and_checkpoint_round_trip(tiny_policy, tmp_path):
 
 def test_state_in_prompt_when_enabled(synthetic_dataset):
     policy, dataset = make_policy(synthetic_dataset, include_state=True)
-    text = policy.prompt_text("Pick up the soup.", dataset[0]["state"].numpy())
+    text = policy.prompt_text("Pick up the soup.", np.asarray(dataset[0]["state"]))
     assert "State: " in text and text.count(" ") > 15
     assert "pick up the soup?" in text
 
@@ -107,7 +107,7 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
     tokenizer.fit(chunks)
     policy = VLAPolicy.from_base(PolicyConfig(), tokenizer, compute_norm_stats(dataset))
     batch = policy.collate([dataset[0], dataset[1]])
-    expected = tokenizer.encode(np.stack([dataset[i]["actions"].numpy() for i in (0, 1)]))
+    expected = tokenizer.encode(np.stack([np.asarray(dataset[i]["actions"]) for i in (0, 1)]))
     for row in range(2):
         labelled = batch["labels"][row][batch["labels"][row] != IGNORE_INDEX]
         n_real = int((expected[row] >= 0).sum())

@@ -63,7 +63,7 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.tokenizers import AutoActionTokenizer
 
-    dataset = load_chunked_dataset(args.dataset, args.horizon)
+    dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout)
     chunks = episode_action_chunks(dataset, args.horizon)
     options = json.loads(args.options) if args.options else {}
     tokenizer = AutoActionTokenizer.from_config(
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", required=True, help="LeRobotDataset folder or Hub repo id")
     q.add_argument("--type", default="binning")
     q.add_argument("--horizon", type=int, default=8)
+    q.add_argument("--layout", default="libero", help="dataset feature layout: libero or lerobot")
     q.add_argument("--options", default="", help="tokenizer config fields as JSON, e.g. '{\"n_bins\": 128}'")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_tokenizer_fit)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vla._logging import quiet_known_noise
-from vla.data.normalize import FeatureStats, NormStats
+from vla.data.features import CANONICAL, LAYOUTS, FeatureMap, detect_gripper_convention, gripper_to_signed
+from vla.data.normalize import FeatureStats, NormStats, check_finite
+from vla.sim.libero_env import ACTION_DIM
 
 quiet_known_noise()
 
@@ -17,41 +20,99 @@ class DatasetError(ValueError):
     """A dataset is missing, unreachable, or lacks a feature the config names."""
 
 
-def load_chunked_dataset(name_or_path: str | Path, horizon: int, action_key: str = "actions"):
-    """A ``LeRobotDataset`` whose samples carry ``action_key`` chunks of ``horizon`` steps from the current
-    frame. lerobot pads chunks that run past the episode end with the last action and marks them in
-    ``{action_key}_is_pad``; frames of two episodes are never mixed."""
+class ChunkedDataset:
+    """A LeRobotDataset seen through a :class:`FeatureMap`: samples carry the canonical names
+    (``image``, ``wrist_image``, ``state``, ``actions`` chunk, ``actions_is_pad``, ``task``) and gripper
+    actions in the -1 / +1 convention, whatever the dataset's own layout."""
+
+    def __init__(self, lerobot_dataset, features: FeatureMap, gripper: str) -> None:
+        self.lerobot, self.features, self.gripper = lerobot_dataset, features, gripper
+
+    def __len__(self) -> int:
+        return len(self.lerobot)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        raw = self.lerobot[index]
+        sample = {name: raw[self.features.dataset_key(name)] for name in CANONICAL}
+        sample["actions"] = gripper_to_signed(np.asarray(sample["actions"]), self.gripper).astype(np.float32)
+        sample["actions_is_pad"] = raw[f"{self.features.actions}_is_pad"]
+        for key in ("task", "episode_index", "frame_index", "index"):
+            if key in raw:
+                sample[key] = raw[key]
+        return sample
+
+    @property
+    def fps(self) -> int:
+        return self.lerobot.fps
+
+    def column(self, canonical: str) -> np.ndarray:
+        """A whole numeric column (no image decoding), canonical name and convention."""
+        table = self.lerobot.hf_dataset.with_format("numpy")
+        values = np.stack(table[self.features.dataset_key(canonical)]).astype(np.float64)
+        return gripper_to_signed(values, self.gripper) if canonical == "actions" else values
+
+    def episode_index(self) -> np.ndarray:
+        return np.asarray(self.lerobot.hf_dataset.with_format("numpy")["episode_index"])
+
+
+def load_chunked_dataset(
+    name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero"
+) -> ChunkedDataset:
+    """A dataset whose samples carry action chunks of ``horizon`` steps from the current frame. lerobot pads
+    chunks that run past the episode end with the last action and marks them in ``actions_is_pad``; frames
+    of two episodes are never mixed."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+    if isinstance(features, str):
+        if features not in LAYOUTS:
+            raise DatasetError(f"layout={features!r} is invalid: expected one of {sorted(LAYOUTS)}")
+        features = LAYOUTS[features]
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         info_file = path / "meta" / "info.json"
         if not info_file.is_file():
             raise DatasetError(f"{path} is not a LeRobotDataset folder: it has no meta/info.json")
-        info = json.loads(info_file.read_text())
         repo_id, root = f"local/{path.name}", path
     else:
         from vla.hub import resolve_pretrained
 
-        root = resolve_pretrained(str(name_or_path), kind="dataset")
-        info = json.loads((root / "meta" / "info.json").read_text())
+        root = resolve_pretrained(str(name_or_path), kind="dataset", repo_type="dataset")
         repo_id = str(name_or_path)
-    if action_key not in info["features"]:
+    info = json.loads((root / "meta" / "info.json").read_text())
+    missing = [
+        f"{name} -> {features.dataset_key(name)!r}"
+        for name in CANONICAL
+        if features.dataset_key(name) not in info["features"]
+    ]
+    if missing:
         raise DatasetError(
-            f"dataset {str(name_or_path)!r} has no feature {action_key!r}; it has {sorted(info['features'])}"
+            f"dataset {str(name_or_path)!r} lacks feature(s) {', '.join(missing)}; it has "
+            f"{sorted(info['features'])}. Choose data.layout ({', '.join(sorted(LAYOUTS))}) or set "
+            "data.features to map each canonical name onto this dataset's names"
+        )
+    shape = tuple(info["features"][features.actions]["shape"])
+    if shape != (ACTION_DIM,):
+        raise DatasetError(
+            f"dataset {str(name_or_path)!r}: actions have shape {shape}; expected ({ACTION_DIM},)"
         )
     fps = info["fps"]
-    return LeRobotDataset(
-        repo_id, root=root, delta_timestamps={action_key: [k / fps for k in range(horizon)]}
+    dataset = LeRobotDataset(
+        repo_id, root=root, delta_timestamps={features.actions: [k / fps for k in range(horizon)]}
     )
+    table = dataset.hf_dataset.with_format("numpy")
+    raw_actions = np.stack(table[features.actions]).astype(np.float64)
+    check_finite(f"dataset {str(name_or_path)!r} actions", raw_actions)
+    gripper = features.gripper
+    if gripper == "auto":
+        gripper = detect_gripper_convention(raw_actions[:, -1])
+    return ChunkedDataset(dataset, features, gripper)
 
 
-def episode_action_chunks(dataset, horizon: int, action_key: str = "actions") -> np.ndarray:
+def episode_action_chunks(dataset: ChunkedDataset, horizon: int) -> np.ndarray:
     """Every frame's action chunk (N, horizon, dim), padded with the episode's last action, read from the
     table columns (no image decoding)."""
-    table = dataset.hf_dataset.with_format("numpy")
-    actions = np.stack(table[action_key]).astype(np.float64)
-    episodes = np.asarray(table["episode_index"])
+    actions = dataset.column("actions")
+    episodes = dataset.episode_index()
     chunks = np.empty((len(actions), horizon, actions.shape[-1]))
     for episode in np.unique(episodes):
         idx = np.flatnonzero(episodes == episode)
@@ -61,6 +122,5 @@ def episode_action_chunks(dataset, horizon: int, action_key: str = "actions") ->
     return chunks
 
 
-def compute_norm_stats(dataset, keys: tuple[str, ...] = ("state", "actions")) -> NormStats:
-    table = dataset.hf_dataset.with_format("numpy")
-    return NormStats({key: FeatureStats.from_array(np.stack(table[key]), name=key) for key in keys})
+def compute_norm_stats(dataset: ChunkedDataset, keys: tuple[str, ...] = ("state", "actions")) -> NormStats:
+    return NormStats({key: FeatureStats.from_array(dataset.column(key), name=key) for key in keys})

@@ -26,7 +26,9 @@ def _looks_like_repo_id(name: str) -> bool:
     return 1 <= len(parts) <= 2 and all(p and not p.startswith(".") for p in parts) and "\\" not in name
 
 
-def resolve_pretrained(name_or_path: str | os.PathLike[str], *, kind: str = "artifact") -> Path:
+def resolve_pretrained(
+    name_or_path: str | os.PathLike[str], *, kind: str = "artifact", repo_type: str | None = None
+) -> Path:
     """Return a local folder for ``name_or_path``: a folder as-is, or a Hub repo's cached snapshot."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
@@ -39,13 +41,13 @@ def resolve_pretrained(name_or_path: str | os.PathLike[str], *, kind: str = "art
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, local_files_only=True))
+        return Path(snapshot_download(name, repo_type=repo_type, local_files_only=True))
     except Exception:
         pass  # not cached: try the network below
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         raise HubUnavailableError(_offline_message(kind, name, "HF_HUB_OFFLINE is set"))
     try:
-        return Path(snapshot_download(name))
+        return Path(snapshot_download(name, repo_type=repo_type))
     except Exception as err:  # connection refused, DNS, 404, auth: all end the same way for the user
         raise HubUnavailableError(_offline_message(kind, name, f"{type(err).__name__}: {err}")) from None
 

@@ -15,8 +15,25 @@ class DataConfig:
     dataset: str = ""
     #: Actions per chunk the policy predicts.
     horizon: int = 8
+    #: Feature layout of the dataset (``libero``: image/wrist_image/state/actions; ``lerobot``:
+    #: observation.images.*/observation.state/action), see vla/data/features.py.
+    layout: str = "libero"
+    #: Per-feature overrides of the layout, e.g. ``{wrist_image: observation.images.image2, gripper: binary}``.
+    features: dict[str, str] = field(default_factory=dict)
+
+    def feature_map(self):
+        from dataclasses import asdict
+
+        from vla.data.features import LAYOUTS, FeatureMap
+
+        return FeatureMap(**{**asdict(LAYOUTS[self.layout]), **self.features})
 
     def __post_init__(self) -> None:
+        from vla.data.features import LAYOUTS, FeatureMap
+
+        check(self.layout in LAYOUTS, "data.layout", self.layout, f"expected one of {sorted(LAYOUTS)}")
+        unknown = sorted(set(self.features) - {f for f in FeatureMap.__dataclass_fields__})
+        check(not unknown, "data.features", self.features, f"keys must be among {sorted(FeatureMap.__dataclass_fields__)}")
         check(bool(self.dataset), "data.dataset", self.dataset, "a LeRobotDataset folder or Hub repo id")
         check(self.horizon >= 1, "data.horizon", self.horizon, "must be >= 1")
 

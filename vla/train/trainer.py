@@ -120,7 +120,7 @@ def train(config: TrainConfig) -> Path:
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=tc.seed),
     )
     set_seed(tc.seed)
-    dataset = load_chunked_dataset(config.data.dataset, config.data.horizon)
+    dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
     # Every process fits the same deterministic tokenizer on the same data: no broadcast needed.
     tokenizer = build_tokenizer(config, episode_action_chunks(dataset, config.data.horizon))
     policy = VLAPolicy.from_base(config.policy, tokenizer, compute_norm_stats(dataset))
