@@ -26,7 +26,7 @@ VIDEO_MODES = ("none", "failures", "all")
 
 @dataclass(frozen=True)
 class EvalConfig:
-    #: Checkpoint folder, Hub repo id, ``scripted`` or ``random``.
+    #: Checkpoint folder, Hub repo id, ``scripted``, ``expert`` or ``random``.
     policy: str = "scripted"
     suite: str = "libero_object"
     task_ids: tuple[int, ...] = (0,)
