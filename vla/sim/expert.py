@@ -21,6 +21,10 @@ import numpy as np
 POSITION_SCALE = 0.05
 ROTATION_SCALE = 0.5
 GRIPPER_OPEN, GRIPPER_CLOSED = -1.0, 1.0
+#: The Panda gripper integrates the sign of its command: 0 keeps the fingers where they are.
+GRIPPER_HOLD = 0.0
+#: End-effector motion per step (m) below which the arm counts as stopped at a waypoint.
+MAX_SETTLED_SPEED = 0.004
 
 
 # ---------------------------------------------------------------------------------------------- BDDL goal
@@ -165,6 +169,84 @@ GRASP: dict[str, GraspSpec] = {
 DEFAULT_GRASP = GraspSpec()
 
 
+def _geom_boxes(env, body: int) -> list[Box]:
+    """World bounding boxes of the collision geoms attached directly to ``body``."""
+    model, data = env._env.env.sim.model, env._env.env.sim.data
+    boxes = []
+    for g in range(model.ngeom):
+        if model.geom_bodyid[g] == body and (model.geom_contype[g] or model.geom_conaffinity[g]):
+            rot = np.asarray(data.geom_xmat[g]).reshape(3, 3)
+            center = np.asarray(data.geom_xpos[g]) + rot @ model.geom_aabb[g, :3]
+            extent = np.abs(rot) @ model.geom_aabb[g, 3:]
+            boxes.append(Box(center - extent, center + extent))
+    return boxes
+
+
+def _knob_bar(env, body: int) -> tuple[float, Box]:
+    """A knob is a disc with a raised bar to turn it by: (top of the disc, box around the bar)."""
+    boxes = _geom_boxes(env, body)
+    tops = [box.top for box in boxes]
+    middle = (max(tops) + min(tops)) / 2
+    raised = [box for box in boxes if box.top > middle]
+    disc_top = max((box.top for box in boxes if box.top <= middle), default=min(tops))
+    return disc_top, Box(np.min([b.low for b in raised], axis=0), np.max([b.high for b in raised], axis=0))
+
+
+@dataclass(frozen=True)
+class Joint:
+    """The joint behind an articulated goal (a drawer's slide, a knob's hinge) and its goal ranges."""
+
+    name: str
+    body: int
+    anchor: np.ndarray
+    axis: np.ndarray
+    ranges: dict[str, list[float]]
+
+    #: goal predicate -> the fixture's articulation range that satisfies it
+    RANGE_KEYS = {
+        "open": "default_open_ranges",
+        "close": "default_close_ranges",
+        "turnon": "default_turnon_ranges",
+        "turnoff": "default_turnoff_ranges",
+    }
+
+    @classmethod
+    def of(cls, env, name: str) -> Joint:
+        robo = env._env.env
+        if name in robo.object_sites_dict:  # a drawer region: its own joint, its parent's ranges
+            joint_name = robo.object_sites_dict[name].joints[0]
+            fixture = robo.get_object(robo.object_sites_dict[name].parent_name)
+        else:
+            fixture = robo.get_object(name)
+            joint_name = fixture.joints[0]
+        model, data = robo.sim.model, robo.sim.data
+        j = model.joint_name2id(joint_name)
+        return cls(
+            joint_name,
+            int(model.jnt_bodyid[j]),
+            np.asarray(data.xanchor[j]).copy(),
+            np.asarray(data.xaxis[j]).copy(),
+            dict(fixture.object_properties["articulation"]),
+        )
+
+    def qpos(self, env) -> float:
+        return float(env._env.env.sim.data.get_joint_qpos(self.name))
+
+    def goal_qpos(self, predicate: str) -> float:
+        """The middle of the goal range: a target with margin on both sides."""
+        return float(np.mean(self.ranges[self.RANGE_KEYS[predicate]]))
+
+    def direction_to(self, env, predicate: str) -> float:
+        """+1 if the joint must increase to satisfy ``predicate``, else -1."""
+        return 1.0 if self.goal_qpos(predicate) > self.qpos(env) else -1.0
+
+    @property
+    def open_sign(self) -> float:
+        """+1 if opening increases the joint (the handle then sits on the +axis side)."""
+        opened, closed = self.ranges.get("default_open_ranges"), self.ranges.get("default_close_ranges")
+        return 1.0 if np.mean(opened) > np.mean(closed) else -1.0
+
+
 # ------------------------------------------------------------------------------------------- the expert
 Target = Callable[["object"], np.ndarray]
 
@@ -196,7 +278,7 @@ class LiberoExpert:
         self.reference_rotation: np.ndarray | None = None
         self.steps_in_waypoint = self.held = 0
         self.retries = 0
-        self.failed = False
+        self.last_eef: np.ndarray | None = None
 
     # -- episode control
     def reset(self, env) -> None:
@@ -204,8 +286,9 @@ class LiberoExpert:
 
         self.goals = task_goal(env)
         self.reference_rotation = quat2mat(env._raw["robot0_eef_quat"])
-        self.queue, self.retries, self.failed = [], 0, False
+        self.queue, self.retries = [], 0
         self.steps_in_waypoint = self.held = 0
+        self.last_eef: np.ndarray | None = None
         self._pending = list(self.goals)
 
     def act(self, env) -> np.ndarray:
@@ -219,7 +302,10 @@ class LiberoExpert:
             waypoint.resolved = np.asarray(waypoint.target(env), dtype=np.float64)
             self.steps_in_waypoint = self.held = 0
         self.steps_in_waypoint += 1
-        reached = np.linalg.norm(waypoint.resolved - eef) < waypoint.tolerance
+        speed = 0.0 if self.last_eef is None else float(np.linalg.norm(eef - self.last_eef))
+        self.last_eef = eef
+        # Arriving fast overshoots: a waypoint counts as reached only once the arm has nearly stopped.
+        reached = np.linalg.norm(waypoint.resolved - eef) < waypoint.tolerance and speed < MAX_SETTLED_SPEED
         if reached or self.held:
             self.held += 1
         if (self.held > waypoint.hold) or self.steps_in_waypoint > waypoint.timeout:
@@ -279,7 +365,7 @@ class LiberoExpert:
                 self.queue[:] = self.pick_and_place(e, goal)
 
         return [
-            Waypoint("above object", above_object, GRIPPER_OPEN, tolerance=0.02, timeout=60),
+            Waypoint("above object", above_object, GRIPPER_OPEN, tolerance=0.01, timeout=60),
             Waypoint("descend", lambda _e: grasp, GRIPPER_OPEN, tolerance=0.008, timeout=40),
             Waypoint("grasp", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=10),
             Waypoint("lift", lift, GRIPPER_CLOSED, tolerance=0.02, timeout=40, on_done=remember_hold_offset),
@@ -287,6 +373,57 @@ class LiberoExpert:
             Waypoint("carry", above_target, GRIPPER_CLOSED, tolerance=0.015, timeout=80),
             Waypoint("lower", release_point, GRIPPER_CLOSED, tolerance=0.01, timeout=40),
             Waypoint("release", lambda e: e.eef_position(), GRIPPER_OPEN, tolerance=1.0, hold=8),
+            Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_OPEN, 0.02, timeout=20),
+        ]
+
+    def turn_knob(self, env, goal: GoalPredicate) -> list[Waypoint]:
+        """Turn a hinged knob (the stove) by sweeping the closed gripper along an arc against its bar."""
+        joint = Joint.of(env, goal.subject)
+        turn = joint.direction_to(env, goal.predicate)
+        disc_top, bar = _knob_bar(env, joint.body)
+        long_axis = np.array([1.0, 0.0]) if bar.size[0] >= bar.size[1] else np.array([0.0, 1.0])
+        # Push near the end of the bar that lies farther from the axis (both ends for a centred bar).
+        end_offset = long_axis * float(max(bar.size[:2])) / 2
+        ends = [
+            bar.center[:2] + end_offset - joint.anchor[:2],
+            bar.center[:2] - end_offset - joint.anchor[:2],
+        ]
+        radial = max(ends, key=lambda v: float(np.linalg.norm(v)))
+        radius = 0.85 * float(np.linalg.norm(radial))
+        start_angle = math.atan2(radial[1], radial[0])
+        z = disc_top + 0.015  # below the top of the bar, clear of the knob's disc
+        angles = start_angle + turn * np.linspace(-1.0, 1.2, 12)
+        arc = [
+            np.array([*(joint.anchor[:2] + radius * np.array([math.cos(a), math.sin(a)])), z]) for a in angles
+        ]
+        return [
+            Waypoint("above knob", lambda _e: arc[0] + [0, 0, self.hover], GRIPPER_CLOSED, 0.01, timeout=80),
+            Waypoint("lower to knob", lambda _e: arc[0], GRIPPER_CLOSED, 0.008, timeout=40),
+            *[
+                Waypoint(f"sweep {i}", lambda _e, p=p: p, GRIPPER_CLOSED, 0.012, timeout=20)
+                for i, p in enumerate(arc[1:])
+            ],
+            Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_CLOSED, 0.02, timeout=20),
+        ]
+
+    def slide_drawer(self, env, goal: GoalPredicate) -> list[Waypoint]:
+        """Open or close a drawer: grasp its handle bar with a half-open gripper and pull or push it."""
+        joint = Joint.of(env, goal.subject)
+        sign = joint.direction_to(env, goal.predicate)
+        motion = joint.axis * sign  # world direction the drawer moves to reach the goal
+        handle = max(
+            _geom_boxes(env, joint.body), key=lambda box: float(box.center @ (joint.axis * joint.open_sign))
+        )
+        grasp = handle.center.copy()
+        travel = abs(joint.goal_qpos(goal.predicate) - joint.qpos(env)) + 0.02
+        pulled = grasp + motion * travel
+        return [
+            Waypoint("above handle", lambda _e: grasp + [0, 0, self.hover], GRIPPER_OPEN, 0.01, timeout=80),
+            Waypoint("narrow gripper", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=3),
+            Waypoint("lower to handle", lambda _e: grasp, GRIPPER_HOLD, 0.008, timeout=40),
+            Waypoint("grasp handle", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=8),
+            Waypoint("slide", lambda _e: pulled, GRIPPER_CLOSED, 0.01, timeout=60),
+            Waypoint("release", lambda e: e.eef_position(), GRIPPER_OPEN, tolerance=1.0, hold=6),
             Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_OPEN, 0.02, timeout=20),
         ]
 
@@ -331,6 +468,10 @@ def _rotation_vector(rotation: np.ndarray, quat2axisangle) -> np.ndarray:
 PLANNERS: dict[str, Callable[[LiberoExpert, object, GoalPredicate], list[Waypoint]]] = {
     "in": LiberoExpert.pick_and_place,
     "on": LiberoExpert.pick_and_place,
+    "open": LiberoExpert.slide_drawer,
+    "close": LiberoExpert.slide_drawer,
+    "turnon": LiberoExpert.turn_knob,
+    "turnoff": LiberoExpert.turn_knob,
 }
 
 
