@@ -34,7 +34,7 @@ EPISODES_DIR = "episodes"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    #: Checkpoint folder, Hub repo id, ``scripted`` or ``random``.
+    #: Checkpoint folder, Hub repo id, ``scripted``, ``expert`` or ``random``.
     policy: str = "scripted"
     suite: str = "libero_object"
     #: Task ids of the suite; empty means all of them.

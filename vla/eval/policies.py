@@ -1,4 +1,5 @@
-"""What the evaluation harness can roll out: our checkpoints, scripted controllers, a random policy.
+"""What the evaluation harness can roll out: our checkpoints, the scripted controller,
+the scripted expert, a random policy.
 
 Each adapter turns (environment, observation) into an action chunk (n, 7) in physical units. ``reset`` gets
 a per-episode seed so that a sharded evaluation gives the same episodes as a single process.
@@ -59,6 +60,28 @@ class ScriptedPolicy:
         return self.controller.act(env)[None]
 
 
+class ExpertPolicy:
+    """The privileged-state scripted expert (``vla.sim.expert``): solves tasks, for data and baselines."""
+
+    name = "expert"
+
+    def __init__(self) -> None:
+        from vla.sim.expert import LiberoExpert
+
+        self.expert = LiberoExpert()
+        self.needs_plan = True
+        self.invalid_chunks = 0
+
+    def reset(self, episode_seed: int) -> None:
+        self.needs_plan = True  # the plan is built from the environment's state at the first act()
+
+    def act(self, env, observation):
+        if self.needs_plan:
+            self.expert.reset(env)
+            self.needs_plan = False
+        return self.expert.act(env)[None]
+
+
 class RandomPolicy:
     name = "random"
 
@@ -75,9 +98,11 @@ class RandomPolicy:
 
 
 def load_rollout_policy(spec: str, seed: int = 0) -> RolloutPolicy:
-    """``scripted``, ``random``, or a checkpoint folder / Hub repo id."""
+    """``scripted``, ``expert``, ``random``, or a checkpoint folder / Hub repo id."""
     if spec == "scripted":
         return ScriptedPolicy()
+    if spec == "expert":
+        return ExpertPolicy()
     if spec == "random":
         return RandomPolicy(seed)
     return CheckpointPolicy(spec)

@@ -1,0 +1,562 @@
+"""A scripted LIBERO expert that reads the task's goal from its BDDL file and solves it from privileged state.
+
+Why privileged state: demonstrations for imitation learning must be correct and reproducible, and the
+simulator knows every object's pose exactly. The expert never looks at images or the instruction text:
+each ``(:goal ...)`` predicate becomes a sequence of waypoints (move above, descend, grasp, lift, carry,
+descend, release, retreat) tracked by a clipped proportional controller on the end-effector position while
+a small proportional term holds the gripper's start orientation. Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: robosuite's OSC controller maps an action of 1.0 to a goal this many metres / radians away.
+POSITION_SCALE = 0.05
+ROTATION_SCALE = 0.5
+GRIPPER_OPEN, GRIPPER_CLOSED = -1.0, 1.0
+#: The Panda gripper integrates the sign of its command: 0 keeps the fingers where they are.
+GRIPPER_HOLD = 0.0
+#: End-effector motion per step (m) below which the arm counts as stopped at a waypoint.
+MAX_SETTLED_SPEED = 0.004
+
+
+# ---------------------------------------------------------------------------------------------- BDDL goal
+@dataclass(frozen=True)
+class GoalPredicate:
+    """One conjunct of a task goal, e.g. ``("in", "alphabet_soup_1", "basket_1_contain_region")``."""
+
+    predicate: str  # lower case: in, on, open, close, turnon, turnoff
+    subject: str
+    target: str | None = None
+
+
+def _tokenize(text: str) -> list[str]:
+    text = re.sub(r";[^\n]*", "", text)  # BDDL comments
+    return re.findall(r"\(|\)|[^\s()]+", text)
+
+
+def _parse_sexpr(tokens: list[str], start: int) -> tuple[list | str, int]:
+    """Returns the expression that starts at ``tokens[start]`` and the index after it."""
+    if tokens[start] != "(":
+        return tokens[start], start + 1
+    items: list = []
+    i = start + 1
+    while tokens[i] != ")":
+        item, i = _parse_sexpr(tokens, i)
+        items.append(item)
+    return items, i + 1
+
+
+def parse_bddl_goal(text: str) -> list[GoalPredicate]:
+    """The conjuncts of the ``(:goal (And ...))`` section of a BDDL problem, in file order."""
+    tokens = _tokenize(text)
+    problem, _ = _parse_sexpr(tokens, tokens.index("("))
+    sections = [s for s in problem if isinstance(s, list) and s and s[0] == ":goal"]
+    if not sections:
+        raise ValueError("BDDL problem has no (:goal ...) section")
+    goal = sections[0][1]
+    conjuncts = goal[1:] if str(goal[0]).lower() == "and" else [goal]
+    predicates = []
+    for conjunct in conjuncts:
+        name, *args = conjunct
+        if not 1 <= len(args) <= 2 or any(isinstance(a, list) for a in args):
+            raise ValueError(f"unsupported goal predicate {conjunct!r}")
+        predicates.append(GoalPredicate(name.lower(), args[0], args[1] if len(args) == 2 else None))
+    return predicates
+
+
+def task_goal(env) -> list[GoalPredicate]:
+    """The goal of a ``LiberoEnv``'s task, parsed from the BDDL file the simulator was built from."""
+    return parse_bddl_goal(Path(env._env.env.bddl_file_name).read_text())
+
+
+# ------------------------------------------------------------------------------------------------ geometry
+@dataclass(frozen=True)
+class Box:
+    """World-frame axis-aligned bounding box of an object's collision geometry."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    @property
+    def center(self) -> np.ndarray:
+        return (self.low + self.high) / 2
+
+    @property
+    def size(self) -> np.ndarray:
+        return self.high - self.low
+
+    @property
+    def top(self) -> float:
+        return float(self.high[2])
+
+    @property
+    def bottom(self) -> float:
+        return float(self.low[2])
+
+
+def object_box(env, name: str) -> Box:
+    """Bounding box of every collision geom attached (at any depth) to object ``name``'s root body."""
+    robo = env._env.env
+    model, data = robo.sim.model, robo.sim.data
+    root = robo.obj_body_id[name]
+    geoms = [
+        g
+        for g in range(model.ngeom)
+        if model.body_rootid[model.geom_bodyid[g]] == model.body_rootid[root]
+        and model.geom_bodyid[g] != 0
+        and (model.geom_contype[g] or model.geom_conaffinity[g])
+        and _is_descendant(model, model.geom_bodyid[g], root)
+    ]
+    if not geoms:
+        pos = np.asarray(data.body_xpos[root])
+        return Box(pos.copy(), pos.copy())
+    lows, highs = [], []
+    for g in geoms:
+        rot = np.asarray(data.geom_xmat[g]).reshape(3, 3)
+        local_center, half = model.geom_aabb[g, :3], model.geom_aabb[g, 3:]
+        center = np.asarray(data.geom_xpos[g]) + rot @ local_center
+        extent = np.abs(rot) @ half
+        lows.append(center - extent)
+        highs.append(center + extent)
+    return Box(np.min(lows, axis=0), np.max(highs, axis=0))
+
+
+def _is_descendant(model, body: int, ancestor: int) -> bool:
+    while body != ancestor and body != 0:
+        body = model.body_parentid[body]
+    return body == ancestor
+
+
+def site_position(env, name: str) -> np.ndarray:
+    return np.asarray(env._env.env.sim.data.get_site_xpos(name), dtype=np.float64).copy()
+
+
+def category(name: str) -> str:
+    """``akita_black_bowl_1`` -> ``akita_black_bowl``: per-object constants are keyed by category."""
+    return re.sub(r"_\d+$", "", name)
+
+
+# ------------------------------------------------------------------------------------ per-object constants
+@dataclass(frozen=True)
+class GraspSpec:
+    """How to grasp an object from above.
+
+    ``depth``: how far below the object's top the fingertip centre goes (capped at 60% of its height).
+    ``rim``: grasp the wall of a bowl-like object instead of its centre (fingers straddle the rim),
+    offset from the centre along the finger-closing axis by half the width minus ``rim_inset``.
+    """
+
+    depth: float = 0.03
+    rim: bool = False
+    rim_inset: float = 0.015
+
+
+GRASP: dict[str, GraspSpec] = {
+    "akita_black_bowl": GraspSpec(depth=0.02, rim=True),
+    "plate": GraspSpec(depth=0.01, rim=True, rim_inset=0.01),
+    "butter": GraspSpec(depth=0.02),
+    "cream_cheese": GraspSpec(depth=0.02),
+    "chocolate_pudding": GraspSpec(depth=0.025),
+}
+DEFAULT_GRASP = GraspSpec()
+
+
+def _geom_boxes(env, body: int) -> list[Box]:
+    """World bounding boxes of the collision geoms attached directly to ``body``."""
+    model, data = env._env.env.sim.model, env._env.env.sim.data
+    boxes = []
+    for g in range(model.ngeom):
+        if model.geom_bodyid[g] == body and (model.geom_contype[g] or model.geom_conaffinity[g]):
+            rot = np.asarray(data.geom_xmat[g]).reshape(3, 3)
+            center = np.asarray(data.geom_xpos[g]) + rot @ model.geom_aabb[g, :3]
+            extent = np.abs(rot) @ model.geom_aabb[g, 3:]
+            boxes.append(Box(center - extent, center + extent))
+    return boxes
+
+
+def _knob_bar(env, body: int) -> tuple[float, Box]:
+    """A knob is a disc with a raised bar to turn it by: (top of the disc, box around the bar)."""
+    boxes = _geom_boxes(env, body)
+    tops = [box.top for box in boxes]
+    middle = (max(tops) + min(tops)) / 2
+    raised = [box for box in boxes if box.top > middle]
+    disc_top = max((box.top for box in boxes if box.top <= middle), default=min(tops))
+    return disc_top, Box(np.min([b.low for b in raised], axis=0), np.max([b.high for b in raised], axis=0))
+
+
+@dataclass(frozen=True)
+class Joint:
+    """The joint behind an articulated goal (a drawer's slide, a knob's hinge) and its goal ranges."""
+
+    name: str
+    body: int
+    anchor: np.ndarray
+    axis: np.ndarray
+    ranges: dict[str, list[float]]
+
+    #: goal predicate -> the fixture's articulation range that satisfies it
+    RANGE_KEYS = {
+        "open": "default_open_ranges",
+        "close": "default_close_ranges",
+        "turnon": "default_turnon_ranges",
+        "turnoff": "default_turnoff_ranges",
+    }
+
+    @classmethod
+    def of(cls, env, name: str) -> Joint:
+        robo = env._env.env
+        if name in robo.object_sites_dict:  # a drawer region: its own joint, its parent's ranges
+            joint_name = robo.object_sites_dict[name].joints[0]
+            fixture = robo.get_object(robo.object_sites_dict[name].parent_name)
+        else:
+            fixture = robo.get_object(name)
+            joint_name = fixture.joints[0]
+        model, data = robo.sim.model, robo.sim.data
+        j = model.joint_name2id(joint_name)
+        return cls(
+            joint_name,
+            int(model.jnt_bodyid[j]),
+            np.asarray(data.xanchor[j]).copy(),
+            np.asarray(data.xaxis[j]).copy(),
+            dict(fixture.object_properties["articulation"]),
+        )
+
+    def qpos(self, env) -> float:
+        return float(env._env.env.sim.data.get_joint_qpos(self.name))
+
+    def goal_qpos(self, predicate: str) -> float:
+        """The middle of the goal range: a target with margin on both sides."""
+        return float(np.mean(self.ranges[self.RANGE_KEYS[predicate]]))
+
+    def direction_to(self, env, predicate: str) -> float:
+        """+1 if the joint must increase to satisfy ``predicate``, else -1."""
+        return 1.0 if self.goal_qpos(predicate) > self.qpos(env) else -1.0
+
+    @property
+    def open_sign(self) -> float:
+        """+1 if opening increases the joint (the handle then sits on the +axis side)."""
+        opened, closed = self.ranges.get("default_open_ranges"), self.ranges.get("default_close_ranges")
+        return 1.0 if np.mean(opened) > np.mean(closed) else -1.0
+
+
+# ------------------------------------------------------------------------------------------- the expert
+Target = Callable[["object"], np.ndarray]
+
+
+@dataclass
+class Waypoint:
+    """Drive the end effector to ``target`` (resolved from the state when the waypoint starts)."""
+
+    name: str
+    target: Target
+    gripper: float
+    tolerance: float = 0.01
+    hold: int = 0  # steps to stay once reached (let the gripper close or open)
+    timeout: int = 80
+    on_done: Callable[[object], None] | None = None
+    resolved: np.ndarray | None = field(default=None, repr=False)
+
+
+class LiberoExpert:
+    """Deterministic scripted expert for LIBERO tasks whose goals are In/On/Open/Close/TurnOn predicates.
+
+    ``reset(env)`` after every ``env.reset``; then ``act(env)`` returns one 7-D action per step.
+    """
+
+    def __init__(self, gain: float = 2.0, hover: float = 0.08, max_retries: int = 2) -> None:
+        self.gain, self.hover, self.max_retries = gain, hover, max_retries
+        self.goals: list[GoalPredicate] = []
+        self.queue: list[Waypoint] = []
+        self.reference_rotation: np.ndarray | None = None
+        self.steps_in_waypoint = self.held = 0
+        self.retries = 0
+        self.last_eef: np.ndarray | None = None
+
+    # -- episode control
+    def reset(self, env) -> None:
+        from robosuite.utils.transform_utils import quat2mat
+
+        self.goals = task_goal(env)
+        self.reference_rotation = quat2mat(env._raw["robot0_eef_quat"])
+        self.queue, self.retries = [], 0
+        self.steps_in_waypoint = self.held = 0
+        self.last_eef: np.ndarray | None = None
+        self._pending = list(self.goals)
+
+    def act(self, env) -> np.ndarray:
+        eef = env.eef_position()
+        while not self.queue and self._pending:
+            self.queue = self.plan(env, self._pending.pop(0))
+        if not self.queue:  # all goals planned and executed: hold still
+            return self._action(eef, eef, GRIPPER_OPEN, env)
+        waypoint = self.queue[0]
+        if waypoint.resolved is None:
+            waypoint.resolved = np.asarray(waypoint.target(env), dtype=np.float64)
+            self.steps_in_waypoint = self.held = 0
+        self.steps_in_waypoint += 1
+        speed = 0.0 if self.last_eef is None else float(np.linalg.norm(eef - self.last_eef))
+        self.last_eef = eef
+        # Arriving fast overshoots: a waypoint counts as reached only once the arm has nearly stopped.
+        reached = np.linalg.norm(waypoint.resolved - eef) < waypoint.tolerance and speed < MAX_SETTLED_SPEED
+        if reached or self.held:
+            self.held += 1
+        if (self.held > waypoint.hold) or self.steps_in_waypoint > waypoint.timeout:
+            self.queue.pop(0)
+            if waypoint.on_done is not None:
+                waypoint.on_done(env)
+        return self._action(eef, waypoint.resolved, waypoint.gripper, env)
+
+    def _action(self, eef: np.ndarray, target: np.ndarray, gripper: float, env) -> np.ndarray:
+        from robosuite.utils.transform_utils import quat2axisangle, quat2mat
+
+        translation = np.clip(self.gain * (target - eef) / POSITION_SCALE, -1.0, 1.0)
+        current = quat2mat(env._raw["robot0_eef_quat"])
+        error = self.reference_rotation @ current.T  # world-frame rotation from current to reference
+        rotation = np.clip(_rotation_vector(error, quat2axisangle) / ROTATION_SCALE, -0.5, 0.5)
+        return np.concatenate([translation, rotation, [gripper]])
+
+    # -- planning
+    def plan(self, env, goal: GoalPredicate) -> list[Waypoint]:
+        planner = PLANNERS.get(goal.predicate)
+        if planner is None:
+            raise NotImplementedError(f"no plan for goal predicate {goal.predicate!r}")
+        return planner(self, env, goal)
+
+    def pick_and_place(self, env, goal: GoalPredicate) -> list[Waypoint]:
+        """Top-down grasp of ``goal.subject``, carry above ``goal.target``, lower and release."""
+        subject, target = goal.subject, goal.target
+        spec = GRASP.get(category(subject), DEFAULT_GRASP)
+        grasp = self._grasp_point(env, subject, spec)
+        box = object_box(env, subject)
+        below_grasp = grasp[2] - box.bottom  # object length hanging under the fingertips
+        target_top, target_xy = self._target_surface(env, target)
+        carry_z = max(target_top + below_grasp + 0.06, grasp[2] + 0.12)
+        offset = {}
+
+        def above_object(_env) -> np.ndarray:
+            return grasp + [0.0, 0.0, self.hover]
+
+        def lift(e) -> np.ndarray:
+            eef = e.eef_position()
+            return np.array([eef[0], eef[1], carry_z])
+
+        def remember_hold_offset(e) -> None:
+            offset["xy"] = e.eef_position()[:2] - object_box(e, subject).center[:2]
+            offset["below"] = e.eef_position()[2] - object_box(e, subject).bottom
+
+        def above_target(_e) -> np.ndarray:
+            return np.array([*(target_xy + offset["xy"]), carry_z])
+
+        def release_point(_e) -> np.ndarray:
+            return np.array([*(target_xy + offset["xy"]), target_top + offset["below"] + 0.015])
+
+        def check_grasp(e) -> None:
+            lifted = object_box(e, subject).bottom > box.bottom + 0.03
+            if not lifted and self.retries < self.max_retries:
+                self.retries += 1
+                self.queue[:] = self.pick_and_place(e, goal)
+
+        return [
+            Waypoint("above object", above_object, GRIPPER_OPEN, tolerance=0.01, timeout=60),
+            Waypoint("descend", lambda _e: grasp, GRIPPER_OPEN, tolerance=0.008, timeout=40),
+            Waypoint("grasp", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=10),
+            Waypoint("lift", lift, GRIPPER_CLOSED, tolerance=0.02, timeout=40, on_done=remember_hold_offset),
+            Waypoint("check", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, on_done=check_grasp),
+            Waypoint("carry", above_target, GRIPPER_CLOSED, tolerance=0.015, timeout=80),
+            Waypoint("lower", release_point, GRIPPER_CLOSED, tolerance=0.01, timeout=40),
+            Waypoint("release", lambda e: e.eef_position(), GRIPPER_OPEN, tolerance=1.0, hold=8),
+            Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_OPEN, 0.02, timeout=20),
+        ]
+
+    def turn_knob(self, env, goal: GoalPredicate) -> list[Waypoint]:
+        """Turn a hinged knob (the stove) by sweeping the closed gripper along an arc against its bar."""
+        joint = Joint.of(env, goal.subject)
+        turn = joint.direction_to(env, goal.predicate)
+        disc_top, bar = _knob_bar(env, joint.body)
+        long_axis = np.array([1.0, 0.0]) if bar.size[0] >= bar.size[1] else np.array([0.0, 1.0])
+        # Push near the end of the bar that lies farther from the axis (both ends for a centred bar).
+        end_offset = long_axis * float(max(bar.size[:2])) / 2
+        ends = [
+            bar.center[:2] + end_offset - joint.anchor[:2],
+            bar.center[:2] - end_offset - joint.anchor[:2],
+        ]
+        radial = max(ends, key=lambda v: float(np.linalg.norm(v)))
+        radius = 0.85 * float(np.linalg.norm(radial))
+        start_angle = math.atan2(radial[1], radial[0])
+        z = disc_top + 0.015  # below the top of the bar, clear of the knob's disc
+        angles = start_angle + turn * np.linspace(-1.0, 1.2, 12)
+        arc = [
+            np.array([*(joint.anchor[:2] + radius * np.array([math.cos(a), math.sin(a)])), z]) for a in angles
+        ]
+        return [
+            Waypoint("above knob", lambda _e: arc[0] + [0, 0, self.hover], GRIPPER_CLOSED, 0.01, timeout=80),
+            Waypoint("lower to knob", lambda _e: arc[0], GRIPPER_CLOSED, 0.008, timeout=40),
+            *[
+                Waypoint(f"sweep {i}", lambda _e, p=p: p, GRIPPER_CLOSED, 0.012, timeout=20)
+                for i, p in enumerate(arc[1:])
+            ],
+            Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_CLOSED, 0.02, timeout=20),
+        ]
+
+    def slide_drawer(self, env, goal: GoalPredicate) -> list[Waypoint]:
+        """Open or close a drawer: grasp its handle bar with a half-open gripper and pull or push it."""
+        joint = Joint.of(env, goal.subject)
+        sign = joint.direction_to(env, goal.predicate)
+        motion = joint.axis * sign  # world direction the drawer moves to reach the goal
+        handle = max(
+            _geom_boxes(env, joint.body), key=lambda box: float(box.center @ (joint.axis * joint.open_sign))
+        )
+        grasp = handle.center.copy()
+        travel = abs(joint.goal_qpos(goal.predicate) - joint.qpos(env)) + 0.02
+        pulled = grasp + motion * travel
+        return [
+            Waypoint("above handle", lambda _e: grasp + [0, 0, self.hover], GRIPPER_OPEN, 0.01, timeout=80),
+            Waypoint("narrow gripper", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=3),
+            Waypoint("lower to handle", lambda _e: grasp, GRIPPER_HOLD, 0.008, timeout=40),
+            Waypoint("grasp handle", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=8),
+            Waypoint("slide", lambda _e: pulled, GRIPPER_CLOSED, 0.01, timeout=60),
+            Waypoint("release", lambda e: e.eef_position(), GRIPPER_OPEN, tolerance=1.0, hold=6),
+            Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_OPEN, 0.02, timeout=20),
+        ]
+
+    def _grasp_point(self, env, name: str, spec: GraspSpec) -> np.ndarray:
+        box = object_box(env, name)
+        height = box.size[2]
+        point = np.array([*box.center[:2], box.top - min(spec.depth, 0.6 * height)])
+        if spec.rim:
+            closing_axis = self._closing_axis()
+            radius = float(np.abs(closing_axis[:2]) @ box.size[:2]) / 2
+            point[:2] += closing_axis[:2] * (radius - spec.rim_inset)
+        return point
+
+    def _closing_axis(self) -> np.ndarray:
+        """World direction along which the fingers close (the gripper frame's y axis), unit length."""
+        axis = self.reference_rotation[:, 1].copy()
+        axis[2] = 0.0
+        return axis / np.linalg.norm(axis)
+
+    def _target_surface(self, env, target: str) -> tuple[float, np.ndarray]:
+        """Height to release above and the xy centre of a goal target (an object or a region site)."""
+        robo = env._env.env
+        if target in robo.obj_body_id:
+            box = object_box(env, target)
+            return box.top, box.center[:2].copy()
+        site = site_position(env, target)
+        parent = getattr(robo.object_sites_dict.get(target), "parent_name", None)
+        top = object_box(env, parent).top if parent in robo.obj_body_id else float(site[2])
+        return top, site[:2]
+
+
+def _rotation_vector(rotation: np.ndarray, quat2axisangle) -> np.ndarray:
+    from robosuite.utils.transform_utils import mat2quat
+
+    vector = quat2axisangle(mat2quat(rotation))
+    angle = np.linalg.norm(vector)
+    if angle > math.pi:  # take the short way round
+        vector = vector * (1 - 2 * math.pi / angle)
+    return vector
+
+
+PLANNERS: dict[str, Callable[[LiberoExpert, object, GoalPredicate], list[Waypoint]]] = {
+    "in": LiberoExpert.pick_and_place,
+    "on": LiberoExpert.pick_and_place,
+    "open": LiberoExpert.slide_drawer,
+    "close": LiberoExpert.slide_drawer,
+    "turnon": LiberoExpert.turn_knob,
+    "turnoff": LiberoExpert.turn_knob,
+}
+
+
+# ------------------------------------------------------------------------------------------- measuring
+def state_only_env(suite: str, task_id: int):
+    """A ``LiberoEnv`` that skips camera rendering (~85 ms per camera per step on CPU).
+
+    Physics, resets and success checks are those of ``LiberoEnv``; observations carry only ``state``.
+    For measuring the expert quickly, not for recording image datasets.
+    """
+    from vla.sim.libero_env import LiberoEnv
+
+    class StateOnlyLiberoEnv(LiberoEnv):
+        def observation(self) -> dict[str, np.ndarray]:
+            from vla.sim.libero_env import quat_to_axis_angle
+
+            raw = self._raw
+            state = np.concatenate(
+                [
+                    raw["robot0_eef_pos"],
+                    quat_to_axis_angle(raw["robot0_eef_quat"]),
+                    raw["robot0_gripper_qpos"],
+                ]
+            )
+            return {"state": state.astype(np.float32)}
+
+    env = StateOnlyLiberoEnv(suite, task_id, image_size=32)
+    robo = env._env.env
+    for name in robo.observation_names:
+        if name.endswith("_image") or name.endswith("_depth"):
+            robo.modify_observable(name, "enabled", False)
+    return env
+
+
+def run_episode(env, expert: LiberoExpert, episode: int, max_steps: int | None = None) -> tuple[bool, int]:
+    """Roll the expert out from init state ``episode`` (standard protocol); returns (success, steps)."""
+    env.reset(episode)
+    expert.reset(env)
+    limit = max_steps or env.max_steps
+    for step in range(1, limit + 1):
+        _, success = env.step(expert.act(env))
+        if success:
+            return True, step
+    return False, limit
+
+
+def measure(suite: str, task_ids: list[int], episodes: int) -> list[dict]:
+    """Success of the expert per task over init states ``0..episodes-1``, printed as it goes."""
+    rows = []
+    for task_id in task_ids:
+        env = state_only_env(suite, task_id)
+        try:
+            expert = LiberoExpert()
+            results = [run_episode(env, expert, episode) for episode in range(episodes)]
+        finally:
+            env.close()
+        row = {
+            "suite": suite,
+            "task_id": task_id,
+            "instruction": env.instruction,
+            "successes": sum(ok for ok, _ in results),
+            "episodes": episodes,
+            "steps": [steps for _, steps in results],
+        }
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Measure the scripted expert's success per LIBERO task.")
+    parser.add_argument("--suite", default="libero_object")
+    parser.add_argument("--tasks", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--episodes", type=int, default=5)
+    args = parser.parse_args(argv)
+    rows = measure(args.suite, args.tasks, args.episodes)
+    print("| suite | task | success | steps per episode | instruction |\n|---|---|---|---|---|")
+    for r in rows:
+        steps = ", ".join(map(str, r["steps"]))
+        print(
+            f"| {r['suite']} | {r['task_id']} | {r['successes']}/{r['episodes']} | {steps} | {r['instruction']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
