@@ -59,7 +59,7 @@ def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
     assert saved["per_task"]["libero_object/0"]["episodes"] == 1
     videos = list((out / "eval" / "videos").glob("*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
-    episodes = (out / "eval" / "episodes.jsonl").read_text().splitlines()
+    episodes = (out / "eval" / "episodes" / "rank-00.jsonl").read_text().splitlines()
     assert json.loads(episodes[0])["steps"] == 8
 
 

@@ -55,6 +55,8 @@ def cmd_data_record(args: argparse.Namespace) -> None:
         episodes_per_task=args.episodes_per_task,
         max_steps=args.max_steps,
         overwrite=args.overwrite,
+        controller=args.controller,
+        successful_only=args.successful_only,
     )
     print(f"dataset: {out}")
 
@@ -142,12 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="datasets")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    q = dsub.add_parser("record", help="record scripted LIBERO episodes into a LeRobotDataset")
+    q = dsub.add_parser("record", help="record scripted-expert LIBERO episodes into a LeRobotDataset")
     q.add_argument("--out", required=True, help="dataset folder to create")
     q.add_argument("--suite", default="libero_object")
     q.add_argument("--tasks", type=_int_list, default=(0,), help="comma-separated task ids (default: 0)")
     q.add_argument("--episodes-per-task", type=int, default=2)
-    q.add_argument("--max-steps", type=int, default=40, help="frames recorded per episode at most")
+    q.add_argument(
+        "--max-steps", type=int, default=None, help="frames per episode at most (default: suite limit)"
+    )
+    q.add_argument("--controller", choices=("expert", "reach"), default="expert")
+    q.add_argument("--successful-only", action="store_true", help="drop episodes that did not succeed")
     q.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
     q.set_defaults(func=cmd_data_record)
 

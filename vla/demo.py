@@ -1,6 +1,6 @@
 """``make demo``: the whole pipeline on the embedded default, end to end, in a few minutes on a CPU.
 
-1. record LIBERO episodes in the real simulator into a LeRobotDataset (public LIBERO schema);
+1. record scripted-expert LIBERO episodes in the real simulator into a LeRobotDataset (public schema);
 2. fit an action tokenizer on their action chunks and save it;
 3. train the tiny SmolVLM with ``accelerate launch`` (2 CPU processes) and write a checkpoint;
 4. load the checkpoint and roll it out in LIBERO, writing results.json and videos.
@@ -54,8 +54,8 @@ def run_demo(
     processes: int = 2,
     tokenizer: str = "binning",
     episodes: int = 3,
-    record_steps: int = 40,
-    train_steps: int = 30,
+    record_steps: int | None = None,
+    train_steps: int = 60,
     eval_episodes: int = 2,
     eval_max_steps: int = 60,
 ) -> dict:

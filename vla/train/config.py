@@ -33,7 +33,12 @@ class DataConfig:
 
         check(self.layout in LAYOUTS, "data.layout", self.layout, f"expected one of {sorted(LAYOUTS)}")
         unknown = sorted(set(self.features) - {f for f in FeatureMap.__dataclass_fields__})
-        check(not unknown, "data.features", self.features, f"keys must be among {sorted(FeatureMap.__dataclass_fields__)}")
+        check(
+            not unknown,
+            "data.features",
+            self.features,
+            f"keys must be among {sorted(FeatureMap.__dataclass_fields__)}",
+        )
         check(bool(self.dataset), "data.dataset", self.dataset, "a LeRobotDataset folder or Hub repo id")
         check(self.horizon >= 1, "data.horizon", self.horizon, "must be >= 1")
 
