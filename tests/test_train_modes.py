@@ -175,3 +175,14 @@ def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset
     assert not any(n.startswith("training_state") for n in names)
     card = (staging / "README.md").read_text()
     assert "| libero_object/0 | 50.0% | 2 |" in card and "library_name: vla" in card
+
+
+def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(synthetic_dataset, tmp_path):
+    """Warmup + cosine over training.steps optimizer steps, whatever the processes and accumulation."""
+    launch(synthetic_dataset, tmp_path, "training.steps=6", "training.grad_accum=2", "training.warmup_steps=2",
+           "training.batch_size=1")  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    lrs = [r["lr"] for r in rows]
+    np.testing.assert_allclose(lrs[:2], [0.5e-3, 1e-3])  # linear warmup over 2 steps (lr 1e-3)
+    assert all(a > b for a, b in zip(lrs[1:], lrs[2:], strict=False)) and lrs[-1] == 0.0  # cosine to 0 at 6

@@ -118,6 +118,8 @@ def train(config: TrainConfig) -> Path:
         log_with=list(tc.report_to) or None,
         project_dir=str(out / "logs"),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=tc.seed),
+        # The schedule is in optimizer steps; accelerate's default would step it once per process.
+        step_scheduler_with_optimizer=False,
     )
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
@@ -179,7 +181,8 @@ def train(config: TrainConfig) -> Path:
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(params, tc.max_grad_norm)
                 optimizer.step()
-                scheduler.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
                 optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue
