@@ -47,5 +47,7 @@ fi
 echo "python: $PYTHON ($("$PYTHON" --version))"
 uv sync --locked --extra dev --python "$PYTHON"
 .venv/bin/vla setup-libero
+# robosuite 1.4's __init__ has an invalid escape that warns whenever it is compiled: compile it once here.
+.venv/bin/python -W ignore -m compileall -q "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/robosuite" >/dev/null || true
 echo "tiny model: $(.venv/bin/vla model build-tiny 2>/dev/null | tail -1)"
 echo "setup done: activate with 'source .venv/bin/activate' or prefix commands with .venv/bin/"
