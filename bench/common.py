@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,9 @@ def machine() -> dict[str, Any]:
 
 
 def versions(*names: str) -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in ("vla", "torch", "transformers", "accelerate", "peft", "lerobot", *names):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
+    from vla.versions import package_versions
+
+    return package_versions(*names)
 
 
 def write_result(path: str | Path, result: dict[str, Any]) -> Path:

@@ -69,7 +69,8 @@ def run_demo(
     t0 = time.perf_counter()
 
     print(
-        f"[1/4] recording {episodes} episodes of {SUITE} task {TASK_ID} in the LIBERO simulator", flush=True
+        f"[1/4] recording {episodes} expert episodes of {SUITE} task {TASK_ID} in the LIBERO simulator",
+        flush=True,
     )
     if _dataset_complete(out / "dataset", episodes):
         print(f"      reusing {out / 'dataset'}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import time
 import traceback
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 
 from vla.config import check, check_choice, to_dict
 from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task
+from vla.versions import package_versions
 
 VIDEO_MODES = ("none", "failures", "first", "all")
 EPISODES_DIR = "episodes"
@@ -140,18 +140,6 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
     with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=1) as writer:
         for frame in frames:
             writer.append_data(frame)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("vla", "torch", "transformers", "lerobot", "hf-libero", "mujoco", "robosuite"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def policy_identity(spec: str) -> dict[str, Any]:
@@ -304,7 +292,7 @@ def build_results(config: EvalConfig, episodes: list[dict[str, Any]], max_steps:
         "config": to_dict(config),
         "policy": policy_identity(config.policy),
         "seeds": {"env": config.seed, "policy": config.seed, "episode_seed": "task_id * 1000 + episode"},
-        "versions": _versions(),
+        "versions": package_versions(),
         # The fields of lerobot-eval's eval_info.json, so numbers compare directly.
         "eval_info": {
             "overall": {
