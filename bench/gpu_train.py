@@ -132,7 +132,7 @@ def run_case(args, attn: str, mode: str) -> dict:
         "step_s": round(seconds / args.steps, 4),
         "achieved_tflops": round(flops / seconds / 1e12, 2),
         "mfu": float(f"{flops / seconds / (args.peak_tflops * 1e12):.4g}"),
-        "final_loss": float(loss),
+        "final_loss": loss.item(),
     }
     if device.type == "cuda":
         result["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
