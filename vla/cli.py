@@ -62,7 +62,7 @@ def cmd_data_record(args: argparse.Namespace) -> None:
 
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
-    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset, shifted_chunk_pairs
     from vla.tokenizers import AutoActionTokenizer
 
     dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout)
@@ -70,7 +70,11 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     options = json.loads(args.options) if args.options else {}
     tokenizer = AutoActionTokenizer.from_config(
         args.type, horizon=args.horizon, action_dim=chunks.shape[-1], **options
-    ).fit(chunks)
+    )
+    if args.type == "actioncodec":  # its overlap loss needs the chunk one step later
+        tokenizer.fit(*shifted_chunk_pairs(dataset, args.horizon))
+    else:
+        tokenizer.fit(chunks)
     tokenizer.save_pretrained(args.out)
     decoded = tokenizer.decode(tokenizer.encode(chunks)).actions
     err = abs(decoded - chunks)
@@ -78,6 +82,50 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
         f"{tokenizer!r}\nfitted on {len(chunks)} chunks; round-trip max abs error {err.max():.4f}, "
         f"mean {err.mean():.5f}\nsaved: {args.out}"
     )
+
+
+def cmd_tokenizer_report(args: argparse.Namespace) -> None:
+    from vla.data.dataset import load_chunked_dataset, shifted_chunk_pairs
+    from vla.tokenizers import AutoActionTokenizer
+    from vla.tokenizers.diagnostics import report
+    from vla.versions import package_versions
+
+    tokenizers = [AutoActionTokenizer.from_pretrained(path) for path in args.tokenizer]
+    horizons = {t.horizon for t in tokenizers}
+    if len(horizons) != 1:
+        raise SystemExit(
+            f"error: the tokenizers have different horizons {sorted(horizons)}; compare like with like"
+        )
+    horizon = horizons.pop()
+    dataset = load_chunked_dataset(args.dataset, horizon, args.layout)
+    chunks, shifted = shifted_chunk_pairs(dataset, horizon)
+    reports = [
+        {"path": str(path), **report(t, chunks, shifted)}
+        for path, t in zip(args.tokenizer, tokenizers, strict=True)
+    ]
+    print(format_tokenizer_table(reports))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"dataset": args.dataset, "versions": package_versions(), "reports": reports}, indent=1)
+    )
+    print(f"report: {out}")
+
+
+def format_tokenizer_table(reports: list[dict]) -> str:
+    header = (
+        f"{'tokenizer':<12} {'tokens/chunk':>13} {'MSE':>9} {'max err':>8} {'vocab used':>12} "
+        f"{'perplexity':>10} {'overlap':>8} {'pos. MI':>8} {'bigram gain':>11}"
+    )
+    lines = [header]
+    for r in reports:
+        tpc, rec, voc = r["tokens_per_chunk"], r["reconstruction"], r["vocabulary"]
+        lines.append(
+            f"{r['tokenizer']:<12} {tpc['mean']:>6.1f} / {tpc['max']:<4.0f} {rec['mse']:>9.2e} {max(rec['max_abs_per_dim']):>8.3f} "
+            f"{voc['used']:>5.0f} / {voc['vocab_size']:<5.0f} {voc['perplexity']:>10.1f} {r['temporal_overlap']:>8.3f} "
+            f"{r['position_mutual_information_bits']:>8.3f} {r['bigram']['gain_bits']:>11.3f}"
+        )
+    return "\n".join(lines)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -167,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--options", default="", help="tokenizer config fields as JSON, e.g. '{\"n_bins\": 128}'")
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_tokenizer_fit)
+    q = tsub.add_parser("report", help="measure the ActionCodec principles for tokenizers on a dataset")
+    q.add_argument(
+        "--tokenizer", action="append", required=True, help="tokenizer folder or Hub id (repeatable)"
+    )
+    q.add_argument("--dataset", required=True, help="LeRobotDataset folder or Hub repo id")
+    q.add_argument("--layout", default="libero", help="dataset feature layout: libero or lerobot")
+    q.add_argument("--out", default="outputs/tokenizer_report.json")
+    q.set_defaults(func=cmd_tokenizer_report)
 
     p = sub.add_parser(
         "train", help="train in this process (see `python -m vla.train --help` for accelerate)"

@@ -124,3 +124,12 @@ def episode_action_chunks(dataset: ChunkedDataset, horizon: int) -> np.ndarray:
 
 def compute_norm_stats(dataset: ChunkedDataset, keys: tuple[str, ...] = ("state", "actions")) -> NormStats:
     return NormStats({key: FeatureStats.from_array(dataset.column(key), name=key) for key in keys})
+
+
+def shifted_chunk_pairs(dataset: ChunkedDataset, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chunks, shifted): every chunk whose episode has a next frame, and the chunk starting one step later
+    in the same episode (what the temporal-overlap principle compares)."""
+    chunks = episode_action_chunks(dataset, horizon)
+    episodes = dataset.episode_index()
+    keep = np.flatnonzero(episodes[:-1] == episodes[1:])
+    return chunks[keep], chunks[keep + 1]
