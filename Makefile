@@ -23,12 +23,12 @@ demo:             ## record -> tokenize -> train (2 processes) -> evaluate, on t
 	$(VENV)/vla demo --out outputs/demo
 
 lint:
-	$(VENV)/ruff check vla tests bench
-	$(VENV)/ruff format --check vla tests bench
+	$(VENV)/ruff check vla tests bench scripts
+	$(VENV)/ruff format --check vla tests bench scripts
 
 format:
-	$(VENV)/ruff format vla tests bench
-	$(VENV)/ruff check --fix vla tests bench
+	$(VENV)/ruff format vla tests bench scripts
+	$(VENV)/ruff check --fix vla tests bench scripts
 
 clean:            ## remove generated outputs (not the venv)
 	rm -rf outputs .pytest_cache .ruff_cache

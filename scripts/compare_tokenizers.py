@@ -12,12 +12,12 @@ import argparse
 import json
 import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 from vla.config import to_dict
 from vla.tokenizers import ActionCodecTokenizer, BinningActionTokenizer, FastActionTokenizer
 from vla.tokenizers.diagnostics import report, synthetic_chunks
+from vla.versions import package_versions
 
 
 def main() -> None:
@@ -70,9 +70,7 @@ def main() -> None:
             "processor": platform.processor(),
             "python": platform.python_version(),
         },
-        "versions": {
-            p: version(p) for p in ("torch", "tokenizers", "vector-quantize-pytorch", "numpy", "scipy")
-        },
+        "versions": package_versions("tokenizers", "vector-quantize-pytorch", "numpy", "scipy"),
         "data": {"train_chunks": len(train), "test_chunks": len(test), "horizon": 8, "action_dim": 7},
         "results": results,
     }
