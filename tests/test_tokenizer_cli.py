@@ -43,3 +43,24 @@ def test_report_refuses_mixed_horizons(synthetic_dataset, tmp_path):
     with pytest.raises(SystemExit, match="different horizons"):
         main(["tokenizer", "report", "--tokenizer", str(tmp_path / "4"), "--tokenizer", str(tmp_path / "6"),
               "--dataset", str(synthetic_dataset)])  # fmt: skip
+
+
+def test_tokenizers_that_use_shifted_chunks_get_them(synthetic_dataset, monkeypatch):
+    """Training, the CLI and the demo fit through one function; ActionCodec gets (chunk, chunk one step later)."""
+    import numpy as np
+
+    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.tokenizers import ActionCodecTokenizer, BinningActionTokenizer
+
+    seen = {}
+    monkeypatch.setattr(
+        ActionCodecTokenizer,
+        "fit",
+        lambda self, chunks, shifted=None: seen.update(c=chunks, s=shifted) or self,
+    )
+    dataset = load_chunked_dataset(synthetic_dataset, 4)
+    fit_action_tokenizer("actioncodec", dataset, 4, {"codebook_size": 16})
+    assert seen["c"].shape == seen["s"].shape == (19, 4, 7)
+    np.testing.assert_allclose(seen["s"][0, :3], seen["c"][0, 1:])  # one step later, same episode
+    binning = fit_action_tokenizer("binning", dataset, 4)
+    assert isinstance(binning, BinningActionTokenizer) and binning.encode(seen["c"]).shape == (19, 28)

@@ -62,22 +62,14 @@ def cmd_data_record(args: argparse.Namespace) -> None:
 
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
-    from vla.data.dataset import episode_action_chunks, load_chunked_dataset, shifted_chunk_pairs
-    from vla.tokenizers import AutoActionTokenizer
+    from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
 
     dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout)
-    chunks = episode_action_chunks(dataset, args.horizon)
     options = json.loads(args.options) if args.options else {}
-    tokenizer = AutoActionTokenizer.from_config(
-        args.type, horizon=args.horizon, action_dim=chunks.shape[-1], **options
-    )
-    if args.type == "actioncodec":  # its overlap loss needs the chunk one step later
-        tokenizer.fit(*shifted_chunk_pairs(dataset, args.horizon))
-    else:
-        tokenizer.fit(chunks)
+    tokenizer = fit_action_tokenizer(args.type, dataset, args.horizon, options)
     tokenizer.save_pretrained(args.out)
-    decoded = tokenizer.decode(tokenizer.encode(chunks)).actions
-    err = abs(decoded - chunks)
+    chunks = episode_action_chunks(dataset, args.horizon)
+    err = abs(tokenizer.decode(tokenizer.encode(chunks)).actions - chunks)
     print(
         f"{tokenizer!r}\nfitted on {len(chunks)} chunks; round-trip max abs error {err.max():.4f}, "
         f"mean {err.mean():.5f}\nsaved: {args.out}"

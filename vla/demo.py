@@ -59,10 +59,9 @@ def run_demo(
     eval_episodes: int = 2,
     eval_max_steps: int = 60,
 ) -> dict:
-    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
+    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
     from vla.data.record import record_scripted_episodes
     from vla.eval.libero import EvalConfig, evaluate, format_table
-    from vla.tokenizers import AutoActionTokenizer
 
     out = out.resolve()
     timings: dict[str, float] = {}
@@ -83,11 +82,10 @@ def run_demo(
     print(f"[2/4] fitting a {tokenizer} action tokenizer", flush=True)
     t = time.perf_counter()
     horizon = 8
-    chunks = episode_action_chunks(load_chunked_dataset(out / "dataset", horizon), horizon)
-    action_tokenizer = AutoActionTokenizer.from_config(
-        tokenizer, horizon=horizon, action_dim=chunks.shape[-1]
+    action_tokenizer = fit_action_tokenizer(
+        tokenizer, load_chunked_dataset(out / "dataset", horizon), horizon
     )
-    action_tokenizer.fit(chunks).save_pretrained(out / "tokenizer")
+    action_tokenizer.save_pretrained(out / "tokenizer")
     print(f"      {action_tokenizer!r}")
     timings["tokenizer_s"] = time.perf_counter() - t
 

@@ -133,3 +133,18 @@ def shifted_chunk_pairs(dataset: ChunkedDataset, horizon: int) -> tuple[np.ndarr
     episodes = dataset.episode_index()
     keep = np.flatnonzero(episodes[:-1] == episodes[1:])
     return chunks[keep], chunks[keep + 1]
+
+
+def fit_action_tokenizer(
+    tokenizer_type: str, dataset: ChunkedDataset, horizon: int, options: dict[str, Any] | None = None
+):
+    """A new ``tokenizer_type`` tokenizer fitted on the dataset's action chunks (with the chunks one step
+    later for tokenizers that use them); the one place training, the CLI and the demo fit tokenizers."""
+    from vla.tokenizers import AutoActionTokenizer
+
+    tokenizer = AutoActionTokenizer.from_config(
+        tokenizer_type, horizon=horizon, action_dim=ACTION_DIM, **(options or {})
+    )
+    if tokenizer.fits_on_shifted_chunks:
+        return tokenizer.fit(*shifted_chunk_pairs(dataset, horizon))
+    return tokenizer.fit(episode_action_chunks(dataset, horizon))

@@ -103,6 +103,7 @@ class ActionCodecTokenizer(ActionTokenizer):
     """Fixed-length learned tokens: ``encode`` -> (N, num_tokens * (1 + rvq_stages)) ids, stage-major."""
 
     tokenizer_type = "actioncodec"
+    fits_on_shifted_chunks = True
     config_class = ActionCodecConfig
 
     def __init__(self, config: ActionCodecConfig | None = None, **overrides: Any) -> None:

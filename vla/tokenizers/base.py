@@ -54,6 +54,8 @@ class ActionTokenizer(HubMixin, ABC):
     """
 
     tokenizer_type: ClassVar[str]
+    #: True when ``fit(chunks, shifted)`` uses the chunk one step later (an overlap loss).
+    fits_on_shifted_chunks: ClassVar[bool] = False
     variable_length: ClassVar[bool] = False
     """True when ``encode`` rows hold a variable number of ids followed by ``PAD_ID`` padding."""
     artifact_kind = "action tokenizer"

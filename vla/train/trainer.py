@@ -20,6 +20,7 @@ from typing import Any
 
 from vla.config import to_dict
 from vla.distributed import use_cpu_processes_without_gpu
+from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
 
 TRAINING_STATE_DIR = "training_state"
@@ -27,7 +28,8 @@ TRAIN_CONFIG_FILE = "train_config.json"
 TRAINER_STATE_FILE = "trainer_state.json"
 
 
-def build_tokenizer(config: TrainConfig, chunks):
+def build_tokenizer(config: TrainConfig, dataset):
+    from vla.data.dataset import fit_action_tokenizer
     from vla.tokenizers import AutoActionTokenizer
 
     if config.tokenizer.pretrained:
@@ -38,19 +40,7 @@ def build_tokenizer(config: TrainConfig, chunks):
                 f"{tokenizer.horizon}; set data.horizon={tokenizer.horizon}"
             )
         return tokenizer
-    tokenizer = AutoActionTokenizer.from_config(
-        config.tokenizer.type,
-        horizon=config.data.horizon,
-        action_dim=chunks.shape[-1],
-        **config.tokenizer.options,
-    )
-    return tokenizer.fit(chunks)
-
-
-def write_model_card(folder: Path, config: TrainConfig, step: int, metrics: dict[str, Any]) -> None:
-    from vla.hub.card import write_policy_card
-
-    write_policy_card(folder, to_dict(config), step=step, metrics=metrics)
+    return fit_action_tokenizer(config.tokenizer.type, dataset, config.data.horizon, config.tokenizer.options)
 
 
 def resolve_resume(config: TrainConfig) -> Path | None:
@@ -81,7 +71,7 @@ def _save_checkpoint(
         policy.save_pretrained(tmp)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
-        write_model_card(tmp, config, step, metrics)
+        write_policy_card(tmp, to_dict(config), step=step, metrics=metrics)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)  # the folder appears complete or not at all
         link, tmp_link = ckpt_root / "last", ckpt_root / ".last.tmp"
@@ -105,7 +95,7 @@ def train(config: TrainConfig) -> Path:
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
-    from vla.data.dataset import compute_norm_stats, episode_action_chunks, load_chunked_dataset
+    from vla.data.dataset import compute_norm_stats, load_chunked_dataset
     from vla.model.policy import VLAPolicy
 
     tc = config.training
@@ -124,7 +114,7 @@ def train(config: TrainConfig) -> Path:
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
     # Every process fits the same deterministic tokenizer on the same data: no broadcast needed.
-    tokenizer = build_tokenizer(config, episode_action_chunks(dataset, config.data.horizon))
+    tokenizer = build_tokenizer(config, dataset)
     policy = VLAPolicy.from_base(config.policy, tokenizer, compute_norm_stats(dataset))
     if tc.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
