@@ -1,7 +1,7 @@
 """``vla``: every stage of the pipeline from the command line.
 
     vla setup-libero                      # place LIBERO's assets and config (make setup runs it)
-    vla data record --out DIR             # record LIBERO episodes into a LeRobotDataset
+    vla data generate --suite libero_object --episodes-per-task 50 --workers 2 --out DIR   # resumable
     vla tokenizer fit --dataset DIR --out DIR
     vla train RECIPE.yaml [key=value ...] # one process; multi-process: accelerate launch -m vla.train ...
     vla eval --policy CHECKPOINT --suite libero_object --tasks all
@@ -45,20 +45,51 @@ def cmd_build_tiny(args: argparse.Namespace) -> None:
     print(tiny_model_path())
 
 
-def cmd_data_record(args: argparse.Namespace) -> None:
-    from vla.data.record import record_scripted_episodes
+def cmd_data_generate(args: argparse.Namespace) -> None:
+    from vla.data.record import GENERATION_FILE, generate_episodes
 
-    out = record_scripted_episodes(
+    out = generate_episodes(
         args.out,
-        suite=args.suite,
-        task_ids=args.tasks,
+        suites=tuple(x.strip() for x in args.suite.split(",") if x.strip()),
+        task_ids=args.tasks or None,
         episodes_per_task=args.episodes_per_task,
         max_steps=args.max_steps,
-        overwrite=args.overwrite,
+        workers=args.workers,
         controller=args.controller,
         successful_only=args.successful_only,
+        overwrite=args.overwrite,
     )
+    report = json.loads((out / "meta" / GENERATION_FILE).read_text())
+    print(f"{'task':<22} success  mean steps")
+    for task, row in report["per_task"].items():
+        steps = sum(row["steps"]) / len(row["steps"])
+        print(f"{task:<22} {row['successes']:>3}/{row['episodes']:<3}  {steps:6.1f}")
+    overall = report["overall"]
+    print(f"overall: {overall['successes']}/{overall['episodes']} succeeded, {overall['kept']} episodes kept")
     print(f"dataset: {out}")
+
+
+def cmd_data_stats(args: argparse.Namespace) -> None:
+    from vla.data.dataset import compare_with_shipped_stats, compute_norm_stats, load_chunked_dataset
+
+    dataset = load_chunked_dataset(args.dataset, 1, args.layout)
+    stats = compute_norm_stats(dataset)
+    if args.out:
+        stats.save_pretrained(args.out)
+        print(f"statistics: {Path(args.out) / 'norm_stats.json'}")
+    for key in ("state", "actions"):
+        s = stats[key]
+        print(f"{key}: dim {s.dim}")
+        for stat in ("mean", "std", "q01", "q99"):
+            print(f"  {stat:<5} " + " ".join(f"{v:+.4f}" for v in getattr(s, stat)))
+    diffs = compare_with_shipped_stats(stats, dataset)
+    if not diffs:
+        print("the dataset ships no stats.json to compare with")
+    for key, row in diffs.items():
+        print(
+            f"largest |ours - shipped stats.json| for {key}: "
+            + ", ".join(f"{k} {v:.2e}" for k, v in row.items())
+        )
 
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
@@ -184,18 +215,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="datasets")
     dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    q = dsub.add_parser("record", help="record scripted-expert LIBERO episodes into a LeRobotDataset")
+    q = dsub.add_parser(
+        "generate",
+        aliases=["record"],
+        help="record scripted-expert LIBERO demonstrations into a LeRobotDataset (parallel, resumable)",
+        description="Rerun the same command after an interruption (even kill -9) to continue: finished "
+        "episodes are staged in OUT.staging and never recorded twice.",
+    )
     q.add_argument("--out", required=True, help="dataset folder to create")
-    q.add_argument("--suite", default="libero_object")
-    q.add_argument("--tasks", type=_int_list, default=(0,), help="comma-separated task ids (default: 0)")
+    q.add_argument(
+        "--suite", default="libero_object", help="suite, or comma-separated suites (default: libero_object)"
+    )
+    q.add_argument("--tasks", type=_task_list, default=(), help="comma-separated task ids, or all (default)")
     q.add_argument("--episodes-per-task", type=int, default=2)
+    q.add_argument("--workers", type=int, default=1, help="simulator processes recording in parallel")
     q.add_argument(
         "--max-steps", type=int, default=None, help="frames per episode at most (default: suite limit)"
     )
     q.add_argument("--controller", choices=("expert", "reach"), default="expert")
     q.add_argument("--successful-only", action="store_true", help="drop episodes that did not succeed")
-    q.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder")
-    q.set_defaults(func=cmd_data_record)
+    q.add_argument(
+        "--overwrite", action="store_true", help="replace an existing dataset (and staged episodes)"
+    )
+    q.set_defaults(func=cmd_data_generate)
+
+    q = dsub.add_parser(
+        "stats", help="normalization statistics of a dataset, compared with the stats.json it ships"
+    )
+    q.add_argument("dataset", help="LeRobotDataset folder or Hub repo id")
+    q.add_argument("--layout", default="libero", help="feature layout: libero or lerobot")
+    q.add_argument("--out", default=None, help="folder to save norm_stats.json in")
+    q.set_defaults(func=cmd_data_stats)
 
     p = sub.add_parser("tokenizer", help="action tokenizers")
     tsub = p.add_subparsers(dest="tokenizer_command", required=True, metavar="ACTION")

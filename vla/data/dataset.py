@@ -148,3 +148,55 @@ def fit_action_tokenizer(
     if tokenizer.fits_on_shifted_chunks:
         return tokenizer.fit(*shifted_chunk_pairs(dataset, horizon))
     return tokenizer.fit(episode_action_chunks(dataset, horizon))
+
+
+def check_stats_match(stats: FeatureStats, dataset: ChunkedDataset, name: str = "actions") -> float:
+    """Raise :class:`DatasetError` when statistics made elsewhere (a pretrained tokenizer's, a checkpoint's)
+    cannot describe ``dataset``'s ``name`` feature: wrong dimension. Returns the fraction of the dataset's
+    values inside the statistics' [min, max] and warns when it is below 99% (the tokenizer will clip)."""
+    import logging
+
+    values = dataset.column(name)
+    if values.shape[-1] != stats.dim:
+        raise DatasetError(
+            f"statistics for {name!r} have {stats.dim} dimension(s) but the dataset's {name!r} has "
+            f"{values.shape[-1]}: they were computed on another kind of data"
+        )
+    span = np.maximum(stats.max - stats.min, 1e-8)
+    inside = float(np.mean((values >= stats.min - 1e-3 * span) & (values <= stats.max + 1e-3 * span)))
+    if inside < 0.99:
+        logging.getLogger(__name__).warning(
+            "only %.1f%% of the dataset's %r values lie inside the statistics' [min, max]: the statistics "
+            "come from different data and out-of-range values will be clipped",
+            100 * inside,
+            name,
+        )
+    return inside
+
+
+def compare_with_shipped_stats(
+    stats: NormStats, dataset: ChunkedDataset, keys: tuple[str, ...] = ("state", "actions")
+) -> dict[str, dict[str, float]]:
+    """Largest absolute difference, per feature and statistic, between ``stats`` and the ``stats.json``
+    the LeRobotDataset ships (in its own feature names; the gripper column in the dataset's convention).
+    lerobot estimates quantiles per episode and aggregates them, so q01/q99 differ slightly by design."""
+    shipped = dataset.lerobot.meta.stats or {}
+    report: dict[str, dict[str, float]] = {}
+    for key in keys:
+        theirs = shipped.get(dataset.features.dataset_key(key))
+        if theirs is None:
+            continue
+        ours = stats[key]
+        if key == "actions" and dataset.gripper != "signed":
+            # ours are in the -1/+1 convention; compare in the dataset's own units
+            ours = FeatureStats.from_array(
+                np.stack(dataset.lerobot.hf_dataset.with_format("numpy")[dataset.features.actions]), key
+            )
+        report[key] = {
+            stat: float(
+                np.max(np.abs(np.asarray(theirs[stat], dtype=np.float64).reshape(-1) - getattr(ours, stat)))
+            )
+            for stat in ("mean", "std", "min", "max", "q01", "q99")
+            if stat in theirs
+        }
+    return report

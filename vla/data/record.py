@@ -1,21 +1,57 @@
-"""Record LIBERO episodes from the real simulator into a LeRobotDataset with the public LIBERO schema."""
+"""Generate LIBERO demonstrations in the real simulator and save them as a LeRobotDataset (public schema).
+
+Resumable and parallel: every episode is first rolled out by a worker process and staged as one
+compressed ``.npz`` next to the output folder (``<out>.staging/``), written to a temporary name and
+renamed, so a file there is always a whole episode. A rerun skips staged episodes, so ``kill -9`` loses
+only the episodes in flight. Once all are staged, the dataset is built in ``<out>.building/`` in a fixed
+(suite, task, episode) order and renamed to ``<out>``: the result does not depend on the number of workers
+or on interruptions, and a half-built dataset never sits at ``<out>``.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import shutil
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vla._logging import quiet_known_noise
-from vla.config import check_choice
-from vla.sim.libero_env import ACTION_DIM, STATE_DIM, check_suite_task
+from vla.config import check, check_choice
+from vla.sim.libero_env import ACTION_DIM, PROTOCOL, STATE_DIM, check_suite_task
 
 quiet_known_noise()
+logger = logging.getLogger(__name__)
 
 FPS = 10
 CONTROLLERS = ("expert", "reach")
+IMAGE_SHAPE = (256, 256, 3)
+GENERATION_FILE = "vla_generation.json"
+
+#: The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout).
+LIBERO_FEATURES = {
+    "image": {"dtype": "image", "shape": IMAGE_SHAPE, "names": ["height", "width", "channel"]},
+    "wrist_image": {"dtype": "image", "shape": IMAGE_SHAPE, "names": ["height", "width", "channel"]},
+    "state": {"dtype": "float32", "shape": (STATE_DIM,), "names": ["state"]},
+    "actions": {"dtype": "float32", "shape": (ACTION_DIM,), "names": ["actions"]},
+}
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    suite: str
+    task_id: int
+    episode: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.suite}/task-{self.task_id:02d}/episode-{self.episode:03d}.npz"
 
 
 def _make_controller(name: str, env):
@@ -30,15 +66,263 @@ def _make_controller(name: str, env):
     return ScriptedReachGrasp()
 
 
-IMAGE_SHAPE = (256, 256, 3)
+# One simulator per worker process, reused while the worker records episodes of the same task.
+_WORKER_ENV: dict[str, Any] = {}
 
-#: The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout).
-LIBERO_FEATURES = {
-    "image": {"dtype": "image", "shape": IMAGE_SHAPE, "names": ["height", "width", "channel"]},
-    "wrist_image": {"dtype": "image", "shape": IMAGE_SHAPE, "names": ["height", "width", "channel"]},
-    "state": {"dtype": "float32", "shape": (STATE_DIM,), "names": ["state"]},
-    "actions": {"dtype": "float32", "shape": (ACTION_DIM,), "names": ["actions"]},
-}
+
+def _worker_env(suite: str, task_id: int):
+    from vla.sim.libero_env import LiberoEnv
+
+    key = (suite, task_id)
+    if _WORKER_ENV.get("key") != key:
+        if "env" in _WORKER_ENV:
+            _WORKER_ENV["env"].close()
+        _WORKER_ENV.update(key=key, env=LiberoEnv(suite, task_id))
+    return _WORKER_ENV["env"]
+
+
+def record_episode(
+    job: EpisodeJob, staging: Path, controller: str, max_steps: int | None, keep_failed: bool
+) -> dict[str, Any]:
+    """Roll one episode out and stage it atomically; returns its outcome. Failed episodes are staged
+    without frames unless ``keep_failed`` (so a rerun does not roll them out again)."""
+    env = _worker_env(job.suite, job.task_id)
+    obs = env.reset(job.episode % env.n_init_states)
+    policy = _make_controller(controller, env)
+    frames: dict[str, list[np.ndarray]] = {key: [] for key in LIBERO_FEATURES}
+    success, steps = False, 0
+    for _ in range(max_steps or PROTOCOL[job.suite].max_steps):
+        action = np.asarray(policy.act(env), dtype=np.float32)
+        for key in ("image", "wrist_image", "state"):
+            frames[key].append(obs[key])
+        frames["actions"].append(action)
+        obs, success = env.step(action)
+        steps += 1
+        if success:
+            break
+    keep = success or keep_failed
+    arrays = {
+        key: np.stack(values) if keep else np.zeros((0, *LIBERO_FEATURES[key]["shape"]), np.float32)
+        for key, values in frames.items()
+    }
+    target = staging / job.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            **{k: v.astype(np.uint8 if "image" in k else np.float32) for k, v in arrays.items()},
+            success=np.asarray(success),
+            kept=np.asarray(keep),
+            steps=np.asarray(steps),
+            instruction=np.asarray(env.instruction),
+        )
+    os.replace(tmp, target)  # atomic: a staged file is always a whole episode
+    return {**_job_fields(job), "success": success, "kept": keep, "steps": steps}
+
+
+def _job_fields(job: EpisodeJob) -> dict[str, Any]:
+    return {"suite": job.suite, "task_id": job.task_id, "episode": job.episode}
+
+
+def _staged_outcome(path: Path, job: EpisodeJob) -> dict[str, Any]:
+    with np.load(path) as data:
+        return {
+            **_job_fields(job),
+            "success": bool(data["success"]),
+            "kept": bool(data["kept"]),
+            "steps": int(data["steps"]),
+        }
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    quiet_known_noise()
+
+
+def generate_episodes(
+    out: str | Path,
+    suites: Sequence[str] = ("libero_object",),
+    task_ids: Sequence[int] | None = None,
+    episodes_per_task: int = 2,
+    max_steps: int | None = None,
+    workers: int = 1,
+    controller: str = "expert",
+    successful_only: bool = False,
+    overwrite: bool = False,
+    repo_id: str | None = None,
+) -> Path:
+    """Record ``episodes_per_task`` episodes of each task of each suite into the LeRobotDataset ``out``.
+
+    Episode ``e`` of a task starts from the benchmark's initial state ``e`` (modulo the 50 states), settles
+    with 10 no-op steps and records up to ``max_steps`` frames (default: the suite's standard limit),
+    stopping when the task succeeds. ``task_ids`` ``None`` takes every task of each suite. ``controller`` is
+    ``expert`` (:mod:`vla.sim.expert`) or ``reach`` (reach, grasp, lift; never places). With
+    ``successful_only`` failed episodes are left out. ``workers`` simulator processes record in parallel.
+    A rerun with the same arguments resumes; ``overwrite`` starts again from nothing.
+    """
+    from tqdm.auto import tqdm
+
+    check_choice("controller", controller, CONTROLLERS)
+    check(len(suites) >= 1, "suites", suites, "at least one LIBERO suite")
+    for suite in suites:
+        check_choice("suite", suite, PROTOCOL)
+        for task_id in task_ids or ():
+            check_suite_task(suite, task_id)
+    check(episodes_per_task >= 1, "episodes_per_task", episodes_per_task, "must be >= 1")
+    check(max_steps is None or max_steps >= 1, "max_steps", max_steps, "None or >= 1")
+    check(workers >= 1, "workers", workers, "must be >= 1")
+    out = Path(out)
+    staging, building = out.with_name(out.name + ".staging"), out.with_name(out.name + ".building")
+    if overwrite:
+        for folder in (out, staging, building):
+            shutil.rmtree(folder, ignore_errors=True)
+    elif out.exists():
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    jobs = [
+        EpisodeJob(suite, task_id, episode)
+        for suite in suites
+        for task_id in (task_ids if task_ids is not None else range(PROTOCOL[suite].n_tasks))
+        for episode in range(episodes_per_task)
+    ]
+    settings = {
+        "suites": list(suites),
+        "task_ids": None if task_ids is None else list(task_ids),
+        "episodes_per_task": episodes_per_task,
+        "max_steps": max_steps,
+        "controller": controller,
+        "successful_only": successful_only,
+    }
+    staging.mkdir(parents=True, exist_ok=True)
+    settings_file = staging / "settings.json"
+    if settings_file.is_file():
+        previous = json.loads(settings_file.read_text())
+        if {k: previous.get(k) for k in ("max_steps", "controller", "successful_only")} != {
+            k: settings[k] for k in ("max_steps", "controller", "successful_only")
+        }:
+            raise ValueError(
+                f"{staging} holds episodes recorded with {previous}, not {settings}: rerun with the same "
+                "settings to resume, or pass overwrite=True (--overwrite) to start again"
+            )
+    settings_file.write_text(json.dumps(settings, indent=1))
+
+    outcomes: dict[EpisodeJob, dict[str, Any]] = {}
+    for job in jobs:
+        if (staging / job.name).is_file():
+            outcomes[job] = _staged_outcome(staging / job.name, job)
+    pending = [job for job in jobs if job not in outcomes]
+    started = time.perf_counter()
+    with tqdm(total=len(jobs), initial=len(outcomes), desc="recording episodes", unit="episode") as bar:
+
+        def done(outcome: dict[str, Any], job: EpisodeJob) -> None:
+            outcomes[job] = outcome
+            bar.update(1)
+            bar.set_postfix(success=f"{sum(o['success'] for o in outcomes.values())}/{len(outcomes)}")
+
+        if workers == 1 or len(pending) <= 1:
+            for job in pending:
+                done(record_episode(job, staging, controller, max_steps, not successful_only), job)
+        else:
+            _record_in_processes(pending, staging, controller, max_steps, not successful_only, workers, done)
+    record_seconds = time.perf_counter() - started
+    _close_worker_env()
+
+    _build_dataset(jobs, staging, building, repo_id or f"local/{out.name}")
+    summary = generation_summary([outcomes[job] for job in jobs])
+    report = {
+        **settings,
+        "workers": workers,
+        "record_seconds_this_run": round(record_seconds, 1),
+        "episodes_recorded_this_run": len(pending),
+        **summary,
+    }
+    (building / "meta" / GENERATION_FILE).write_text(json.dumps(report, indent=1))
+    kept = summary["overall"]["kept"]
+    if kept == 0:
+        shutil.rmtree(building)
+        raise RuntimeError(
+            f"no episode was kept for {out}: the {controller} controller succeeded in none "
+            f"(staged outcomes stay in {staging})"
+        )
+    os.replace(building, out)
+    shutil.rmtree(staging)
+    return out
+
+
+def _record_in_processes(pending, staging, controller, max_steps, keep_failed, workers, done) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn: MuJoCo's rendering contexts must not be inherited by fork.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        futures = {
+            pool.submit(record_episode, job, staging, controller, max_steps, keep_failed): job
+            for job in pending
+        }
+        try:
+            for future in as_completed(futures):
+                done(future.result(), futures[future])
+        except BrokenProcessPool as error:
+            raise RuntimeError(
+                "a recording worker died (out of memory or killed); the episodes finished so far are "
+                f"staged in {staging}: rerun the same command to continue"
+            ) from error
+
+
+def _close_worker_env() -> None:
+    if "env" in _WORKER_ENV:
+        _WORKER_ENV.pop("env").close()
+        _WORKER_ENV.pop("key", None)
+
+
+def _build_dataset(jobs: list[EpisodeJob], staging: Path, building: Path, repo_id: str) -> None:
+    """Staged episodes -> a LeRobotDataset in ``building``, in job order (episodes without frames are
+    skipped)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    from tqdm.auto import tqdm
+
+    shutil.rmtree(building, ignore_errors=True)  # a build killed half-way starts again
+    dataset = LeRobotDataset.create(
+        repo_id=repo_id,
+        fps=FPS,
+        features=LIBERO_FEATURES,
+        root=building,
+        robot_type="panda",
+        use_videos=False,
+    )
+    for job in tqdm(jobs, desc="writing LeRobotDataset", unit="episode"):
+        with np.load(staging / job.name) as data:
+            if not bool(data["kept"]):
+                continue
+            n = len(data["actions"])
+            instruction = str(data["instruction"])
+            columns = {key: data[key] for key in LIBERO_FEATURES}
+        for i in range(n):
+            dataset.add_frame({**{key: values[i] for key, values in columns.items()}, "task": instruction})
+        dataset.save_episode()
+    dataset.finalize()
+
+
+def generation_summary(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success per task and overall; ``kept`` counts episodes with frames in the dataset."""
+    per_task: dict[str, dict[str, Any]] = {}
+    for o in outcomes:
+        row = per_task.setdefault(
+            f"{o['suite']}/{o['task_id']}", {"episodes": 0, "successes": 0, "steps": []}
+        )
+        row["episodes"] += 1
+        row["successes"] += int(o["success"])
+        row["steps"].append(o["steps"])
+    return {
+        "per_task": per_task,
+        "overall": {
+            "episodes": len(outcomes),
+            "successes": sum(int(o["success"]) for o in outcomes),
+            "kept": sum(int(o["kept"]) for o in outcomes),
+        },
+    }
 
 
 def record_scripted_episodes(
@@ -47,72 +331,18 @@ def record_scripted_episodes(
     task_ids: Sequence[int] = (0,),
     episodes_per_task: int = 2,
     max_steps: int | None = None,
-    repo_id: str = "local/libero_scripted",
     overwrite: bool = False,
     controller: str = "expert",
     successful_only: bool = False,
 ) -> Path:
-    """Roll a scripted controller from the benchmark's initial states and save every frame.
-
-    ``controller`` is ``expert`` (the privileged-state expert of ``vla.sim.expert``, which solves most
-    libero_object/spatial tasks) or ``reach`` (a reach-grasp-lift motion that never places). Each episode
-    starts from initial state ``episode`` of its task, settles with no-op steps, then records up to
-    ``max_steps`` frames (default: the suite's standard limit), stopping when the task succeeds. With
-    ``successful_only`` failed episodes are dropped instead of saved.
-    """
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    from tqdm.auto import tqdm
-
-    from vla.sim.libero_env import PROTOCOL, LiberoEnv
-
-    check_choice("controller", controller, CONTROLLERS)
-    max_steps = max_steps or PROTOCOL[suite].max_steps
-    for task_id in task_ids:
-        check_suite_task(suite, task_id)
-    out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
-        shutil.rmtree(out)
-    dataset = LeRobotDataset.create(
-        repo_id=repo_id, fps=FPS, features=LIBERO_FEATURES, root=out, robot_type="panda", use_videos=False
+    """One suite, in this process: the small form of :func:`generate_episodes` the demo and tests use."""
+    return generate_episodes(
+        out,
+        (suite,),
+        tuple(task_ids),
+        episodes_per_task,
+        max_steps=max_steps,
+        controller=controller,
+        successful_only=successful_only,
+        overwrite=overwrite,
     )
-    total = len(task_ids) * episodes_per_task * max_steps
-    outcomes: list[bool] = []
-    with tqdm(total=total, desc=f"recording {suite}", unit="step") as bar:
-        for task_id in task_ids:
-            env = LiberoEnv(suite, task_id)
-            try:
-                for episode in range(episodes_per_task):
-                    obs = env.reset(episode % env.n_init_states)
-                    policy = _make_controller(controller, env)
-                    success, steps = False, 0
-                    for _ in range(max_steps):
-                        action = policy.act(env)
-                        dataset.add_frame(
-                            {
-                                "image": obs["image"],
-                                "wrist_image": obs["wrist_image"],
-                                "state": obs["state"].astype(np.float32),
-                                "actions": action.astype(np.float32),
-                                "task": env.instruction,
-                            }
-                        )
-                        obs, success = env.step(action)
-                        steps += 1
-                        bar.update(1)
-                        if success:
-                            break
-                    bar.update(max_steps - steps)
-                    outcomes.append(success)
-                    bar.set_postfix(success=f"{sum(outcomes)}/{len(outcomes)}")
-                    if successful_only and not success:
-                        dataset.clear_episode_buffer()
-                    else:
-                        dataset.save_episode()
-            finally:
-                env.close()
-    dataset.finalize()
-    if dataset.meta.total_episodes == 0:
-        raise RuntimeError(f"no episode was kept in {out}: the {controller} controller succeeded in none")
-    return out

@@ -29,7 +29,7 @@ TRAINER_STATE_FILE = "trainer_state.json"
 
 
 def build_tokenizer(config: TrainConfig, dataset):
-    from vla.data.dataset import fit_action_tokenizer
+    from vla.data.dataset import check_stats_match, fit_action_tokenizer
     from vla.tokenizers import AutoActionTokenizer
 
     if config.tokenizer.pretrained:
@@ -39,6 +39,7 @@ def build_tokenizer(config: TrainConfig, dataset):
                 f"data.horizon={config.data.horizon} differs from the pretrained tokenizer's horizon "
                 f"{tokenizer.horizon}; set data.horizon={tokenizer.horizon}"
             )
+        check_stats_match(tokenizer.action_stats, dataset, "actions")
         return tokenizer
     return fit_action_tokenizer(config.tokenizer.type, dataset, config.data.horizon, config.tokenizer.options)
 
