@@ -85,3 +85,46 @@ def test_gripper_conversion_is_one_documented_function():
     x = np.array([[0.3, 0.0], [0.3, 1.0]])
     np.testing.assert_allclose(gripper_to_signed(x, "binary"), [[0.3, -1.0], [0.3, 1.0]])
     assert gripper_to_signed(x, "signed") is x
+
+
+def test_statistics_from_other_data_are_checked_against_the_dataset(synthetic_dataset):
+    from vla.data.dataset import check_stats_match
+
+    dataset = load_chunked_dataset(synthetic_dataset, horizon=2)
+    own = compute_norm_stats(dataset)
+    assert check_stats_match(own["actions"], dataset) == 1.0
+    with pytest.raises(DatasetError, match="8 dimension.*'actions' has 7"):
+        check_stats_match(own["state"], dataset, "actions")
+    narrow = FeatureStats.from_array(np.zeros((4, 7)) + np.arange(4)[:, None] * 1e-3)
+    assert check_stats_match(narrow, dataset) < 0.5  # warns: values will be clipped
+
+
+def test_our_statistics_agree_with_the_stats_json_lerobot_ships(synthetic_dataset):
+    from vla.data.dataset import compare_with_shipped_stats
+
+    dataset = load_chunked_dataset(synthetic_dataset, horizon=2)
+    diffs = compare_with_shipped_stats(compute_norm_stats(dataset), dataset)
+    assert set(diffs) == {"state", "actions"}
+    for key in diffs:  # exact statistics agree to float32 precision
+        assert max(diffs[key][s] for s in ("mean", "std", "min", "max")) < 1e-4, diffs[key]
+        assert {"q01", "q99"} <= set(diffs[key])
+
+
+def test_nan_actions_in_a_dataset_are_named_at_load(tmp_path):
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from vla.data.normalize import StatisticsError
+    from vla.data.record import LIBERO_FEATURES
+
+    ds = LeRobotDataset.create(
+        "local/nan", fps=10, features=LIBERO_FEATURES, root=tmp_path / "nan", use_videos=False
+    )
+    for i in range(3):
+        action = np.zeros(7, np.float32)
+        action[2] = np.nan if i == 1 else 0.0
+        ds.add_frame({"image": np.zeros((256, 256, 3), np.uint8), "wrist_image": np.zeros((256, 256, 3), np.uint8),
+                      "state": np.zeros(8, np.float32), "actions": action, "task": "t"})  # fmt: skip
+    ds.save_episode()
+    ds.finalize()
+    with pytest.raises(StatisticsError, match="actions holds 1 NaN/inf.*index \\[1, 2\\]"):
+        load_chunked_dataset(tmp_path / "nan", horizon=2)
