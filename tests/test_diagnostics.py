@@ -134,3 +134,28 @@ def test_report_is_complete_and_json_ready(data):
     assert out["redundancy"] is None and out["reconstruction"]["valid_fraction"] == 1.0
     assert 0.0 < out["temporal_overlap"] < 1.0
     assert out["vocabulary"]["used"] <= 64
+
+
+def test_task_information_is_full_when_tokens_name_the_task_and_zero_when_they_are_noise():
+    from vla.tokenizers.diagnostics import task_information
+
+    rng = np.random.default_rng(0)
+    tasks = np.repeat(np.arange(4), 100)
+    episodes = np.repeat(np.arange(40), 10)  # 10 episodes per task
+    telling = np.column_stack([tasks * 3, rng.integers(0, 50, 400)])  # first position names the task
+    info = task_information(telling, tasks, episodes)
+    assert info["accuracy"] == 1.0 and info["chance"] == 0.25
+    assert 1.8 < info["mutual_information_bits"] <= 2.0  # H(task) = 2 bits; a lower bound
+    noise = task_information(rng.integers(0, 50, (400, 2)), tasks, episodes)
+    assert noise["accuracy"] < 0.4 and noise["mutual_information_bits"] < 0.1
+    # bag-of-tokens form for variable-length rows; one task only: nothing to measure
+    assert task_information(telling, tasks, episodes, positional=False)["accuracy"] > 0.9
+    assert task_information(telling, np.zeros(400), episodes) is None
+
+
+def test_codebook_usage_png_is_written(tmp_path):
+    from vla.tokenizers.diagnostics import plot_codebook_usage
+
+    ids = np.random.default_rng(0).integers(0, 64, (100, 8))
+    plot_codebook_usage({"a": (ids, 64), "b": (ids[:, :2], 128)}, tmp_path / "usage.png")
+    assert (tmp_path / "usage.png").stat().st_size > 5000

@@ -108,9 +108,9 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_tokenizer_report(args: argparse.Namespace) -> None:
-    from vla.data.dataset import load_chunked_dataset, shifted_chunk_pairs
+    from vla.data.dataset import load_chunked_dataset, shifted_chunk_labels, shifted_chunk_pairs
     from vla.tokenizers import AutoActionTokenizer
-    from vla.tokenizers.diagnostics import report
+    from vla.tokenizers.diagnostics import plot_codebook_usage, report
     from vla.versions import package_versions
 
     tokenizers = [AutoActionTokenizer.from_pretrained(path) for path in args.tokenizer]
@@ -122,13 +122,18 @@ def cmd_tokenizer_report(args: argparse.Namespace) -> None:
     horizon = horizons.pop()
     dataset = load_chunked_dataset(args.dataset, horizon, args.layout)
     chunks, shifted = shifted_chunk_pairs(dataset, horizon)
+    tasks, episodes = shifted_chunk_labels(dataset)
     reports = [
-        {"path": str(path), **report(t, chunks, shifted)}
+        {"path": str(path), **report(t, chunks, shifted, tasks, episodes)}
         for path, t in zip(args.tokenizer, tokenizers, strict=True)
     ]
     print(format_tokenizer_table(reports))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    usage = {f"{r['tokenizer']} ({Path(r['path']).name})": (t.encode(chunks), t.vocab_size)
+             for r, t in zip(reports, tokenizers, strict=True)}  # fmt: skip
+    plot_codebook_usage(usage, out.with_suffix(".png"))
+    print(f"codebook usage: {out.with_suffix('.png')}")
     out.write_text(
         json.dumps({"dataset": args.dataset, "versions": package_versions(), "reports": reports}, indent=1)
     )
@@ -138,7 +143,7 @@ def cmd_tokenizer_report(args: argparse.Namespace) -> None:
 def format_tokenizer_table(reports: list[dict]) -> str:
     header = (
         f"{'tokenizer':<12} {'tokens/chunk':>13} {'MSE':>9} {'max err':>8} {'vocab used':>12} "
-        f"{'perplexity':>10} {'overlap':>8} {'pos. MI':>8} {'bigram gain':>11}"
+        f"{'perplexity':>10} {'overlap':>8} {'pos. MI':>8} {'bigram gain':>11} {'task acc.':>10} {'task MI':>8}"
     )
     lines = [header]
     for r in reports:
@@ -146,7 +151,12 @@ def format_tokenizer_table(reports: list[dict]) -> str:
         lines.append(
             f"{r['tokenizer']:<12} {tpc['mean']:>6.1f} / {tpc['max']:<4.0f} {rec['mse']:>9.2e} {max(rec['max_abs_per_dim']):>8.3f} "
             f"{voc['used']:>5.0f} / {voc['vocab_size']:<5.0f} {voc['perplexity']:>10.1f} {r['temporal_overlap']:>8.3f} "
-            f"{r['position_mutual_information_bits']:>8.3f} {r['bigram']['gain_bits']:>11.3f}"
+            f"{r['position_mutual_information_bits']:>8.3f} {r['bigram']['gain_bits']:>11.3f} "
+            + (
+                f"{info['accuracy']:>10.2f} {info['mutual_information_bits']:>8.2f}"
+                if (info := r.get("task_information"))
+                else f"{'-':>10} {'-':>8}"
+            )
         )
     return "\n".join(lines)
 

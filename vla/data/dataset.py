@@ -54,6 +54,9 @@ class ChunkedDataset:
     def episode_index(self) -> np.ndarray:
         return np.asarray(self.lerobot.hf_dataset.with_format("numpy")["episode_index"])
 
+    def task_index(self) -> np.ndarray:
+        return np.asarray(self.lerobot.hf_dataset.with_format("numpy")["task_index"])
+
 
 def load_chunked_dataset(
     name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero"
@@ -130,9 +133,19 @@ def shifted_chunk_pairs(dataset: ChunkedDataset, horizon: int) -> tuple[np.ndarr
     """(chunks, shifted): every chunk whose episode has a next frame, and the chunk starting one step later
     in the same episode (what the temporal-overlap principle compares)."""
     chunks = episode_action_chunks(dataset, horizon)
-    episodes = dataset.episode_index()
-    keep = np.flatnonzero(episodes[:-1] == episodes[1:])
+    keep = _frames_with_successor(dataset)
     return chunks[keep], chunks[keep + 1]
+
+
+def shifted_chunk_labels(dataset: ChunkedDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(task_index, episode_index) of each row :func:`shifted_chunk_pairs` returns."""
+    keep = _frames_with_successor(dataset)
+    return dataset.task_index()[keep], dataset.episode_index()[keep]
+
+
+def _frames_with_successor(dataset: ChunkedDataset) -> np.ndarray:
+    episodes = dataset.episode_index()
+    return np.flatnonzero(episodes[:-1] == episodes[1:])
 
 
 def fit_action_tokenizer(

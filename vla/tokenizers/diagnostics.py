@@ -6,7 +6,9 @@
 - redundancy: near-duplicate code pairs (tokenizers that expose ``codebook_vectors()``; None otherwise);
 - temporal overlap: how much encode(chunk_t) and encode(chunk_{t+1}) share;
 - independence: mean pairwise mutual information between token positions, and how many bits a bigram
-  model saves over a unigram model (0 when tokens carry no information about their successor).
+  model saves over a unigram model (0 when tokens carry no information about their successor);
+- multimodal information: how well a tokens-only classifier names the task (instruction) of held-out
+  episodes, and the lower bound on I(tokens; task) its cross-entropy gives.
 
 Dependence is measured on held-out data (2-fold: count on the first half of the rows, score the second,
 and back), so a large vocabulary seen on few chunks does not look dependent just by memorizing its
@@ -203,11 +205,105 @@ def _heldout_unigram_bits(tokens: np.ndarray) -> float:
     return bits / y.size
 
 
+def task_information(
+    ids: np.ndarray, tasks: np.ndarray, episodes: np.ndarray, positional: bool = True
+) -> dict[str, float] | None:
+    """How much the tokens of a chunk tell about its task, estimated with a naive-Bayes classifier over
+    (position, token) features (bag of tokens when ``positional`` is False, for variable-length ids),
+    trained on half of each task's episodes and scored on the other half, and back (2-fold).
+
+    Returns the held-out accuracy, the chance level (majority task), and ``mutual_information_bits`` =
+    H(task) - cross-entropy of the classifier, a lower bound on I(tokens; task) (clipped at 0). None when
+    fewer than two tasks or fewer than two episodes per task are present."""
+    ids, tasks, episodes = np.asarray(ids, np.int64), np.asarray(tasks), np.asarray(episodes)
+    task_values, y = np.unique(tasks, return_inverse=True)
+    if task_values.size < 2:
+        return None
+    fold = np.zeros(len(y), dtype=bool)
+    for task in range(task_values.size):  # alternate the episodes of each task between the folds
+        task_episodes = np.unique(episodes[y == task])
+        if task_episodes.size < 2:
+            return None
+        fold |= np.isin(episodes, task_episodes[1::2]) & (y == task)
+    rows = _rows(ids)
+    if positional:
+        features = [np.asarray([f"{p}:{t}" for p, t in enumerate(row)]) for row in rows]
+    else:
+        features = [row.astype(str) for row in rows]
+    vocabulary, flat = np.unique(np.concatenate(features), return_inverse=True)
+    lengths = np.array([f.size for f in features])
+    row_of = np.repeat(np.arange(len(rows)), lengths)
+    n_tasks, n_features = task_values.size, vocabulary.size
+    correct, log_loss = 0, 0.0
+    for train in (fold, ~fold):
+        counts = np.ones((n_tasks, n_features))  # Laplace smoothing
+        mask = train[row_of]
+        np.add.at(counts, (y[row_of[mask]], flat[mask]), 1.0)
+        log_p = np.log(counts / counts.sum(1, keepdims=True))
+        prior = np.log((np.bincount(y[train], minlength=n_tasks) + 1.0) / (train.sum() + n_tasks))
+        scores = np.tile(prior, (len(rows), 1))
+        np.add.at(scores, row_of, log_p[:, flat].T)
+        scores = scores[~train]
+        scores -= scores.max(1, keepdims=True)
+        log_posterior = scores - np.log(np.exp(scores).sum(1, keepdims=True))
+        truth = y[~train]
+        correct += int((scores.argmax(1) == truth).sum())
+        log_loss -= float(log_posterior[np.arange(truth.size), truth].sum())
+    counts = np.bincount(y, minlength=n_tasks)
+    entropy_bits = _plugin_entropy_nats(counts) / np.log(2)
+    return {
+        "accuracy": correct / len(y),
+        "chance": float(counts.max() / counts.sum()),
+        "n_tasks": int(n_tasks),
+        "task_entropy_bits": float(entropy_bits),
+        "mutual_information_bits": float(max(0.0, entropy_bits - log_loss / len(y) / np.log(2))),
+    }
+
+
+def plot_codebook_usage(named_ids: dict[str, tuple[np.ndarray, int]], path: Any) -> None:
+    """PNG of each tokenizer's code usage, codes sorted from most to least used, as a share of its
+    vocabulary (x) against frequency (y, log): flat and wide is a vocabulary used evenly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for name, (ids, vocab_size) in named_ids.items():
+        tokens = np.concatenate(_rows(ids))
+        counts = np.sort(np.bincount(tokens[tokens >= 0], minlength=vocab_size))[::-1]
+        used = counts[counts > 0]
+        axis.plot(
+            np.arange(1, used.size + 1) / vocab_size,
+            used / counts.sum(),
+            label=f"{name} ({used.size}/{vocab_size} used)",
+        )
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("code rank / vocabulary size")
+    axis.set_ylabel("share of tokens")
+    axis.set_title("codebook usage")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 # -- everything at once ----------------------------------------------------------------------------
-def report(tokenizer: ActionTokenizer, chunks: Any, shifted: Any = None) -> dict[str, Any]:
-    """All measurements for a fitted tokenizer on ``chunks`` (and ``shifted``, for the overlap)."""
+def report(
+    tokenizer: ActionTokenizer,
+    chunks: Any,
+    shifted: Any = None,
+    tasks: Any = None,
+    episodes: Any = None,
+) -> dict[str, Any]:
+    """All measurements for a fitted tokenizer on ``chunks`` (and ``shifted``, for the overlap; ``tasks``
+    and ``episodes`` per chunk, for the task information)."""
     array = as_chunks(chunks)
     ids = tokenizer.encode(array)
+    information = None
+    if tasks is not None and episodes is not None:
+        information = task_information(ids, tasks, episodes, positional=not tokenizer.variable_length)
     return {
         "tokenizer": tokenizer.tokenizer_type,
         "n_chunks": int(array.shape[0]),
@@ -218,4 +314,5 @@ def report(tokenizer: ActionTokenizer, chunks: Any, shifted: Any = None) -> dict
         "temporal_overlap": None if shifted is None else temporal_overlap(tokenizer, array, shifted),
         "position_mutual_information_bits": position_mutual_information(ids),
         "bigram": bigram_gain(ids),
+        "task_information": information,
     }
