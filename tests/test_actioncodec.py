@@ -221,3 +221,29 @@ def test_importing_the_tokenizers_does_not_import_torch():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_contrastive_term_aligns_tokens_with_observations_and_is_not_saved(data, tmp_path):
+    x, shifted = data[0][:600], data[1][:600]
+    episode = np.repeat(np.arange(10), 60)  # synthetic_chunks: 60 chunks per episode
+    rng = np.random.default_rng(0)
+    observations = rng.normal(size=(10, 24))[episode] + 0.05 * rng.normal(size=(600, 24))
+    config = {**TINY, "steps": 120, "contrastive_weight": 1.0}
+    with pytest.raises(TokenizerFitError, match="contrastive_weight=1.0 needs observations"):
+        ActionCodecTokenizer(**config).fit(x, shifted, progress=False)
+    with pytest.raises(TokenizerFitError, match=r"observations have shape \(5, 24\)"):
+        ActionCodecTokenizer(**config).fit(x, shifted, observations=observations[:5], progress=False)
+    tok = ActionCodecTokenizer(**config).fit(x, shifted, observations=observations, progress=False)
+    contrastive = [h["contrastive"] for h in tok.history if "contrastive" in h]
+    assert (
+        contrastive[-1] < 0.8 * contrastive[0]
+    )  # the tokens learned to tell observations apart (4.8 -> 3.4)
+    tok.save_pretrained(tmp_path / "codec")
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "codec" / "actioncodec.safetensors"), "pt") as f:
+        assert not [k for k in f.keys() if "contrastive" in k]
+    reloaded = AutoActionTokenizer.from_pretrained(tmp_path / "codec")
+    assert np.array_equal(reloaded.encode(x[:50]), tok.encode(x[:50]))
+    with pytest.raises(ConfigError, match="contrastive_temperature"):
+        ActionCodecTokenizer(contrastive_temperature=0.0)

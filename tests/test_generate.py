@@ -66,9 +66,7 @@ def test_generator_resumes_after_kill_9_and_matches_an_uninterrupted_run(tmp_pat
     assert report["episodes_recorded_this_run"] == 4 - len(staged)
     assert report["overall"]["episodes"] == 4 and not staging.exists()
 
-    straight = generate_episodes(
-        tmp_path / "straight", ("libero_object",), (0, 1), 2, max_steps=6, workers=1
-    )
+    straight = generate_episodes(tmp_path / "straight", ("libero_object",), (0, 1), 2, max_steps=6, workers=1)
     actions, episodes, tasks = _frames(out)
     ref_actions, ref_episodes, ref_tasks = _frames(straight)
     assert episodes.tolist() == ref_episodes.tolist() == [e for e in range(4) for _ in range(6)]

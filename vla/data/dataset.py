@@ -158,9 +158,15 @@ def fit_action_tokenizer(
     tokenizer = AutoActionTokenizer.from_config(
         tokenizer_type, horizon=horizon, action_dim=ACTION_DIM, **(options or {})
     )
+    extra: dict[str, Any] = {}
+    rows = _frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))
+    if tokenizer.uses_observations:
+        from vla.model.observation_features import observation_features
+
+        extra["observations"] = observation_features(dataset, tokenizer.config.observation_model)[rows]
     if tokenizer.fits_on_shifted_chunks:
-        return tokenizer.fit(*shifted_chunk_pairs(dataset, horizon))
-    return tokenizer.fit(episode_action_chunks(dataset, horizon))
+        return tokenizer.fit(*shifted_chunk_pairs(dataset, horizon), **extra)
+    return tokenizer.fit(episode_action_chunks(dataset, horizon), **extra)
 
 
 def check_stats_match(stats: FeatureStats, dataset: ChunkedDataset, name: str = "actions") -> float:

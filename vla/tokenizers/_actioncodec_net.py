@@ -83,3 +83,24 @@ class ActionCodecNet(nn.Module):
 
     def codes_to_latents(self, codes: list[torch.Tensor]) -> torch.Tensor:
         return sum(q.get_output_from_indices(c) for q, c in zip(self.quantizers, codes, strict=False))
+
+
+class ContrastiveHead(nn.Module):
+    """InfoNCE between a chunk's tokens and its observation (training only, not saved): the mean of the
+    token latents and the observation feature are projected to a shared space, and each chunk must pick
+    its own observation among the batch's (and each observation its chunk), at ``temperature``."""
+
+    def __init__(self, feature_dim: int, dim: int, temperature: float) -> None:
+        super().__init__()
+        self.observation = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, dim))
+        self.tokens = nn.Linear(dim, dim)
+        self.temperature = temperature
+
+    def forward(self, latents: torch.Tensor, observations: torch.Tensor) -> torch.Tensor:
+        a = nn.functional.normalize(self.tokens(latents.mean(1)), dim=-1)
+        b = nn.functional.normalize(self.observation(observations), dim=-1)
+        logits = a @ b.T / self.temperature
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (
+            nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target)
+        )

@@ -11,9 +11,12 @@ VLA), as far as they can be learned from actions alone:
   in use and apart; ``vla.tokenizers.diagnostics`` measures near-duplicate codes;
 - *embodiment soft prompts*: ``num_embodiments`` learned prompts prepended to encoder and decoder inputs.
 
-The paper's multimodal mutual-information (observation contrastive) term needs observations and is NOT
-implemented here. ``fit(..., aux_loss=...)`` is the hook for it: a callable that receives the latents of a
-batch and the chunk indices of that batch and returns a scalar loss added to the objective.
+- *multimodal mutual information*: with ``contrastive_weight > 0``, ``fit(..., observations=features)``
+  adds an InfoNCE term between each chunk's token latents and its observation's features (the base VLM's
+  vision encoder on the camera images and its text embeddings of the instruction, see
+  :mod:`vla.model.observation_features`; ``fit_action_tokenizer`` computes and caches them), so tokens
+  carry what the VLM can see. ``fit(..., aux_loss=...)`` takes any other auxiliary term: a callable that
+  receives the latents and chunk indices of a batch and returns a scalar loss.
 
 Optional residual stages (``rvq_stages > 0``): after base training, the encoder and base codebook are
 frozen and ``rvq_stages`` residual codebooks (EMA) plus the decoder are trained on what the base codes
@@ -62,6 +65,11 @@ class ActionCodecConfig:
     rvq_stages: int = 0
     commitment_weight: float = 0.1
     overlap_weight: float = 0.1
+    #: InfoNCE between tokens and observation features; 0 switches it (and the feature computation) off.
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
+    #: Base VLM whose encoders give the observation features (preset, folder or Hub id).
+    observation_model: str = "tiny"
     ema_decay: float = 0.9
     kmeans_init: bool = False
     dead_code_threshold: float = 1.0
@@ -87,7 +95,14 @@ class ActionCodecConfig:
         )
         check(self.prompt_len >= 0, "prompt_len", self.prompt_len, "must be >= 0")
         check(0 <= self.rvq_stages <= 8, "rvq_stages", self.rvq_stages, "must be in [0, 8]")
-        for name in ("commitment_weight", "overlap_weight", "dead_code_threshold", "weight_decay"):
+        check(
+            self.contrastive_temperature > 0,
+            "contrastive_temperature",
+            self.contrastive_temperature,
+            "must be > 0",
+        )
+        weights = ("commitment_weight", "overlap_weight", "contrastive_weight", "dead_code_threshold")
+        for name in (*weights, "weight_decay"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         check(0 < self.ema_decay < 1, "ema_decay", self.ema_decay, "must be in (0, 1)")
         check(self.lr > 0, "lr", self.lr, "must be > 0")
@@ -123,6 +138,10 @@ class ActionCodecTokenizer(ActionTokenizer):
     @property
     def is_fitted(self) -> bool:
         return self.action_stats is not None and self.net is not None
+
+    @property
+    def uses_observations(self) -> bool:
+        return self.config.contrastive_weight > 0
 
     # -- helpers ------------------------------------------------------------------------------------
     def _build_net(self) -> Any:
@@ -176,13 +195,29 @@ class ActionCodecTokenizer(ActionTokenizer):
         embodiment: Any = None,
         aux_loss: AuxLoss | None = None,
         progress: bool = True,
+        observations: Any = None,
     ) -> Self:
         """Train on physical chunks (N, H, D). ``shifted[i]``, if given, is the chunk that starts one step
         after ``chunks[i]`` in the same episode (drives the overlap loss). ``embodiment``: an int or (N,)
-        ids selecting soft prompts. Deterministic for a given ``seed`` on CPU."""
+        ids selecting soft prompts. ``observations`` (N, F): features of each chunk's observation, for
+        the contrastive term (required when ``contrastive_weight > 0``). Deterministic for a given
+        ``seed`` on CPU."""
         import torch
 
         array = self._check_fit_data(chunks)
+        if self.uses_observations:
+            if observations is None:
+                raise TokenizerFitError(
+                    f"contrastive_weight={self.config.contrastive_weight} needs observations=(N, F) features "
+                    "(vla.data.dataset.fit_action_tokenizer computes them); set contrastive_weight=0 to fit "
+                    "on actions alone"
+                )
+            observations = np.asarray(observations, dtype=np.float32)
+            if observations.ndim != 2 or observations.shape[0] != array.shape[0]:
+                raise TokenizerFitError(
+                    f"observations have shape {observations.shape}; expected ({array.shape[0]}, features), "
+                    "one row per chunk"
+                )
         shifted_array = None
         if shifted is not None:
             shifted_array = self._check_fit_data(shifted, min_chunks=0)
@@ -200,11 +235,34 @@ class ActionCodecTokenizer(ActionTokenizer):
             x_next = None if shifted_array is None else self._normalized(shifted_array)
             generator = torch.Generator().manual_seed(self.config.seed)
             self.history = []
+            if self.uses_observations:
+                aux_loss = self._contrastive_term(observations, aux_loss)
             self._train_base(x, x_next, embodiment_ids, generator, aux_loss, progress)
             if self.config.rvq_stages:
                 self._train_residual(x, embodiment_ids, generator, progress)
+        if hasattr(self.net, "contrastive_head"):
+            del self.net.contrastive_head
+        self._last_contrastive = None
         self.net.eval()
         return self
+
+    def _contrastive_term(self, observations: np.ndarray, other: AuxLoss | None) -> AuxLoss:
+        """The InfoNCE term as an aux loss; its head's parameters join the optimizer through the net."""
+        import torch
+
+        from vla.tokenizers._actioncodec_net import ContrastiveHead
+
+        c = self.config
+        head = ContrastiveHead(observations.shape[1], c.dim, c.contrastive_temperature).to(c.device)
+        self.net.contrastive_head = head  # trained with the net; dropped before saving
+        features = torch.as_tensor(observations, device=c.device)
+
+        def loss(latents: Any, indices: Any) -> Any:
+            term = c.contrastive_weight * head(latents, features[indices.to(features.device)])
+            self._last_contrastive = term.detach()
+            return term + (other(latents, indices) if other is not None else 0.0)
+
+        return loss
 
     def _optimizer(self, params: list[Any]) -> tuple[Any, Any]:
         import torch
@@ -257,15 +315,11 @@ class ActionCodecTokenizer(ActionTokenizer):
             optimizer.step()
             scheduler.step()
             if step % 50 == 0 or step == c.steps - 1:
-                self.history.append(
-                    {
-                        "stage": 0,
-                        "step": step,
-                        "recon": recon.item(),
-                        "commit": commit.item(),
-                        "overlap": overlap.item(),
-                    }
-                )
+                entry = {"stage": 0, "step": step, "recon": recon.item(), "commit": commit.item()}
+                entry["overlap"] = overlap.item()
+                if getattr(self, "_last_contrastive", None) is not None:
+                    entry["contrastive"] = self._last_contrastive.item()
+                self.history.append(entry)
 
     def _train_residual(self, x: Any, embodiment: Any, generator: Any, progress: bool) -> None:
         """Freeze encoder and base codebook; fit residual codebooks (EMA) and fine-tune the decoder."""

@@ -96,6 +96,12 @@ class ActionTokenizer(HubMixin, ABC):
     def is_fitted(self) -> bool:
         return self.action_stats is not None
 
+    @property
+    def uses_observations(self) -> bool:
+        """True when ``fit`` needs ``observations=`` features of each chunk's observation (a contrastive
+        term): :func:`vla.data.dataset.fit_action_tokenizer` then computes them."""
+        return False
+
     # -- shared helpers ------------------------------------------------------------------------
     def _check_fit_data(self, chunks: Any, min_chunks: int = 2) -> np.ndarray:
         array = as_chunks(chunks)
