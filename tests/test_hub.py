@@ -34,3 +34,35 @@ def test_push_without_network_keeps_the_folder(monkeypatch, tmp_path):
     assert (staged / "norm_stats.json").is_file()
     with pytest.raises(HubUnavailableError, match="vla push"):
         push_folder_to_hub(staged, "someone/repo")
+
+
+def test_tokenizer_push_stages_a_model_card_with_the_report_and_keeps_it_offline(monkeypatch, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from vla.tokenizers import AutoActionTokenizer, BinningActionTokenizer
+    from vla.tokenizers.diagnostics import report, synthetic_chunks
+
+    chunks, shifted = synthetic_chunks(n_episodes=4, length=20)
+    tokenizer = BinningActionTokenizer(horizon=8, n_bins=16).fit(chunks)
+    tokenizer.save_pretrained(tmp_path / "tok")
+    entry = {
+        "path": "tok",
+        **report(tokenizer, chunks, shifted, np.repeat([0, 1], 40), np.repeat(range(4), 20)),
+    }
+    (tmp_path / "report.json").write_text(json.dumps({"dataset": "synthetic", "reports": [entry]}))
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_dummy", "PATH": "/usr/bin:/bin"}
+    staged = tmp_path / "staged"
+    cmd = [sys.executable, "-m", "vla.cli", "tokenizer", "push", str(tmp_path / "tok"), "--repo-id", "me/tok",
+           "--results", str(tmp_path / "report.json"), "--staging-dir", str(staged)]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode != 0 and "folder is kept" in run.stderr + run.stdout
+    card = (staged / "README.md").read_text()
+    assert "# binning action tokenizer" in card and "56 tokens from a vocabulary of 16" in card
+    assert "| 56.0 / 56 |" in card and "task MI" in card and '"n_bins": 16' in card
+    assert np.array_equal(
+        AutoActionTokenizer.from_pretrained(staged).encode(chunks), tokenizer.encode(chunks)
+    )

@@ -198,7 +198,13 @@ def cmd_push(args: argparse.Namespace) -> None:
         staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
         folder = stage_checkpoint(folder, staging, Path(args.results) if args.results else None)
         print(f"staged: {folder}")
-    elif not (folder / "action_tokenizer.json").is_file():
+    elif (folder / "action_tokenizer.json").is_file():
+        from vla.hub.card import stage_tokenizer
+
+        staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
+        folder = stage_tokenizer(folder, staging, Path(args.results) if args.results else None)
+        print(f"staged: {folder}")
+    else:
         raise SystemExit(f"error: {folder} is neither a policy checkpoint nor an action tokenizer folder")
     print(f"pushed: {push_folder_to_hub(folder, args.repo_id, private=args.private)}")
 
@@ -207,6 +213,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from vla.demo import run_demo
 
     run_demo(Path(args.out), processes=args.processes, tokenizer=args.tokenizer)
+
+
+def _add_push_parser(sub, name: str, help_text: str) -> None:
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("checkpoint", help="policy checkpoint or action tokenizer folder")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--private", action="store_true")
+    p.add_argument(
+        "--results",
+        help="for a checkpoint: a results.json from `vla eval`; for a tokenizer: a `vla tokenizer report` "
+        "JSON; its figures go into the model card",
+    )
+    p.add_argument("--staging-dir", help="where the upload is staged (default outputs/push/OWNER--NAME)")
+    p.set_defaults(func=cmd_push)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--layout", default="libero", help="dataset feature layout: libero or lerobot")
     q.add_argument("--out", default="outputs/tokenizer_report.json")
     q.set_defaults(func=cmd_tokenizer_report)
+    _add_push_parser(tsub, "push", "upload a tokenizer folder with a model card (same as `vla push`)")
 
     p = sub.add_parser(
         "train", help="train in this process (see `python -m vla.train --help` for accelerate)"
@@ -298,13 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="outputs/eval")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("push", help="upload a checkpoint or tokenizer folder to the Hugging Face Hub")
-    p.add_argument("checkpoint")
-    p.add_argument("--repo-id", required=True)
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--results", help="a results.json from `vla eval` to put in the model card")
-    p.add_argument("--staging-dir", help="where the upload is staged (default outputs/push/OWNER--NAME)")
-    p.set_defaults(func=cmd_push)
+    _add_push_parser(sub, "push", "upload a checkpoint or tokenizer folder (with a model card) to the Hub")
 
     p = sub.add_parser(
         "demo", help="record -> tokenizer -> train (2 processes) -> eval, on the embedded default"

@@ -94,3 +94,71 @@ def stage_checkpoint(checkpoint: Path, staging_dir: Path, eval_results: Path | N
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     write_policy_card(staging_dir, train_config, state.get("step"), state.get("metrics"), results)
     return staging_dir
+
+
+def stage_tokenizer(folder: Path, staging_dir: Path, report: Path | None = None) -> Path:
+    """Copy an action-tokenizer folder into ``staging_dir`` with a model card: type, sizes, config, how to
+    load it, and the ``vla tokenizer report`` figures when a report JSON is given (or already staged)."""
+    import shutil
+
+    from vla.tokenizers import AutoActionTokenizer
+
+    folder = Path(folder).resolve()
+    tokenizer = AutoActionTokenizer.from_pretrained(folder)  # refuses anything that is not a tokenizer
+    if staging_dir.exists():
+        shutil.rmtree(staging_dir)
+    shutil.copytree(folder, staging_dir)
+    if report is not None:
+        shutil.copy(report, staging_dir / "tokenizer_report.json")
+    measured = None
+    if (staging_dir / "tokenizer_report.json").is_file():
+        measured = json.loads((staging_dir / "tokenizer_report.json").read_text())
+    kind = tokenizer.tokenizer_type
+    lines = [
+        "---",
+        "library_name: vla",
+        "pipeline_tag: robotics",
+        f"tags: [robotics, action-tokenizer, {kind}, libero, lerobot]",
+        "---",
+        "",
+        f"# {kind} action tokenizer",
+        "",
+        f"Turns a chunk of {tokenizer.horizon} x {tokenizer.action_dim} robot actions into "
+        + ("at most " if tokenizer.variable_length else "")
+        + f"{tokenizer.tokens_per_chunk} tokens from a vocabulary of {tokenizer.vocab_size}, and back. "
+        "Normalization statistics travel inside the folder.",
+        "",
+        "```python",
+        "from vla.tokenizers import AutoActionTokenizer",
+        'tokenizer = AutoActionTokenizer.from_pretrained("<this repo id or folder>")',
+        "ids = tokenizer.encode(chunks)          # (N, horizon, action_dim) -> (N, tokens)",
+        "chunks = tokenizer.decode(ids).actions  # never raises on bad ids; .valid flags them",
+        "```",
+        "",
+        "Train a policy with it: `tokenizer.pretrained=<this repo id or folder>` in a vla recipe.",
+        "",
+    ]
+    for entry in (measured or {}).get("reports", []):
+        rec, tpc = entry["reconstruction"], entry["tokens_per_chunk"]
+        lines += [
+            f"## Measured on `{measured.get('dataset', '?')}` ({entry['n_chunks']} chunks)",
+            "",
+            "| tokens/chunk (mean / max) | MSE | codes used | overlap t/t+1 | position MI (bits) | task MI (bits) |",
+            "|---|---|---|---|---|---|",
+            f"| {tpc['mean']:.1f} / {tpc['max']} | {rec['mse']:.2e} | {entry['vocabulary']['used']} / "
+            f"{entry['vocabulary']['vocab_size']} | {entry['temporal_overlap'] or 0:.3f} | "
+            f"{entry['position_mutual_information_bits']:.3f} | "
+            + (
+                f"{entry['task_information']['mutual_information_bits']:.2f} |"
+                if entry.get("task_information")
+                else "- |"
+            ),
+            "",
+        ]
+    config = getattr(tokenizer, "config", None)
+    if config is not None:
+        from vla.config import to_dict
+
+        lines += ["## Config", "```json", json.dumps(to_dict(config), indent=1), "```"]
+    (staging_dir / "README.md").write_text("\n".join(lines) + "\n")
+    return staging_dir
