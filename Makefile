@@ -19,8 +19,10 @@ test-slow:        ## slower checks only
 test-all:
 	$(PYTEST) -m "not gpu" -q
 
-demo:             ## record -> tokenize -> train (2 processes) -> evaluate, on the embedded default
-	$(VENV)/vla demo --out outputs/demo
+TOKENIZER ?= binning
+DEMO_OUT := outputs/demo$(if $(filter-out binning,$(TOKENIZER)),-$(TOKENIZER),)
+demo:             ## record -> tokenize -> train (2 processes) -> evaluate; make demo TOKENIZER=actioncodec|fast
+	$(VENV)/vla demo --out $(DEMO_OUT) --tokenizer $(TOKENIZER)
 
 lint:
 	$(VENV)/ruff check vla tests bench scripts

@@ -326,7 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="outputs/demo")
     p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--tokenizer", default="binning")
+    p.add_argument(
+        "--tokenizer",
+        default="binning",
+        choices=("binning", "fast", "actioncodec"),
+        help="action tokenizer to fit (actioncodec uses a CPU-sized config)",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

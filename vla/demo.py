@@ -17,6 +17,18 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUITE, TASK_ID = "libero_object", 0
+#: Tokenizer options sized for a CPU demo (the defaults are the paper's GPU-sized settings): ActionCodec
+#: with 8 tokens from 256 codes, a narrow one-layer network and 400 steps fits in about half a minute.
+DEMO_TOKENIZER_OPTIONS = {
+    "actioncodec": {
+        "num_tokens": 8,
+        "codebook_size": 256,
+        "dim": 64,
+        "depth": 1,
+        "steps": 400,
+        "batch_size": 128,
+    },
+}
 
 
 def _recipes_dir() -> Path:
@@ -83,7 +95,10 @@ def run_demo(
     t = time.perf_counter()
     horizon = 8
     action_tokenizer = fit_action_tokenizer(
-        tokenizer, load_chunked_dataset(out / "dataset", horizon), horizon
+        tokenizer,
+        load_chunked_dataset(out / "dataset", horizon),
+        horizon,
+        DEMO_TOKENIZER_OPTIONS.get(tokenizer),
     )
     action_tokenizer.save_pretrained(out / "tokenizer")
     print(f"      {action_tokenizer!r}")
