@@ -1,5 +1,5 @@
 # vla: the commands a newcomer needs. `make setup && make test` on a fresh machine; `make demo` after.
-.PHONY: setup test test-slow test-all demo lint format clean
+.PHONY: setup test test-slow test-all demo bench-decode lint format clean
 
 VENV := .venv/bin
 export OMP_NUM_THREADS ?= 1
@@ -21,6 +21,9 @@ test-all:
 
 demo:             ## record -> tokenize -> train (2 processes) -> evaluate, on the embedded default
 	$(VENV)/vla demo --out outputs/demo
+
+bench-decode:     ## latency per action chunk of the three decoding modes, tiny policy on CPU (~1 min)
+	$(VENV)/python bench/decode_latency.py --out outputs/bench/decode_latency.json
 
 lint:
 	$(VENV)/ruff check vla tests bench scripts

@@ -105,6 +105,34 @@ def test_config_and_tokenizer_checks(synthetic_dataset):
             VLAPolicy.from_base(PolicyConfig(decoding=mode), fast, stats)
 
 
+def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked(monkeypatch, caplog):
+    import importlib.util
+
+    from vla.model.policy import choose_attn_implementation
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert choose_attn_implementation("auto", "autoregressive") == "flash_attention_2"
+    with caplog.at_level("INFO", logger="vla.model.policy"):
+        assert choose_attn_implementation("auto", "parallel") == "sdpa"
+    assert "decoding=parallel needs 4D attention masks" in caplog.text
+
+
+def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(synthetic_dataset, policies):
+    by_mode, dataset = policies
+    sdpa = by_mode["blockwise"]
+    eager, _ = make_policy(synthetic_dataset, decoding="blockwise", decoding_block_size=BLOCK,
+                           attn_implementation="eager")  # fmt: skip
+    batch = eager.collate(observations(dataset))
+    mask = batch["attention_mask"]
+    assert mask.dtype == torch.float32
+    allowed = sdpa.collate(observations(dataset))["attention_mask"]
+    assert torch.equal(mask == 0, allowed) and (mask[~allowed] == torch.finfo(torch.float32).min).all()
+    torch.testing.assert_close(eager.loss(batch), sdpa.loss(sdpa.collate(observations(dataset))))
+    obs = observations(dataset)
+    np.testing.assert_array_equal(eager.predict_action_chunk(obs), sdpa.predict_action_chunk(obs))
+
+
 def test_vocabulary_gets_slot_rows_after_the_action_rows(policies):
     by_mode, _ = policies
     ar, par = by_mode["autoregressive"], by_mode["parallel"]
