@@ -219,8 +219,7 @@ def pad_rows(rows: list[Row], pad_id: int, padding_side: str) -> Sequences:
     import torch
 
     length = max(len(r) for r in rows)
-    fills = {"ids": pad_id, "kind": PAD, "order": -1, "sees": 0, "group": -1, "positions": 0}
-    fills["labels"] = IGNORE_INDEX
+    fills = dict(ids=pad_id, kind=PAD, order=-1, sees=0, group=-1, positions=0, labels=IGNORE_INDEX)
     out = {name: torch.full((len(rows), length), fill, dtype=torch.long) for name, fill in fills.items()}
     for i, row in enumerate(rows):
         sl = slice(length - len(row), length) if padding_side == "left" else slice(0, len(row))
