@@ -1,8 +1,9 @@
 """VLAPolicy: a Hugging Face VLM that emits action tokens after the images, state and instruction.
 
 The action tokenizer's vocabulary becomes *new* rows of the VLM's embedding and output matrices (text rows
-are never overwritten). Training puts the loss on the action tokens and the end token only; inference
-decodes greedily with a logits mask that allows action tokens alone, then turns them back into a chunk in
+are never overwritten). Training puts the loss on the action tokens (and the end token, autoregressive
+mode) only; inference decodes greedily over the action tokens alone (``config.decoding``:
+autoregressive, parallel or blockwise, see vla/model/decoding.py), then turns them back into a chunk in
 physical units through the same tokenizer. Everything needed to act is saved in one folder.
 """
 
@@ -17,9 +18,23 @@ from typing import Any, Self
 import numpy as np
 
 from vla._logging import quiet_known_noise
-from vla.config import check, check_choice, from_dict, to_dict
+from vla.config import ConfigError, check, check_choice, from_dict, to_dict
 from vla.data.normalize import NormStats
 from vla.hub import HubMixin
+from vla.model.decoding import (
+    DECODING_MODES,
+    IGNORE_INDEX,
+    ActionTokenMask,  # noqa: F401 (re-exported: the logits mask of autoregressive decoding)
+    DecodeSpec,
+    allowed_attention,
+    attention_mask_4d,
+    decode_action_ids,
+    model_attn_implementation,
+    n_slot_tokens,
+    pad_rows,
+    slot_token_strings,
+    training_row,
+)
 from vla.tokenizers.base import ActionTokenizer, AutoActionTokenizer
 
 logger = logging.getLogger(__name__)
@@ -27,7 +42,6 @@ quiet_known_noise()
 
 POLICY_FILE = "vla_policy.json"
 ACTION_TOKENIZER_DIR = "action_tokenizer"
-IGNORE_INDEX = -100
 FINETUNE_MODES = ("full", "frozen_vision", "lora")
 
 
@@ -51,6 +65,11 @@ class PolicyConfig:
     lora_dropout: float = 0.0
     #: Modules that get LoRA adapters (regex on module names; the default reaches the text model only).
     lora_target: str = r".*text_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+    #: How the action tokens come out: ``autoregressive`` (one forward pass per token), ``parallel`` (all
+    #: of them in one pass, from learned slot tokens) or ``blockwise`` (one pass per block of
+    #: ``decoding_block_size`` tokens). Fixed-length tokenizers only for the last two.
+    decoding: str = "autoregressive"
+    decoding_block_size: int = 4
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,9 +83,18 @@ class PolicyConfig:
         check(
             self.new_token_init_scale >= 0, "new_token_init_scale", self.new_token_init_scale, "must be >= 0"
         )
+        check_choice("decoding", self.decoding, DECODING_MODES)
+        check(self.decoding_block_size >= 1, "decoding_block_size", self.decoding_block_size, "must be >= 1")
+        check(
+            self.decoding == "autoregressive" or self.attn_implementation != "flash_attention_2",
+            "attn_implementation",
+            self.attn_implementation,
+            f"decoding={self.decoding!r} needs 4D attention masks, which flash attention cannot take; "
+            "expected one of 'auto', 'sdpa', 'eager'",
+        )
 
 
-def choose_attn_implementation(requested: str = "auto") -> str:
+def choose_attn_implementation(requested: str = "auto", decoding: str = "autoregressive") -> str:
     if requested != "auto":
         return requested
     import importlib.util
@@ -74,7 +102,11 @@ def choose_attn_implementation(requested: str = "auto") -> str:
     import torch
 
     if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
+        if decoding == "autoregressive":
+            return "flash_attention_2"
+        logger.info(
+            "decoding=%s needs 4D attention masks, which flash attention cannot take: using sdpa", decoding
+        )
     return "sdpa"
 
 
@@ -82,21 +114,14 @@ def action_token_strings(n: int) -> list[str]:
     return [f"<action_{i}>" for i in range(n)]
 
 
-class ActionTokenMask:
-    """Logits processor: only action tokens (ids ``[offset, offset + n)``) may be generated, plus the end
-    token when ``end_token_id`` is given (variable-length tokenizers)."""
-
-    def __init__(self, offset: int, n: int, end_token_id: int | None = None) -> None:
-        self.offset, self.n, self.end_token_id = offset, n, end_token_id
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        masked = torch.full_like(scores, float("-inf"))
-        masked[:, self.offset : self.offset + self.n] = scores[:, self.offset : self.offset + self.n]
-        if self.end_token_id is not None:
-            masked[:, self.end_token_id] = scores[:, self.end_token_id]
-        return masked
+def check_decoding(config: PolicyConfig, action_tokenizer: ActionTokenizer) -> None:
+    """Parallel and blockwise decoding predict a fixed number of tokens: variable-length tokenizers cannot."""
+    if config.decoding != "autoregressive" and action_tokenizer.variable_length:
+        raise ConfigError(
+            f"decoding={config.decoding!r} is invalid with the variable-length "
+            f"{action_tokenizer.tokenizer_type!r} action tokenizer (its chunks have no fixed number of "
+            "tokens); expected 'autoregressive', or a fixed-length tokenizer (binning, actioncodec)"
+        )
 
 
 def _to_uint8_hwc(image: Any) -> np.ndarray:
@@ -123,9 +148,20 @@ class VLAPolicy(HubMixin):
         config: PolicyConfig,
         action_token_offset: int,
     ) -> None:
+        check_decoding(config, action_tokenizer)
         self.model, self.processor = model, processor
         self.action_tokenizer, self.norm_stats, self.config = action_tokenizer, norm_stats, config
         self.action_token_offset = action_token_offset
+        #: Slot tokens (parallel, blockwise) follow the action tokens.
+        self.slot_token_offset = action_token_offset + action_tokenizer.vocab_size
+        n_slots = n_slot_tokens(
+            config.decoding, action_tokenizer.tokens_per_chunk, config.decoding_block_size
+        )
+        if n_slots and len(processor.tokenizer) < self.slot_token_offset + n_slots:
+            raise ValueError(
+                f"decoding={config.decoding!r} needs {n_slots} slot tokens after the action tokens; the "
+                f"model's vocabulary ends at {len(processor.tokenizer)} (was it extended for another mode?)"
+            )
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -138,18 +174,28 @@ class VLAPolicy(HubMixin):
 
         from vla.model.presets import PRESETS, resolve_model_source
 
+        check_decoding(config, action_tokenizer)
         if not action_tokenizer.is_fitted:
             raise ValueError("the action tokenizer must be fitted before it extends a model's vocabulary")
         source = resolve_model_source(config.base_model)
         processor_kwargs = PRESETS[config.base_model].processor_kwargs if config.base_model in PRESETS else {}
         processor = AutoProcessor.from_pretrained(source, **processor_kwargs)
-        attn = choose_attn_implementation(config.attn_implementation)
+        attn = choose_attn_implementation(config.attn_implementation, config.decoding)
         logger.info("attention implementation: %s", attn)
         model = AutoModelForImageTextToText.from_pretrained(
             source, attn_implementation=attn, dtype=torch.float32
         )
-        offset = extend_vocabulary(model, processor.tokenizer, action_tokenizer.vocab_size, config)
-        model = apply_finetune_mode(model, config, list(range(offset, offset + action_tokenizer.vocab_size)))
+        n_actions = action_tokenizer.vocab_size
+        n_slots = n_slot_tokens(
+            config.decoding, action_tokenizer.tokens_per_chunk, config.decoding_block_size
+        )
+        offset = extend_vocabulary(model, processor.tokenizer, n_actions, config, n_slots)
+        model = apply_finetune_mode(
+            model,
+            config,
+            list(range(offset, offset + n_actions)),
+            slot_token_ids=list(range(offset + n_actions, offset + n_actions + n_slots)),
+        )
         return cls(model, processor, action_tokenizer, norm_stats, config, offset)
 
     @property
@@ -159,6 +205,20 @@ class VLAPolicy(HubMixin):
     @property
     def eos_token_id(self) -> int:
         return int(self.processor.tokenizer.convert_tokens_to_ids("<end_of_utterance>"))
+
+    @property
+    def decode_spec(self) -> DecodeSpec:
+        return DecodeSpec(
+            mode=self.config.decoding,
+            tokens_per_chunk=self.action_tokenizer.tokens_per_chunk,
+            action_offset=self.action_token_offset,
+            action_vocab=self.action_tokenizer.vocab_size,
+            slot_offset=self.slot_token_offset,
+            block_size=self.config.decoding_block_size,
+            pad_id=self.processor.tokenizer.pad_token_id,
+            # fixed-length tokenizers never stop early
+            end_token_id=self.eos_token_id if self.action_tokenizer.variable_length else None,
+        )
 
     # -- prompts and batches -------------------------------------------------------------------
     def prompt_text(self, instruction: str, state: Any | None = None) -> str:
@@ -181,8 +241,11 @@ class VLAPolicy(HubMixin):
     ) -> dict[str, Any]:
         """Samples (images, ``task``, ``state``, ``actions`` chunk) -> model inputs.
 
-        With targets, the action tokens and the end token follow the prompt and are the only labelled
-        positions.
+        Without targets: the prompts with a 2D attention mask, what every decoding mode starts from.
+        With targets (autoregressive): the action tokens and the end token follow the prompt and are the
+        only labelled positions. With targets (parallel, blockwise): the mode's training sequence (see
+        vla/model/decoding.py) with its 4D attention mask, position ids and ``shift_labels`` (the label
+        at a position is the token its logits must predict), set at the action positions only.
         """
         import torch
 
@@ -192,6 +255,8 @@ class VLAPolicy(HubMixin):
         if with_targets:
             chunks = np.stack([np.asarray(s["actions"], dtype=np.float64) for s in samples])
             targets = self.action_tokenizer.encode(chunks) + self.action_token_offset
+            if self.config.decoding != "autoregressive":
+                return self._collate_mode_sequences(encoded, targets, padding_side)
         for i, enc in enumerate(encoded):
             prompt = enc["input_ids"]
             if targets is None:
@@ -213,16 +278,32 @@ class VLAPolicy(HubMixin):
             input_ids[i, sl], attention[i, sl] = seq, 1
             if labels:
                 label_ids[i, sl] = labels[i]
-        batch = {
-            "input_ids": input_ids,
-            "attention_mask": attention,
-            "pixel_values": torch.stack([e["pixel_values"] for e in encoded]),
-        }
-        if "pixel_attention_mask" in encoded[0]:
-            batch["pixel_attention_mask"] = torch.stack([e["pixel_attention_mask"] for e in encoded])
+        batch = {"input_ids": input_ids, "attention_mask": attention, **_pixel_batch(encoded)}
         if with_targets:
             batch["labels"] = label_ids
         return batch
+
+    def _collate_mode_sequences(
+        self, encoded: list[dict[str, Any]], targets: np.ndarray, padding_side: str
+    ) -> dict[str, Any]:
+        spec = self.decode_spec
+        rows = [
+            training_row(e["input_ids"].tolist(), t.tolist(), spec)
+            for e, t in zip(encoded, targets, strict=True)
+        ]
+        seqs = pad_rows(rows, spec.pad_id, padding_side)
+        allowed = allowed_attention(seqs.layout, seqs.layout)
+        return {
+            "input_ids": seqs.input_ids,
+            "attention_mask": attention_mask_4d(
+                allowed, model_attn_implementation(self.model), self.model.dtype
+            ),
+            "position_ids": seqs.position_ids,
+            # transformers' causal-LM loss uses shift_labels as given (no shift); labels only switch it on
+            "labels": seqs.shift_labels,
+            "shift_labels": seqs.shift_labels,
+            **_pixel_batch(encoded),
+        }
 
     # -- training and inference ----------------------------------------------------------------
     def loss(self, batch: dict[str, Any]):
@@ -235,38 +316,15 @@ class VLAPolicy(HubMixin):
         """One observation (or a list) -> action chunk(s) (horizon, action_dim) in physical units.
 
         An observation holds the image features named in ``config.image_keys``, ``task`` (the
-        instruction) and ``state``. Decoding is greedy and constrained to action tokens.
+        instruction) and ``state``. Decoding is greedy over the action tokens, in ``config.decoding``'s
+        mode.
         """
-        import torch
-        from transformers import LogitsProcessorList
-
         single = isinstance(observations, dict)
         batch_obs = [observations] if single else list(observations)
         batch = self.collate(batch_obs, with_targets=False, padding_side="left")
         device = next(self.model.parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
-        n_tokens = self.action_tokenizer.tokens_per_chunk
-        variable = self.action_tokenizer.variable_length
-        end = self.eos_token_id if variable else None  # fixed-length tokenizers never stop early
-        self.model.eval()
-        with torch.inference_mode():
-            out = self.model.generate(
-                **batch,
-                max_new_tokens=n_tokens,
-                min_new_tokens=1 if variable else n_tokens,
-                do_sample=False,
-                logits_processor=LogitsProcessorList(
-                    [ActionTokenMask(self.action_token_offset, self.action_tokenizer.vocab_size, end)]
-                ),
-                pad_token_id=self.processor.tokenizer.pad_token_id,
-                eos_token_id=end,
-            )
-        generated = out[:, batch["input_ids"].shape[1] :].cpu().numpy()
-        rows = []
-        for row in generated:
-            stop = np.flatnonzero(row == self.eos_token_id) if variable else []
-            rows.append(row[: stop[0]] if len(stop) else row)
-        decoded = self.action_tokenizer.decode([r - self.action_token_offset for r in rows])
+        decoded = self.action_tokenizer.decode(decode_action_ids(self.model, batch, self.decode_spec))
         actions = decoded.actions.astype(np.float32)
         if return_valid:  # whether each chunk's tokens decoded cleanly (for evaluation statistics)
             return (actions[0], decoded.valid[0]) if single else (actions, decoded.valid)
@@ -291,7 +349,7 @@ class VLAPolicy(HubMixin):
             raise FileNotFoundError(f"{folder} is not a VLA policy checkpoint: it has no {POLICY_FILE}")
         meta = json.loads(meta_file.read_text())
         config = from_dict(PolicyConfig, meta["config"])
-        attn = choose_attn_implementation(config.attn_implementation)
+        attn = choose_attn_implementation(config.attn_implementation, config.decoding)
         processor = AutoProcessor.from_pretrained(folder)
         if (folder / "adapter_config.json").is_file():
             model = _load_lora_model(folder, config, attn, len(processor.tokenizer))
@@ -304,7 +362,18 @@ class VLAPolicy(HubMixin):
         return cls(model, processor, tokenizer, norm_stats, config, int(meta["action_token_offset"]))
 
 
-def apply_finetune_mode(model, config: PolicyConfig, action_token_ids: list[int]):
+def _pixel_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in encoded])}
+    if "pixel_attention_mask" in encoded[0]:
+        batch["pixel_attention_mask"] = torch.stack([e["pixel_attention_mask"] for e in encoded])
+    return batch
+
+
+def apply_finetune_mode(
+    model, config: PolicyConfig, action_token_ids: list[int], slot_token_ids: list[int] = ()
+):
     """Freeze or wrap the model for ``config.finetune``; returns the model to train."""
     if config.finetune == "frozen_vision":
         vision = model.model.vision_model
@@ -318,8 +387,12 @@ def apply_finetune_mode(model, config: PolicyConfig, action_token_ids: list[int]
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=config.lora_target,
-            # The new action rows must learn too; peft trains just those rows of both matrices.
-            trainable_token_indices={"embed_tokens": action_token_ids, "lm_head": action_token_ids},
+            # The new action rows must learn too; peft trains just those rows of both matrices. Slot tokens
+            # (parallel, blockwise) are inputs only: their embedding rows learn, their output rows are unused.
+            trainable_token_indices={
+                "embed_tokens": list(action_token_ids) + list(slot_token_ids),
+                "lm_head": list(action_token_ids),
+            },
         )
         model = get_peft_model(model, lora)
     return model
@@ -340,31 +413,41 @@ def _load_lora_model(folder: Path, config: PolicyConfig, attn: str, vocab_size: 
     return PeftModel.from_pretrained(base, folder).merge_and_unload()
 
 
-def extend_vocabulary(model, text_tokenizer, n_action_tokens: int, config: PolicyConfig) -> int:
-    """Add ``n_action_tokens`` new tokens as new embedding/output rows; return the first new id.
+def extend_vocabulary(
+    model, text_tokenizer, n_action_tokens: int, config: PolicyConfig, n_slot_tokens: int = 0
+) -> int:
+    """Add ``n_action_tokens`` action tokens, then ``n_slot_tokens`` slot tokens (parallel and blockwise
+    decoding), as new embedding/output rows; return the first action id.
 
     New rows start at the mean of the existing rows plus seeded Gaussian noise scaled by their std, so
-    they are distinct (resize's mean init would make them identical) yet in the text rows' range.
+    they are distinct (resize's mean init would make them identical) yet in the text rows' range. The
+    action rows get the same values whatever the number of slot rows after them.
     """
     import torch
 
     old_size = model.get_input_embeddings().weight.shape[0]
-    added = text_tokenizer.add_tokens(action_token_strings(n_action_tokens), special_tokens=True)
-    if added != n_action_tokens:
-        raise ValueError(
-            f"the text tokenizer already holds action tokens ({n_action_tokens - added} of them)"
-        )
-    offset = len(text_tokenizer) - n_action_tokens
+    strings = action_token_strings(n_action_tokens) + slot_token_strings(n_slot_tokens)
+    added = text_tokenizer.add_tokens(strings, special_tokens=True)
+    if added != len(strings):
+        raise ValueError(f"the text tokenizer already holds action tokens ({len(strings) - added} of them)")
+    offset = len(text_tokenizer) - len(strings)
     if offset < old_size:
         raise ValueError(f"new action ids start at {offset}, inside the model's {old_size} existing rows")
-    model.resize_token_embeddings(offset + n_action_tokens, mean_resizing=False)
+    model.resize_token_embeddings(offset + len(strings), mean_resizing=False)
     generator = torch.Generator().manual_seed(config.seed)
     with torch.no_grad():
         for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
             old = matrix[:old_size].float()
             mean, std = old.mean(0), old.std(0)
             noise = torch.randn(n_action_tokens, matrix.shape[1], generator=generator)
-            matrix[offset:] = (mean + config.new_token_init_scale * std * noise).to(matrix.dtype)
+            matrix[offset : offset + n_action_tokens] = (mean + config.new_token_init_scale * std * noise).to(
+                matrix.dtype
+            )
             if offset > old_size:  # padding rows between the old vocabulary and the action tokens
                 matrix[old_size:offset] = mean.to(matrix.dtype)
+        for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+            noise = torch.randn(n_slot_tokens, matrix.shape[1], generator=generator)
+            old = matrix[:old_size].float()
+            rows = old.mean(0) + config.new_token_init_scale * old.std(0) * noise
+            matrix[offset + n_action_tokens :] = rows.to(matrix.dtype)
     return offset
