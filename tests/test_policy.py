@@ -116,3 +116,17 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
     assert torch.isfinite(policy.loss(batch))
     chunk = policy.predict_action_chunk(dict(dataset[0]))
     assert chunk.shape == (4, 7) and np.isfinite(chunk).all()
+
+
+def test_loss_under_bf16_autocast_matches_float32(tiny_policy, synthetic_dataset):
+    """mixed_precision=bf16: SmolVLM writes half-precision image features into float32 embeddings, which
+    torch refuses unless the policy casts them (vla.model.policy.match_image_features_dtype)."""
+    import torch
+
+    policy, dataset = tiny_policy
+    batch = policy.collate([dataset[0], dataset[1]])
+    reference = policy.loss(batch).item()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = policy.model(**batch)
+    assert out.logits.dtype == torch.bfloat16
+    assert abs(out.loss.item() - reference) < 0.05 * reference

@@ -152,6 +152,7 @@ class VLAPolicy(HubMixin):
         self.model, self.processor = model, processor
         self.action_tokenizer, self.norm_stats, self.config = action_tokenizer, norm_stats, config
         self.action_token_offset = action_token_offset
+        match_image_features_dtype(model)
         #: Slot tokens (parallel, blockwise) follow the action tokens.
         self.slot_token_offset = action_token_offset + action_tokenizer.vocab_size
         n_slots = n_slot_tokens(
@@ -369,6 +370,22 @@ def _pixel_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
     if "pixel_attention_mask" in encoded[0]:
         batch["pixel_attention_mask"] = torch.stack([e["pixel_attention_mask"] for e in encoded])
     return batch
+
+
+def match_image_features_dtype(model) -> None:
+    """Under autocast (``mixed_precision=bf16``/``fp16``) SmolVLM's connector returns half-precision image
+    features that it then writes into float32 text embeddings, which torch refuses ("Index put requires
+    the source and destination dtypes match"). A forward hook casts them to the embeddings' dtype; it
+    changes nothing without autocast."""
+    embeddings = model.get_input_embeddings()
+
+    def cast(module, args, output):
+        return output.to(embeddings.weight.dtype)
+
+    for module in model.modules():
+        if type(module).__name__.endswith("Connector") and not getattr(module, "_vla_dtype_hook", False):
+            module.register_forward_hook(cast)
+            module._vla_dtype_hook = True
 
 
 def apply_finetune_mode(
