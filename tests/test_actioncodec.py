@@ -247,3 +247,70 @@ def test_contrastive_term_aligns_tokens_with_observations_and_is_not_saved(data,
     assert np.array_equal(reloaded.encode(x[:50]), tok.encode(x[:50]))
     with pytest.raises(ConfigError, match="contrastive_temperature"):
         ActionCodecTokenizer(contrastive_temperature=0.0)
+
+
+def test_an_interrupted_fit_resumes_from_its_checkpoint_to_the_same_tokenizer(data, tmp_path):
+    x, shifted = data[0][:300], data[1][:300]
+    config = {**TINY, "steps": 60, "rvq_stages": 1}
+    calls = []
+
+    def crash_at_step_35(latents, indices):
+        calls.append(1)
+        if len(calls) == 35:
+            raise KeyboardInterrupt("simulated kill")
+        return latents.sum() * 0.0
+
+    straight = ActionCodecTokenizer(**config).fit(x, shifted, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        ActionCodecTokenizer(**config).fit(
+            x,
+            shifted,
+            aux_loss=crash_at_step_35,
+            progress=False,
+            checkpoint_dir=tmp_path,
+            checkpoint_every=20,
+        )
+    assert (tmp_path / "actioncodec-fit-rank0.pt").is_file()  # written after step 20
+    resumed = ActionCodecTokenizer(**config).fit(
+        x, shifted, progress=False, checkpoint_dir=tmp_path, checkpoint_every=20
+    )
+    assert np.array_equal(resumed.encode(x), straight.encode(x))
+    np.testing.assert_allclose(
+        resumed.decode(resumed.encode(x)).actions, straight.decode(straight.encode(x)).actions
+    )
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history]
+    with pytest.raises(TokenizerFitError, match="resume with the same settings"):
+        ActionCodecTokenizer(**{**config, "steps": 61}).fit(
+            x, shifted, progress=False, checkpoint_dir=tmp_path
+        )
+
+
+@pytest.mark.libero  # not the simulator: a real 2-process accelerate launch, ~1 min
+def test_two_process_fit_follows_the_one_process_loss_trend_and_saves_once(synthetic_dataset, tmp_path):
+    import json
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    options = json.dumps({**TINY, "steps": 150, "codebook_size": 32})
+    fit = ["-m", "vla.cli", "tokenizer", "fit", "--dataset", str(synthetic_dataset), "--type", "actioncodec",
+           "--horizon", "4", "--options", options]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, *fit, "--out", str(tmp_path / "one")], capture_output=True, text=True,
+                         env=env, timeout=600)  # fmt: skip
+    assert one.returncode == 0, one.stderr[-2000:]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+              str(root / "recipes/accelerate/cpu2.yaml"), "--num_processes", "2"]  # fmt: skip
+    two = subprocess.run([*launch, *fit, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                         env=env, timeout=600)  # fmt: skip
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("saved:") == 1 and "with 2 process(es)" in two.stdout
+    curves = {}
+    for name in ("one", "two"):
+        history = json.loads((tmp_path / name / "fit_history.json").read_text())
+        curves[name] = [h["recon"] for h in history]
+    for curve in curves.values():
+        assert curve[-1] < 0.5 * curve[0]
+    assert 0.5 < curves["two"][-1] / curves["one"][-1] < 2.0  # same trend, different batches
+    reloaded = AutoActionTokenizer.from_pretrained(tmp_path / "two")
+    assert reloaded.encode(np.zeros((1, 4, 7))).shape == (1, 8)

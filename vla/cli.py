@@ -94,17 +94,29 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
+    from vla.distributed import process_state
 
+    state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
     dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout)
     options = json.loads(args.options) if args.options else {}
-    tokenizer = fit_action_tokenizer(args.type, dataset, args.horizon, options)
+    fit_kwargs = {}
+    if args.checkpoint_every:
+        if args.type != "actioncodec":
+            raise SystemExit(f"error: --checkpoint-every is for actioncodec; {args.type} fits in one pass")
+        fit_kwargs = {"checkpoint_dir": f"{args.out}.fit-state", "checkpoint_every": args.checkpoint_every}
+    tokenizer = fit_action_tokenizer(args.type, dataset, args.horizon, options, fit_kwargs)
+    if not state.is_main_process:
+        return  # every process holds the same tokenizer: the main one saves it, once
     tokenizer.save_pretrained(args.out)
     chunks = episode_action_chunks(dataset, args.horizon)
     err = abs(tokenizer.decode(tokenizer.encode(chunks)).actions - chunks)
     print(
-        f"{tokenizer!r}\nfitted on {len(chunks)} chunks; round-trip max abs error {err.max():.4f}, "
-        f"mean {err.mean():.5f}\nsaved: {args.out}"
+        f"{tokenizer!r}\nfitted on {len(chunks)} chunks with {state.num_processes} process(es); round-trip "
+        f"max abs error {err.max():.4f}, mean {err.mean():.5f}\nsaved: {args.out}"
     )
+    history = getattr(tokenizer, "history", None)
+    if history:  # the loss trend, for comparing fits (e.g. 1 against 2 processes)
+        (Path(args.out) / "fit_history.json").write_text(json.dumps(history))
 
 
 def cmd_tokenizer_report(args: argparse.Namespace) -> None:
@@ -285,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--horizon", type=int, default=8)
     q.add_argument("--layout", default="libero", help="dataset feature layout: libero or lerobot")
     q.add_argument("--options", default="", help="tokenizer config fields as JSON, e.g. '{\"n_bins\": 128}'")
+    q.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        help="actioncodec: save the fit state to OUT.fit-state every N steps; rerunning resumes from it",
+    )
     q.add_argument("--out", required=True)
     q.set_defaults(func=cmd_tokenizer_fit)
     q = tsub.add_parser("report", help="measure the ActionCodec principles for tokenizers on a dataset")

@@ -149,7 +149,11 @@ def _frames_with_successor(dataset: ChunkedDataset) -> np.ndarray:
 
 
 def fit_action_tokenizer(
-    tokenizer_type: str, dataset: ChunkedDataset, horizon: int, options: dict[str, Any] | None = None
+    tokenizer_type: str,
+    dataset: ChunkedDataset,
+    horizon: int,
+    options: dict[str, Any] | None = None,
+    fit_kwargs: dict[str, Any] | None = None,
 ):
     """A new ``tokenizer_type`` tokenizer fitted on the dataset's action chunks (with the chunks one step
     later for tokenizers that use them); the one place training, the CLI and the demo fit tokenizers."""
@@ -158,7 +162,7 @@ def fit_action_tokenizer(
     tokenizer = AutoActionTokenizer.from_config(
         tokenizer_type, horizon=horizon, action_dim=ACTION_DIM, **(options or {})
     )
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(fit_kwargs or {})  # e.g. ActionCodec's checkpoint_dir / checkpoint_every
     rows = _frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))
     if tokenizer.uses_observations:
         from vla.model.observation_features import observation_features

@@ -33,7 +33,7 @@ class ActionCodecNet(nn.Module):
     becomes one latent, quantized to one code. Decoder: one learned query per time step reads
     [soft prompt; quantized latents + position embedding] and outputs that step's action."""
 
-    def __init__(self, c: ActionCodecConfig) -> None:
+    def __init__(self, c: ActionCodecConfig, sync_codebooks: bool = False) -> None:
         super().__init__()
         self.action_in = nn.Linear(c.action_dim, c.dim)
         self.time_embed = _embedding(c.horizon, c.dim)
@@ -50,6 +50,8 @@ class ActionCodecNet(nn.Module):
                 commitment_weight=c.commitment_weight,
                 kmeans_init=c.kmeans_init,
                 threshold_ema_dead_code=c.dead_code_threshold,
+                # EMA statistics and dead-code restarts all-reduced across processes when fitting with several
+                sync_codebook=sync_codebooks,
             )
             for _ in range(1 + c.rvq_stages)
         )

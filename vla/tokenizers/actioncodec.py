@@ -144,10 +144,10 @@ class ActionCodecTokenizer(ActionTokenizer):
         return self.config.contrastive_weight > 0
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _build_net(self) -> Any:
+    def _build_net(self, distributed: bool = False) -> Any:
         from vla.tokenizers._actioncodec_net import ActionCodecNet
 
-        return ActionCodecNet(self.config).to(self.config.device)
+        return ActionCodecNet(self.config, sync_codebooks=distributed).to(self.config.device)
 
     def _normalized(self, chunks: np.ndarray) -> Any:
         import torch
@@ -196,12 +196,20 @@ class ActionCodecTokenizer(ActionTokenizer):
         aux_loss: AuxLoss | None = None,
         progress: bool = True,
         observations: Any = None,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 0,
     ) -> Self:
         """Train on physical chunks (N, H, D). ``shifted[i]``, if given, is the chunk that starts one step
         after ``chunks[i]`` in the same episode (drives the overlap loss). ``embodiment``: an int or (N,)
         ids selecting soft prompts. ``observations`` (N, F): features of each chunk's observation, for
         the contrastive term (required when ``contrastive_weight > 0``). Deterministic for a given
-        ``seed`` on CPU."""
+        ``seed`` on CPU.
+
+        Under ``accelerate launch`` (a process group exists) each process trains on its share of every
+        batch, gradients are averaged and the EMA codebooks synchronized, so all processes hold the same
+        tokenizer (save it from the main process only). With ``checkpoint_dir`` and ``checkpoint_every``
+        the fit state is saved every that many steps, and a fit started with the same arguments resumes
+        from it and ends with the same tokenizer as an uninterrupted fit."""
         import torch
 
         array = self._check_fit_data(chunks)
@@ -228,18 +236,23 @@ class ActionCodecTokenizer(ActionTokenizer):
         self.action_stats = FeatureStats.from_array(array.reshape(-1, self.action_dim), name="actions")
         n = array.shape[0]
         embodiment_ids = self._embodiment(embodiment, n)
+        rank, world = _process_group()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
-            self.net = self._build_net()
+            self.net = self._build_net(distributed=world > 1)
             x = self._normalized(array)
             x_next = None if shifted_array is None else self._normalized(shifted_array)
-            generator = torch.Generator().manual_seed(self.config.seed)
+            # Each process draws its own share of every batch; process 0 of 1 draws what it always did.
+            generator = torch.Generator().manual_seed(self.config.seed + 7919 * rank)
+            torch.manual_seed(self.config.seed + 7919 * rank)
             self.history = []
             if self.uses_observations:
                 aux_loss = self._contrastive_term(observations, aux_loss)
-            self._train_base(x, x_next, embodiment_ids, generator, aux_loss, progress)
+            _broadcast_from_first_process(self.net, world)
+            run = _FitRun(self, generator, rank, world, progress, checkpoint_dir, checkpoint_every)
+            self._train_base(x, x_next, embodiment_ids, run, aux_loss)
             if self.config.rvq_stages:
-                self._train_residual(x, embodiment_ids, generator, progress)
+                self._train_residual(x, embodiment_ids, run)
         if hasattr(self.net, "contrastive_head"):
             del self.net.contrastive_head
         self._last_contrastive = None
@@ -278,16 +291,7 @@ class ActionCodecTokenizer(ActionTokenizer):
 
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
-    def _batches(self, n: int, generator: Any, desc: str, progress: bool) -> Any:
-        import torch
-        from tqdm.auto import tqdm
-
-        for step in tqdm(range(self.config.steps), desc=desc, disable=not progress, mininterval=1.0):
-            yield step, torch.randint(0, n, (self.config.batch_size,), generator=generator)
-
-    def _train_base(
-        self, x: Any, x_next: Any, embodiment: Any, generator: Any, aux_loss: Any, progress: bool
-    ) -> None:
+    def _train_base(self, x: Any, x_next: Any, embodiment: Any, run: _FitRun, aux_loss: Any) -> None:
         import torch.nn.functional as F
 
         net, c = self.net, self.config
@@ -297,7 +301,7 @@ class ActionCodecTokenizer(ActionTokenizer):
         params = [p for name, p in net.named_parameters() if not name.startswith("quantizers.")]
         params += list(quantizer.parameters())
         optimizer, scheduler = self._optimizer(params)
-        for step, idx in self._batches(x.shape[0], generator, "ActionCodec", progress):
+        for step, idx in run.steps(0, x.shape[0], optimizer, scheduler, "ActionCodec"):
             idx_dev = idx.to(x.device)
             batch, emb = x[idx_dev], embodiment[idx_dev]
             latents = net.encode(batch, emb)
@@ -310,10 +314,7 @@ class ActionCodecTokenizer(ActionTokenizer):
                 loss = loss + c.overlap_weight * overlap
             if aux_loss is not None:
                 loss = loss + aux_loss(latents, idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            run.optimize(loss, params, optimizer, scheduler)
             if step % 50 == 0 or step == c.steps - 1:
                 entry = {"stage": 0, "step": step, "recon": recon.item(), "commit": commit.item()}
                 entry["overlap"] = overlap.item()
@@ -321,7 +322,7 @@ class ActionCodecTokenizer(ActionTokenizer):
                     entry["contrastive"] = self._last_contrastive.item()
                 self.history.append(entry)
 
-    def _train_residual(self, x: Any, embodiment: Any, generator: Any, progress: bool) -> None:
+    def _train_residual(self, x: Any, embodiment: Any, run: _FitRun) -> None:
         """Freeze encoder and base codebook; fit residual codebooks (EMA) and fine-tune the decoder."""
         import torch
         import torch.nn.functional as F
@@ -334,7 +335,7 @@ class ActionCodecTokenizer(ActionTokenizer):
         decoder_params += [*net.decoder.parameters(), *net.action_out.parameters()]
         decoder_params += [p for quantizer in net.quantizers[1:] for p in quantizer.parameters()]
         optimizer, scheduler = self._optimizer(decoder_params)
-        for step, idx in self._batches(x.shape[0], generator, "ActionCodec residual", progress):
+        for step, idx in run.steps(1, x.shape[0], optimizer, scheduler, "ActionCodec residual"):
             idx_dev = idx.to(x.device)
             batch, emb = x[idx_dev], embodiment[idx_dev]
             with torch.no_grad():
@@ -346,10 +347,7 @@ class ActionCodecTokenizer(ActionTokenizer):
                 total, residual = total + quantized, residual - quantized
                 commit = commit + stage_commit
             recon = F.mse_loss(net.decode(total, emb), batch)
-            optimizer.zero_grad(set_to_none=True)
-            (recon + commit).backward()
-            optimizer.step()
-            scheduler.step()
+            run.optimize(recon + commit, decoder_params, optimizer, scheduler)
             if step % 50 == 0 or step == c.steps - 1:
                 self.history.append(
                     {"stage": 1, "step": step, "recon": recon.item(), "commit": commit.item()}
@@ -448,3 +446,113 @@ class ActionCodecTokenizer(ActionTokenizer):
         self.net = self._build_net()
         self.net.load_state_dict(load_file(str(file), device=self.config.device))
         self.net.eval()
+
+
+# -- distributed fitting and checkpoints -----------------------------------------------------------
+def _process_group() -> tuple[int, int]:
+    """(rank, world size) of the torch process group, (0, 1) without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _broadcast_from_first_process(net: Any, world: int) -> None:
+    if world > 1:
+        import torch.distributed as dist
+
+        for tensor in [*net.parameters(), *net.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+class _FitRun:
+    """The loop machinery both training stages share: each process's share of a batch, gradient
+    averaging across processes, progress bar on the main process, periodic fit-state checkpoints (one
+    file per process: model, optimizer, schedule, batch sampler and RNG) and resuming from them."""
+
+    def __init__(
+        self, tokenizer, generator, rank: int, world: int, progress: bool, folder, every: int
+    ) -> None:
+        self.tokenizer, self.generator, self.rank, self.world = tokenizer, generator, rank, world
+        self.progress, self.every = progress and rank == 0, every
+        self.folder = None if folder is None else Path(folder)
+        self.resume = self._load_state()
+
+    @property
+    def _file(self) -> Path:
+        return self.folder / f"actioncodec-fit-rank{self.rank}.pt"
+
+    def _load_state(self) -> dict[str, Any] | None:
+        import torch
+
+        if self.folder is None or not self._file.is_file():
+            return None
+        state = torch.load(self._file, weights_only=False)
+        if state["world"] != self.world or state["config"] != self.tokenizer.config:
+            raise TokenizerFitError(
+                f"{self._file} was written by a fit with {state['world']} process(es) and config "
+                f"{state['config']}; resume with the same settings or delete {self.folder}"
+            )
+        return state
+
+    def steps(self, stage: int, n: int, optimizer: Any, scheduler: Any, desc: str) -> Any:
+        """Yields (step, this process's batch indices), skipping what a resumed checkpoint already did."""
+        import torch
+        from tqdm.auto import tqdm
+
+        c, first = self.tokenizer.config, 0
+        if self.resume is not None and self.resume["stage"] >= stage:
+            if self.resume["stage"] > stage:
+                return  # this stage finished before the checkpoint
+            self._restore(optimizer, scheduler)
+            first = self.resume["step"] + 1
+            self.resume = None
+        per_process = -(-c.batch_size // self.world)
+        bar = tqdm(range(first, c.steps), desc=desc, disable=not self.progress, mininterval=1.0)
+        for step in bar:
+            yield step, torch.randint(0, n, (per_process,), generator=self.generator)
+            if (
+                self.folder is not None
+                and self.every
+                and ((step + 1) % self.every == 0 or step == c.steps - 1)
+            ):
+                self._save(stage, step, optimizer, scheduler)
+
+    def optimize(self, loss: Any, params: list[Any], optimizer: Any, scheduler: Any) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for param in params:
+                if param.grad is not None:
+                    dist.all_reduce(param.grad)
+                    param.grad /= self.world
+        optimizer.step()
+        scheduler.step()
+
+    def _save(self, stage: int, step: int, optimizer: Any, scheduler: Any) -> None:
+        import torch
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tok = self.tokenizer
+        state = {
+            "stage": stage, "step": step, "world": self.world, "config": tok.config,
+            "net": tok.net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(), "history": tok.history,
+        }  # fmt: skip
+        tmp = self._file.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self._file)  # atomic: a checkpoint is whole or absent
+
+    def _restore(self, optimizer: Any, scheduler: Any) -> None:
+        import torch
+
+        state, tok = self.resume, self.tokenizer
+        tok.net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        tok.history = list(state["history"])
