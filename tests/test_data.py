@@ -19,12 +19,22 @@ def test_chunks_pad_and_mask_at_episode_ends_never_mixing_episodes(synthetic_dat
     assert not np.allclose(padded[1], np.asarray(first_of_second["actions"][0]))
 
 
-def test_table_chunks_equal_lerobot_chunks(synthetic_dataset):
+def test_chunks_equal_lerobots_own_delta_timestamps_query(synthetic_dataset):
+    """Our in-memory chunking gives exactly what lerobot's delta_timestamps query gives (values and pad
+    flags), and the table-column chunks the tokenizers fit on agree too."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
     dataset = load_chunked_dataset(synthetic_dataset, horizon=6)
+    reference = LeRobotDataset(
+        "local/ref", root=synthetic_dataset, delta_timestamps={"actions": [k / 10 for k in range(6)]}
+    )
     chunks = episode_action_chunks(dataset, 6)
     assert chunks.shape == (21, 6, 7)
-    for i in (0, 5, 11, 12, 20):
-        np.testing.assert_allclose(chunks[i], np.asarray(dataset[i]["actions"]), atol=1e-6)
+    for i in range(21):
+        ours, theirs = dataset[i], reference[i]
+        np.testing.assert_allclose(ours["actions"], theirs["actions"].numpy(), atol=1e-6)
+        assert ours["actions_is_pad"].tolist() == theirs["actions_is_pad"].tolist()
+        np.testing.assert_allclose(chunks[i], ours["actions"], atol=1e-6)
 
 
 def test_norm_stats_match_a_recomputation(synthetic_dataset):

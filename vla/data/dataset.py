@@ -23,19 +23,37 @@ class DatasetError(ValueError):
 class ChunkedDataset:
     """A LeRobotDataset seen through a :class:`FeatureMap`: samples carry the canonical names
     (``image``, ``wrist_image``, ``state``, ``actions`` chunk, ``actions_is_pad``, ``task``) and gripper
-    actions in the -1 / +1 convention, whatever the dataset's own layout."""
+    actions in the -1 / +1 convention, whatever the dataset's own layout.
 
-    def __init__(self, lerobot_dataset, features: FeatureMap, gripper: str) -> None:
-        self.lerobot, self.features, self.gripper = lerobot_dataset, features, gripper
+    The action chunk is sliced from the actions column held in memory (7 floats per frame), with
+    lerobot's semantics: steps past the episode's end repeat its last action and are flagged in
+    ``actions_is_pad``. lerobot's own ``delta_timestamps`` query decodes every queried row's images too,
+    which made it ~7x slower per sample on LIBERO data (bench/data_pipeline.py); here only the current
+    frame is decoded."""
+
+    def __init__(self, lerobot_dataset, features: FeatureMap, gripper: str, horizon: int) -> None:
+        self.lerobot, self.features, self.gripper, self.horizon = lerobot_dataset, features, gripper, horizon
+        table = lerobot_dataset.hf_dataset.with_format("numpy")
+        self._actions = gripper_to_signed(
+            np.stack(table[features.actions]).astype(np.float32), gripper
+        ).astype(np.float32)
+        episodes = np.asarray(table["episode_index"])
+        # last frame of each row's episode (rows of one episode are contiguous in LeRobot datasets)
+        boundaries = np.flatnonzero(np.diff(episodes)) + 1
+        ends = np.append(boundaries, len(episodes)) - 1
+        self._episode_end = np.repeat(ends, np.diff(np.concatenate([[0], ends + 1])))
 
     def __len__(self) -> int:
         return len(self.lerobot)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         raw = self.lerobot[index]
-        sample = {name: raw[self.features.dataset_key(name)] for name in CANONICAL}
-        sample["actions"] = gripper_to_signed(np.asarray(sample["actions"]), self.gripper).astype(np.float32)
-        sample["actions_is_pad"] = raw[f"{self.features.actions}_is_pad"]
+        sample = {name: raw[self.features.dataset_key(name)] for name in CANONICAL if name != "actions"}
+        index = int(index)
+        steps = index + np.arange(self.horizon)
+        end = self._episode_end[index]
+        sample["actions"] = self._actions[np.minimum(steps, end)]
+        sample["actions_is_pad"] = steps > end
         for key in ("task", "episode_index", "frame_index", "index"):
             if key in raw:
                 sample[key] = raw[key]
@@ -98,17 +116,14 @@ def load_chunked_dataset(
         raise DatasetError(
             f"dataset {str(name_or_path)!r}: actions have shape {shape}; expected ({ACTION_DIM},)"
         )
-    fps = info["fps"]
-    dataset = LeRobotDataset(
-        repo_id, root=root, delta_timestamps={features.actions: [k / fps for k in range(horizon)]}
-    )
+    dataset = LeRobotDataset(repo_id, root=root)
     table = dataset.hf_dataset.with_format("numpy")
     raw_actions = np.stack(table[features.actions]).astype(np.float64)
     check_finite(f"dataset {str(name_or_path)!r} actions", raw_actions)
     gripper = features.gripper
     if gripper == "auto":
         gripper = detect_gripper_convention(raw_actions[:, -1])
-    return ChunkedDataset(dataset, features, gripper)
+    return ChunkedDataset(dataset, features, gripper, horizon)
 
 
 def episode_action_chunks(dataset: ChunkedDataset, horizon: int) -> np.ndarray:
