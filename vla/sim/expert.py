@@ -91,6 +91,32 @@ def parse_bddl_goal(text: str) -> list[GoalPredicate]:
     return predicates
 
 
+PLACING = ("in", "on")
+SHUTTING = ("close", "turnoff")
+
+
+def order_goals(goals: list[GoalPredicate]) -> list[GoalPredicate]:
+    """File order, except that closing a fixture waits for the objects to be put into it.
+
+    BDDL conjunctions are unordered: ``(And (Close cabinet_bottom_region) (In bowl cabinet_bottom_region))``
+    can only be reached by placing first. A Close/TurnOff goal moves after every In/On goal whose target
+    is the fixture or one of its regions.
+    """
+
+    def inside(target: str | None, fixture: str) -> bool:
+        return target is not None and (target == fixture or target.startswith(fixture + "_"))
+
+    ordered = list(goals)
+    for goal in [g for g in goals if g.predicate in SHUTTING]:
+        placing = [
+            i for i, g in enumerate(ordered) if g.predicate in PLACING and inside(g.target, goal.subject)
+        ]
+        if placing and ordered.index(goal) < max(placing):
+            ordered.remove(goal)
+            ordered.insert(max(placing), goal)
+    return ordered
+
+
 def task_goal(env) -> list[GoalPredicate]:
     """The goal of a ``LiberoEnv``'s task, parsed from the BDDL file the simulator was built from."""
     return parse_bddl_goal(Path(env._env.env.bddl_file_name).read_text())
@@ -348,12 +374,19 @@ class LiberoExpert:
         self.queue, self.retries = [], 0
         self.steps_in_waypoint = self.held = 0
         self.last_eef: np.ndarray | None = None
-        self._pending = list(self.goals)
+        self._pending = order_goals(self.goals)
+        self._implied: set[GoalPredicate] = set()
 
     def act(self, env) -> np.ndarray:
         eef = env.eef_position()
         while not self.queue and self._pending:
-            self.queue = self.plan(env, self._pending.pop(0))
+            goal = self._pending.pop(0)
+            first = self._precondition(env, goal)
+            if first is not None and first not in self._implied:  # e.g. open a drawer before filling it
+                self._implied.add(first)
+                self._pending[:0] = [first, goal]
+                continue
+            self.queue = self.plan(env, goal)
         if not self.queue:  # all goals planned and executed: hold still
             return self._action(eef, eef, GRIPPER_OPEN, env)
         waypoint = self.queue[0]
@@ -385,6 +418,20 @@ class LiberoExpert:
         return np.concatenate([translation, rotation, [gripper]])
 
     # -- planning
+    @staticmethod
+    def _precondition(env, goal: GoalPredicate) -> GoalPredicate | None:
+        """A goal the BDDL leaves implicit: putting something into a closed drawer needs it open first."""
+        if goal.predicate not in PLACING or goal.target is None:
+            return None
+        robo = env._env.env
+        site = robo.object_sites_dict.get(goal.target)
+        if site is None or not getattr(site, "joints", None):
+            return None
+        articulation = robo.get_object(site.parent_name).object_properties.get("articulation", {})
+        if not articulation.get("default_open_ranges") or robo.object_states_dict[goal.target].is_open():
+            return None
+        return GoalPredicate("open", goal.target)
+
     def plan(self, env, goal: GoalPredicate) -> list[Waypoint]:
         planner = PLANNERS.get(goal.predicate)
         if planner is None:
@@ -632,7 +679,10 @@ class LiberoExpert:
             box = object_box(env, target)
             return box.top, box.center[:2].copy()
         site = site_position(env, target)
-        parent = getattr(robo.object_sites_dict.get(target), "parent_name", None)
+        region = robo.object_sites_dict.get(target)
+        parent = getattr(region, "parent_name", None)
+        if getattr(region, "joints", None):  # a drawer: release onto its floor, not onto the cabinet's top
+            return obstacle_top(env, site[None, :2]), site[:2]
         top = object_box(env, parent).top if parent in robo.obj_body_id else float(site[2])
         return top, site[:2]
 
