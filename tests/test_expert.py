@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from vla.sim.expert import GoalPredicate, category, parse_bddl_goal
+from vla.sim.expert import GoalPredicate, _footprint, category, order_goals, parse_bddl_goal
 
 pytestmark = pytest.mark.libero
 
@@ -43,6 +44,28 @@ def test_conjunctive_goals_keep_file_order_and_ignore_comments():
     assert category("akita_black_bowl_1") == "akita_black_bowl"
     with pytest.raises(ValueError, match="no \\(:goal"):
         parse_bddl_goal("(define (problem p) (:objects a_1 - a))")
+
+
+def test_closing_a_fixture_waits_for_the_objects_put_into_it():
+    close = GoalPredicate("close", "white_cabinet_1_bottom_region")
+    put = GoalPredicate("in", "akita_black_bowl_1", "white_cabinet_1_bottom_region")
+    assert order_goals([close, put]) == [put, close]
+    mug = GoalPredicate("in", "white_yellow_mug_1", "microwave_1_heating_region")
+    shut = GoalPredicate("close", "microwave_1")
+    assert order_goals([mug, shut]) == [mug, shut]
+    # unrelated goals keep file order
+    stove = GoalPredicate("turnon", "flat_stove_1")
+    pot = GoalPredicate("on", "moka_pot_1", "flat_stove_1_cook_region")
+    assert order_goals([stove, pot]) == [stove, pot]
+    assert order_goals([shut, stove, mug]) == [stove, mug, shut]
+
+
+def test_footprint_samples_the_rectangle_densely_enough():
+    axis, across = np.array([0.0, -1.0]), np.array([1.0, 0.0])
+    points = _footprint(axis, across, half_span=0.1, half_width=0.035, step=0.008)
+    assert np.allclose(points.min(axis=0), [-0.035, -0.1]) and np.allclose(points.max(axis=0), [0.035, 0.1])
+    gaps = np.diff(np.unique(np.round(points[:, 1], 6)))
+    assert gaps.max() <= 0.008 + 1e-9
 
 
 @pytest.mark.slow

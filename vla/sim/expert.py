@@ -26,6 +26,25 @@ GRIPPER_HOLD = 0.0
 #: End-effector motion per step (m) below which the arm counts as stopped at a waypoint.
 MAX_SETTLED_SPEED = 0.004
 
+#: Panda gripper geometry around the grip site (the end-effector position), measured from its collision
+#: meshes, in metres. Along the closing axis a fully open finger's inner face is ``FINGER_OPEN`` from the
+#: site (about the finger joint's position); its lower ``FINGER_TIP_HEIGHT`` is ``FINGER_TIP_THICKNESS``
+#: thick and reaches ``FINGER_BELOW`` under the site, the part above is ``FINGER_UPPER_THICKNESS`` thick.
+#: Across the closing axis a finger is ``2 * FINGER_HALF_WIDTH`` wide. The hand spans ``HAND_HALF_SPAN``
+#: along the closing axis, ``HAND_HALF_WIDTH`` across, from ``HAND_ABOVE`` over the site upwards.
+FINGER_OPEN = 0.039
+FINGER_BELOW = 0.013
+FINGER_TIP_HEIGHT = 0.02
+FINGER_TIP_THICKNESS = 0.014
+FINGER_UPPER_THICKNESS = 0.026
+FINGER_HALF_WIDTH = 0.012
+HAND_HALF_SPAN, HAND_HALF_WIDTH, HAND_ABOVE = 0.1, 0.035, 0.024
+#: Narrower finger openings tried when a fully open gripper does not fit around a grasp.
+NARROW_OPENINGS = (0.032, 0.026)
+#: Vertical clearance kept between the gripper (or a held object) and obstacles.
+CLEARANCE = 0.004
+TRANSIT_CLEARANCE = 0.02
+
 
 # ---------------------------------------------------------------------------------------------- BDDL goal
 @dataclass(frozen=True)
@@ -70,6 +89,32 @@ def parse_bddl_goal(text: str) -> list[GoalPredicate]:
             raise ValueError(f"unsupported goal predicate {conjunct!r}")
         predicates.append(GoalPredicate(name.lower(), args[0], args[1] if len(args) == 2 else None))
     return predicates
+
+
+PLACING = ("in", "on")
+SHUTTING = ("close", "turnoff")
+
+
+def order_goals(goals: list[GoalPredicate]) -> list[GoalPredicate]:
+    """File order, except that closing a fixture waits for the objects to be put into it.
+
+    BDDL conjunctions are unordered: ``(And (Close cabinet_bottom_region) (In bowl cabinet_bottom_region))``
+    can only be reached by placing first. A Close/TurnOff goal moves after every In/On goal whose target
+    is the fixture or one of its regions.
+    """
+
+    def inside(target: str | None, fixture: str) -> bool:
+        return target is not None and (target == fixture or target.startswith(fixture + "_"))
+
+    ordered = list(goals)
+    for goal in [g for g in goals if g.predicate in SHUTTING]:
+        placing = [
+            i for i, g in enumerate(ordered) if g.predicate in PLACING and inside(g.target, goal.subject)
+        ]
+        if placing and ordered.index(goal) < max(placing):
+            ordered.remove(goal)
+            ordered.insert(max(placing), goal)
+    return ordered
 
 
 def task_goal(env) -> list[GoalPredicate]:
@@ -133,6 +178,45 @@ def _is_descendant(model, body: int, ancestor: int) -> bool:
     while body != ancestor and body != 0:
         body = model.body_parentid[body]
     return body == ancestor
+
+
+def _ignored_roots(env, ignore: tuple[str, ...]) -> set[int]:
+    """Root bodies whose geoms obstacle probes skip: the robot's and those of the objects in ``ignore``."""
+    robo = env._env.env
+    model = robo.sim.model
+    roots = {int(model.body_rootid[model.body_name2id(robo.robots[0].robot_model.root_body)])}
+    return roots | {
+        int(model.body_rootid[robo.obj_body_id[name]]) for name in ignore if name in robo.obj_body_id
+    }
+
+
+def obstacle_top(env, points_xy: np.ndarray, ignore: tuple[str, ...] = (), from_z: float = 1.6) -> float:
+    """Highest colliding surface below ``from_z`` over any of ``points_xy`` (N, 2), from vertical rays.
+
+    The robot and the objects named in ``ignore`` are seen through. Exact for meshes, unlike bounding
+    boxes: a drawer's open interior stays open. Returns -inf where nothing is below.
+    """
+    import mujoco
+
+    robo = env._env.env
+    model, data = robo.sim.model._model, robo.sim.data._data
+    skip = _ignored_roots(env, ignore)
+    geom = np.array([-1], dtype=np.int32)
+    down = np.array([0.0, 0.0, -1.0])
+    top = -math.inf
+    for x, y in np.asarray(points_xy, dtype=np.float64).reshape(-1, 2):
+        z = from_z
+        while True:
+            distance = mujoco.mj_ray(model, data, np.array([x, y, z]), down, None, 1, -1, geom)
+            if geom[0] < 0 or distance < 0:
+                break
+            g = int(geom[0])
+            colliding = model.geom_contype[g] or model.geom_conaffinity[g]
+            if colliding and int(model.body_rootid[model.geom_bodyid[g]]) not in skip:
+                top = max(top, z - distance)
+                break
+            z -= distance + 1e-4
+    return top
 
 
 def site_position(env, name: str) -> np.ndarray:
@@ -257,11 +341,12 @@ class Waypoint:
 
     name: str
     target: Target
-    gripper: float
+    gripper: float | Callable[[object], float]  # a command, or one computed from the state each step
     tolerance: float = 0.01
     hold: int = 0  # steps to stay once reached (let the gripper close or open)
     timeout: int = 80
     on_done: Callable[[object], None] | None = None
+    until: Callable[[object], bool] | None = None  # done as soon as this holds, reached or not
     resolved: np.ndarray | None = field(default=None, repr=False)
 
 
@@ -289,12 +374,19 @@ class LiberoExpert:
         self.queue, self.retries = [], 0
         self.steps_in_waypoint = self.held = 0
         self.last_eef: np.ndarray | None = None
-        self._pending = list(self.goals)
+        self._pending = order_goals(self.goals)
+        self._implied: set[GoalPredicate] = set()
 
     def act(self, env) -> np.ndarray:
         eef = env.eef_position()
         while not self.queue and self._pending:
-            self.queue = self.plan(env, self._pending.pop(0))
+            goal = self._pending.pop(0)
+            first = self._precondition(env, goal)
+            if first is not None and first not in self._implied:  # e.g. open a drawer before filling it
+                self._implied.add(first)
+                self._pending[:0] = [first, goal]
+                continue
+            self.queue = self.plan(env, goal)
         if not self.queue:  # all goals planned and executed: hold still
             return self._action(eef, eef, GRIPPER_OPEN, env)
         waypoint = self.queue[0]
@@ -308,11 +400,13 @@ class LiberoExpert:
         reached = np.linalg.norm(waypoint.resolved - eef) < waypoint.tolerance and speed < MAX_SETTLED_SPEED
         if reached or self.held:
             self.held += 1
-        if (self.held > waypoint.hold) or self.steps_in_waypoint > waypoint.timeout:
+        finished = waypoint.until is not None and waypoint.until(env)
+        gripper = waypoint.gripper(env) if callable(waypoint.gripper) else waypoint.gripper
+        if finished or (self.held > waypoint.hold) or self.steps_in_waypoint > waypoint.timeout:
             self.queue.pop(0)
             if waypoint.on_done is not None:
                 waypoint.on_done(env)
-        return self._action(eef, waypoint.resolved, waypoint.gripper, env)
+        return self._action(eef, waypoint.resolved, gripper, env)
 
     def _action(self, eef: np.ndarray, target: np.ndarray, gripper: float, env) -> np.ndarray:
         from robosuite.utils.transform_utils import quat2axisangle, quat2mat
@@ -324,6 +418,20 @@ class LiberoExpert:
         return np.concatenate([translation, rotation, [gripper]])
 
     # -- planning
+    @staticmethod
+    def _precondition(env, goal: GoalPredicate) -> GoalPredicate | None:
+        """A goal the BDDL leaves implicit: putting something into a closed drawer needs it open first."""
+        if goal.predicate not in PLACING or goal.target is None:
+            return None
+        robo = env._env.env
+        site = robo.object_sites_dict.get(goal.target)
+        if site is None or not getattr(site, "joints", None):
+            return None
+        articulation = robo.get_object(site.parent_name).object_properties.get("articulation", {})
+        if not articulation.get("default_open_ranges") or robo.object_states_dict[goal.target].is_open():
+            return None
+        return GoalPredicate("open", goal.target)
+
     def plan(self, env, goal: GoalPredicate) -> list[Waypoint]:
         planner = PLANNERS.get(goal.predicate)
         if planner is None:
@@ -331,10 +439,15 @@ class LiberoExpert:
         return planner(self, env, goal)
 
     def pick_and_place(self, env, goal: GoalPredicate) -> list[Waypoint]:
-        """Top-down grasp of ``goal.subject``, carry above ``goal.target``, lower and release."""
+        """Top-down grasp of ``goal.subject``, carry above ``goal.target``, lower and release.
+
+        Moves between the two go over obstacles (``_transit``); a rim grasp picks the side, inset and
+        finger opening that fit between the obstacles around the object (``_grasp_point``).
+        """
         subject, target = goal.subject, goal.target
         spec = GRASP.get(category(subject), DEFAULT_GRASP)
-        grasp = self._grasp_point(env, subject, spec)
+        grasp, opening = self._grasp_point(env, subject, spec)
+        approach = GRIPPER_OPEN if opening >= FINGER_OPEN else GRIPPER_HOLD
         box = object_box(env, subject)
         below_grasp = grasp[2] - box.bottom  # object length hanging under the fingertips
         target_top, target_xy = self._target_surface(env, target)
@@ -364,17 +477,93 @@ class LiberoExpert:
                 self.retries += 1
                 self.queue[:] = self.pick_and_place(e, goal)
 
+        narrow = [] if approach == GRIPPER_OPEN else [self._set_opening(opening)]
         return [
-            Waypoint("above object", above_object, GRIPPER_OPEN, tolerance=0.01, timeout=60),
-            Waypoint("descend", lambda _e: grasp, GRIPPER_OPEN, tolerance=0.008, timeout=40),
+            *narrow,
+            *self._transit(above_object, (subject,), approach),
+            Waypoint("above object", above_object, approach, tolerance=0.01, timeout=60),
+            Waypoint("descend", lambda _e: grasp, approach, tolerance=0.008, timeout=40),
             Waypoint("grasp", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, hold=10),
             Waypoint("lift", lift, GRIPPER_CLOSED, tolerance=0.02, timeout=40, on_done=remember_hold_offset),
             Waypoint("check", lambda e: e.eef_position(), GRIPPER_CLOSED, tolerance=1.0, on_done=check_grasp),
+            *self._transit(above_target, (subject,), GRIPPER_CLOSED, hanging=lambda: offset["below"]),
             Waypoint("carry", above_target, GRIPPER_CLOSED, tolerance=0.015, timeout=80),
             Waypoint("lower", release_point, GRIPPER_CLOSED, tolerance=0.01, timeout=40),
             Waypoint("release", lambda e: e.eef_position(), GRIPPER_OPEN, tolerance=1.0, hold=8),
             Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_OPEN, 0.02, timeout=20),
         ]
+
+    def _transit(
+        self,
+        destination: Target,
+        ignore: tuple[str, ...],
+        gripper: float,
+        hanging: Callable[[], float] = lambda: FINGER_BELOW,
+    ) -> list[Waypoint]:
+        """Rise, then move level, where the straight line to ``destination`` would hit an obstacle.
+
+        Both waypoints are resolved from the state when reached; with a clear straight line they
+        collapse to the current position and the destination.
+        """
+        plan: dict[str, float] = {}
+
+        def rise(e) -> np.ndarray:
+            start, end = e.eef_position(), np.asarray(destination(e), dtype=np.float64)
+            plan["z"] = self._safe_height(e, start, end, ignore, hanging())
+            return np.array([*start[:2], max(start[2], plan["z"])])
+
+        def level(e) -> np.ndarray:
+            end = np.asarray(destination(e), dtype=np.float64)
+            return np.array([*end[:2], max(end[2], plan["z"])])
+
+        return [
+            Waypoint("rise", rise, gripper, tolerance=0.015, timeout=40),
+            Waypoint("level", level, gripper, tolerance=0.015, timeout=80),
+        ]
+
+    def _safe_height(self, env, start, end, ignore: tuple[str, ...], hanging: float) -> float:
+        """-inf if the straight line ``start -> end`` clears every obstacle, else a height that does.
+
+        Along the line the fingers (and anything held, ``hanging`` below the grip site) must clear the
+        obstacles under the finger span, and the hand those under its wider span.
+        """
+        axis = self._closing_axis()
+        across = np.array([-axis[1], axis[0]])
+        fingers = _footprint(axis, across, FINGER_OPEN + FINGER_UPPER_THICKNESS, FINGER_HALF_WIDTH + 0.01)
+        hand = _footprint(axis, across, HAND_HALF_SPAN, HAND_HALF_WIDTH)
+        n = max(2, int(np.linalg.norm(end[:2] - start[:2]) / 0.02) + 1)
+        needed = []
+        for f in np.linspace(0.0, 1.0, n):
+            xy = start[:2] + f * (end[:2] - start[:2])
+            needed.append(
+                max(
+                    obstacle_top(env, xy + fingers, ignore) + max(hanging, FINGER_BELOW),
+                    obstacle_top(env, xy + hand, ignore) - HAND_ABOVE,
+                )
+                + TRANSIT_CLEARANCE
+            )
+        line = start[2] + np.linspace(0.0, 1.0, n) * (end[2] - start[2])
+        return -math.inf if np.all(line >= np.array(needed)) else float(max(needed))
+
+    def _set_opening(self, opening: float) -> Waypoint:
+        """Open or close the fingers in place until their gap is about ``2 * opening``."""
+
+        def finger(e) -> float:
+            q = e._raw["robot0_gripper_qpos"]
+            return float(q[0] - q[1]) / 2
+
+        def command(e) -> float:
+            return GRIPPER_CLOSED if finger(e) > opening else GRIPPER_OPEN
+
+        return Waypoint(
+            "set opening",
+            lambda e: e.eef_position(),
+            command,
+            tolerance=1.0,
+            hold=30,
+            timeout=30,
+            until=lambda e: abs(finger(e) - opening) < 0.002,
+        )
 
     def turn_knob(self, env, goal: GoalPredicate) -> list[Waypoint]:
         """Turn a hinged knob (the stove) by sweeping the closed gripper along an arc against its bar."""
@@ -427,15 +616,55 @@ class LiberoExpert:
             Waypoint("retreat", lambda e: e.eef_position() + [0, 0, 0.08], GRIPPER_OPEN, 0.02, timeout=20),
         ]
 
-    def _grasp_point(self, env, name: str, spec: GraspSpec) -> np.ndarray:
+    def _grasp_point(self, env, name: str, spec: GraspSpec) -> tuple[np.ndarray, float]:
+        """Where the grip site goes to grasp ``name`` and how far to open each finger (from the site).
+
+        A centre grasp opens fully. A rim grasp straddles the wall on one side of the bowl along the
+        closing axis: the first fit of (finger opening, side, inset) whose fingers and hand clear every
+        other obstacle (a drawer's front wall, a cabinet's top hanging over the bowl, a cabinet beside
+        it), else the best fit.
+        """
         box = object_box(env, name)
         height = box.size[2]
         point = np.array([*box.center[:2], box.top - min(spec.depth, 0.6 * height)])
-        if spec.rim:
-            closing_axis = self._closing_axis()
-            radius = float(np.abs(closing_axis[:2]) @ box.size[:2]) / 2
-            point[:2] += closing_axis[:2] * (radius - spec.rim_inset)
-        return point
+        if not spec.rim:
+            return point, FINGER_OPEN
+        axis = self._closing_axis()
+        radius = float(np.abs(axis[:2]) @ box.size[:2]) / 2
+        best: tuple[float, np.ndarray, float] | None = None
+        for opening in (FINGER_OPEN, *NARROW_OPENINGS):
+            # The wall must stay between the fingers: the outer finger's inner face beyond the rim.
+            for side in (1.0, -1.0):
+                for inset in np.arange(spec.rim_inset, opening - 0.002, 0.003):
+                    candidate = point.copy()
+                    candidate[:2] += side * axis[:2] * (radius - inset)
+                    clearance = self._finger_clearance(env, candidate, opening, (name,))
+                    if clearance >= CLEARANCE:
+                        return candidate, opening
+                    if best is None or clearance > best[0]:
+                        best = (clearance, candidate, opening)
+        assert best is not None
+        return best[1], best[2]
+
+    def _finger_clearance(self, env, grasp: np.ndarray, opening: float, ignore: tuple[str, ...]) -> float:
+        """Smallest height of the open fingers and the hand at ``grasp`` over the obstacles under them.
+
+        Negative: they would collide.
+        """
+        axis = self._closing_axis()
+        across = np.array([-axis[1], axis[0]])
+        widths = np.array([-FINGER_HALF_WIDTH, 0.0, FINGER_HALF_WIDTH])
+        hand = grasp[:2] + _footprint(axis, across, HAND_HALF_SPAN, HAND_HALF_WIDTH, step=0.008)
+        clearance = grasp[2] + HAND_ABOVE - obstacle_top(env, hand, ignore)
+        for side in (1.0, -1.0):
+            for thickness, bottom in (
+                (FINGER_TIP_THICKNESS, grasp[2] - FINGER_BELOW),
+                (FINGER_UPPER_THICKNESS, grasp[2] - FINGER_BELOW + FINGER_TIP_HEIGHT),
+            ):
+                offsets = opening + np.linspace(0.0, thickness, 4)
+                points = [grasp[:2] + side * d * axis[:2] + w * across for d in offsets for w in widths]
+                clearance = min(clearance, bottom - obstacle_top(env, np.array(points), ignore))
+        return clearance
 
     def _closing_axis(self) -> np.ndarray:
         """World direction along which the fingers close (the gripper frame's y axis), unit length."""
@@ -450,9 +679,22 @@ class LiberoExpert:
             box = object_box(env, target)
             return box.top, box.center[:2].copy()
         site = site_position(env, target)
-        parent = getattr(robo.object_sites_dict.get(target), "parent_name", None)
+        region = robo.object_sites_dict.get(target)
+        parent = getattr(region, "parent_name", None)
+        if getattr(region, "joints", None):  # a drawer: release onto its floor, not onto the cabinet's top
+            return obstacle_top(env, site[None, :2]), site[:2]
         top = object_box(env, parent).top if parent in robo.obj_body_id else float(site[2])
         return top, site[:2]
+
+
+def _footprint(
+    axis: np.ndarray, across: np.ndarray, half_span: float, half_width: float, step: float = 0.02
+) -> np.ndarray:
+    """xy offsets (N, 2) sampling a rectangle around the grip site, ``half_span`` along ``axis``,
+    at most ``step`` apart."""
+    spans = np.linspace(-half_span, half_span, math.ceil(2 * half_span / step) + 1)
+    widths = np.linspace(-half_width, half_width, math.ceil(2 * half_width / step) + 1)
+    return np.array([s * axis[:2] + w * across for s in spans for w in widths])
 
 
 def _rotation_vector(rotation: np.ndarray, quat2axisangle) -> np.ndarray:
