@@ -6,8 +6,9 @@ Three loaders over the same LeRobotDataset, same batch size, one DataLoader proc
 sets more), ``--batches`` timed after ``--warmup`` batches:
 - ``lerobot``: ``LeRobotDataset`` with the action chunk as ``delta_timestamps`` and torch's default
   collation: what a lerobot training loop gets (images decoded, chunks padded and masked).
-- ``ours_chunks``: our ``ChunkedDataset`` over the same files (the same plus the canonical names and the
-  gripper convention), default collation: the cost our wrapper adds.
+- ``ours_chunks``: our ``ChunkedDataset`` over the same files (same samples: chunk, pad flags, canonical
+  names, gripper convention), default collation. It slices chunks from the in-memory actions column,
+  where lerobot's ``delta_timestamps`` query decodes the images of every queried row.
 - ``ours_model_inputs``: the same through ``VLAPolicy.collate`` with the tiny SmolVLM processor and the
   binning tokenizer: model-ready batches (image processing, chat template, action-token targets).
 """
