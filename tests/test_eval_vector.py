@@ -139,6 +139,29 @@ def test_a_lerobot_policy_runs_batched_over_two_simulators(tmp_path, tiny_lerobo
 
 
 @pytest.mark.libero
+def test_our_checkpoint_runs_batched_over_two_simulators(tmp_path, tiny_policy, monkeypatch):
+    from vla.model.policy import VLAPolicy
+
+    policy, _ = tiny_policy
+    policy.save_pretrained(tmp_path / "checkpoint")
+    batch_sizes = []
+    predict = VLAPolicy.predict_action_chunk
+
+    def counting(self, observations, return_valid=False):
+        batch_sizes.append(len(observations))
+        return predict(self, observations, return_valid=return_valid)
+
+    monkeypatch.setattr(VLAPolicy, "predict_action_chunk", counting)
+    results = evaluate(EvalConfig(policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
+                                  video="none", output_dir=str(tmp_path / "eval"), num_envs=2))  # fmt: skip
+    rows = read_episodes(tmp_path / "eval")
+    assert len(rows) == 2 and results["overall"]["errors"] == 0
+    for row in rows.values():
+        assert row["steps"] == 6 and row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 256
+    assert max(batch_sizes) == 2
+
+
+@pytest.mark.libero
 @pytest.mark.slow
 def test_a_killed_vectorized_run_resumes_and_leaves_no_process_behind(tmp_path):
     import psutil
