@@ -77,8 +77,12 @@ def write_tiny_lerobot_policy(
     cameras=("image", "image2"),
     n_action_steps: int = 5,
     chunk_size: int = 10,
+    full_size: bool = False,
 ) -> Path:
-    """A lerobot ACT policy with random weights and a small config, saved as lerobot saves it (no download)."""
+    """A lerobot ACT policy with random weights, saved as lerobot saves it (no download).
+
+    Small transformer sizes unless ``full_size`` (ACT's defaults, for benchmarks); always a resnet18 backbone.
+    """
     import torch
     from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.act.configuration_act import ACTConfig
@@ -89,11 +93,12 @@ def write_tiny_lerobot_policy(
         f"observation.images.{c}": PolicyFeature(FeatureType.VISUAL, (3, image_size, image_size))
         for c in cameras
     }
+    sizes = {} if full_size else dict(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1)
     config = ACTConfig(
         input_features={**images, "observation.state": PolicyFeature(FeatureType.STATE, (8,))},
         output_features={"action": PolicyFeature(FeatureType.ACTION, (7,))},
-        chunk_size=chunk_size, n_action_steps=n_action_steps, dim_model=32, n_heads=2, dim_feedforward=64,
-        n_encoder_layers=1, n_decoder_layers=1, use_vae=False, pretrained_backbone_weights=None, device="cpu",
+        chunk_size=chunk_size, n_action_steps=n_action_steps, n_decoder_layers=1, use_vae=False,
+        pretrained_backbone_weights=None, device="cpu", **sizes,
     )  # fmt: skip
     torch.manual_seed(0)
     policy = ACTPolicy(config)

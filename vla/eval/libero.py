@@ -232,6 +232,13 @@ def policy_identity(spec: str) -> dict[str, Any]:
     return identity
 
 
+def _may_film(config: EvalConfig, episode: int) -> bool:
+    """Whether this episode's video may be written (known before it runs unless it depends on success)."""
+    return config.video in ("all", "failures") or (
+        config.video == "first" and episode < config.videos_per_task
+    )
+
+
 def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
     return (
         config.video == "all"
@@ -243,16 +250,22 @@ def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
 def run_episode(
     env, policy, config: EvalConfig, task_id: int, episode: int, max_steps: int
 ) -> dict[str, Any]:
+    """Roll one episode out. The policy's images are rendered only on the steps where it is asked for a
+    chunk, the agent view on every step only when this episode may become a video."""
     started = time.perf_counter()
+    filmed = "image" in env.cameras and _may_film(config, episode)
     obs = env.reset(episode)
     policy.reset(episode_seed=task_id * 1000 + episode)
-    frames = [obs["image"]] if config.video != "none" and "image" in obs else None
+    frames = [obs["image"]] if filmed else None
     queue, success, steps = [], False, 0
     while steps < max_steps and not success:
         if not queue:
             chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
             queue = list(chunk[: config.actions_per_chunk or len(chunk)])
-        obs, success = env.step(queue.pop(0))
+        action = queue.pop(0)
+        # the next observation is read by the policy only if the queue is now empty
+        cameras = env.cameras if not queue else ("image",) if filmed else ()
+        obs, success = env.step(action, cameras=cameras)
         if frames is not None:
             frames.append(obs["image"])
         steps += 1
