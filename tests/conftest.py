@@ -69,3 +69,52 @@ def make_policy(dataset_dir: Path, horizon: int = 4, **policy_fields):
         episode_action_chunks(dataset, horizon)
     )
     return VLAPolicy.from_base(PolicyConfig(**policy_fields), tokenizer, compute_norm_stats(dataset)), dataset
+
+
+def write_tiny_lerobot_policy(
+    folder: Path,
+    image_size: int = 64,
+    cameras=("image", "image2"),
+    n_action_steps: int = 5,
+    chunk_size: int = 10,
+    full_size: bool = False,
+) -> Path:
+    """A lerobot ACT policy with random weights, saved as lerobot saves it (no download).
+
+    Small transformer sizes unless ``full_size`` (ACT's defaults, for benchmarks); always a resnet18 backbone.
+    """
+    import torch
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.act.configuration_act import ACTConfig
+    from lerobot.policies.act.modeling_act import ACTPolicy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    images = {
+        f"observation.images.{c}": PolicyFeature(FeatureType.VISUAL, (3, image_size, image_size))
+        for c in cameras
+    }
+    sizes = {} if full_size else dict(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1)
+    config = ACTConfig(
+        input_features={**images, "observation.state": PolicyFeature(FeatureType.STATE, (8,))},
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (7,))},
+        chunk_size=chunk_size, n_action_steps=n_action_steps, n_decoder_layers=1, use_vae=False,
+        pretrained_backbone_weights=None, device="cpu", **sizes,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    policy = ACTPolicy(config)
+    imagenet = {"mean": torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1),
+                "std": torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)}  # fmt: skip
+    stats = {
+        **{key: imagenet for key in images},
+        "observation.state": {"mean": torch.zeros(8), "std": torch.ones(8)},
+        "action": {"mean": torch.zeros(7), "std": torch.full((7,), 0.5)},
+    }
+    preprocessor, postprocessor = make_pre_post_processors(config, dataset_stats=stats)
+    for artifact in (policy, preprocessor, postprocessor):
+        artifact.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_lerobot_policy(tmp_path_factory) -> Path:
+    return write_tiny_lerobot_policy(tmp_path_factory.mktemp("lerobot") / "act")

@@ -35,8 +35,8 @@ def test_wilson_interval_and_summary():
 @pytest.mark.libero
 def test_resume_skips_finished_episodes_and_ignores_half_written_lines(tmp_path):
     config = EvalConfig(
-        policy="random", episodes_per_task=2, max_steps=4, video="first", output_dir=str(tmp_path)
-    )
+        policy="random", episodes_per_task=2, max_steps=4, video="first", output_dir=str(tmp_path), num_envs=1
+    )  # the vectorized resume: tests/test_eval_vector.py
     first = evaluate(config)
     assert first["overall"]["episodes"] == 2
     assert len(list((tmp_path / "videos").glob("*ep00*.mp4"))) == 1 and not list(

@@ -4,7 +4,8 @@
     vla data generate --suite libero_object --episodes-per-task 50 --workers 2 --out DIR   # resumable
     vla tokenizer fit --dataset DIR --out DIR
     vla train RECIPE.yaml [key=value ...] # one process; multi-process: accelerate launch -m vla.train ...
-    vla eval --policy CHECKPOINT --suite libero_object --tasks all
+    vla eval --policy CHECKPOINT --suite libero_object --tasks all [--num-envs 4]
+    vla eval --policy lerobot:FOLDER_OR_HUB_ID ...      # any lerobot policy
     accelerate launch --num_processes 2 -m vla.eval --policy CHECKPOINT ...   # sharded evaluation
     vla push CHECKPOINT --repo-id USER/NAME
     vla demo                              # the whole pipeline on the embedded default (make demo)
@@ -193,6 +194,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         videos_per_task=args.videos_per_task,
         output_dir=args.out,
         seed=args.seed,
+        num_envs=args.num_envs,
+        image_size=args.image_size,
     )
     results = evaluate(config)
     if results:  # only the main process of a sharded run holds the merged results
@@ -323,7 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="roll a policy out in LIBERO and report success rates")
-    p.add_argument("--policy", required=True, help="checkpoint folder, Hub repo id, 'scripted' or 'random'")
+    p.add_argument(
+        "--policy",
+        required=True,
+        help="checkpoint folder or Hub repo id, lerobot:<folder or Hub id>, 'expert', 'scripted' or 'random'",
+    )
     p.add_argument("--suite", default="libero_object")
     p.add_argument("--tasks", type=_task_list, default=(0,), help="comma-separated task ids, or 'all'")
     p.add_argument("--episodes-per-task", type=int, default=50)
@@ -334,6 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", choices=("none", "failures", "first", "all"), default="failures")
     p.add_argument("--videos-per-task", type=int, default=1, help="with --video first")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--num-envs",
+        type=int,
+        default=None,
+        help="simulator worker processes, batched into one policy call (default: one per CPU core, at most 8)",
+    )
+    p.add_argument(
+        "--image-size", type=int, default=None, help="rendered image side (default: what the policy reads)"
+    )
     p.add_argument("--out", default="outputs/eval")
     p.set_defaults(func=cmd_eval)
 

@@ -9,6 +9,10 @@ predicted chunk.
 Resumable and shardable: every finished episode is appended at once to ``episodes/rank-NN.jsonl``; a rerun
 with the same output folder skips finished episodes; under ``accelerate launch`` each process takes a
 disjoint block of the (task, episode) pairs and the main process merges all files into ``results.json``.
+
+Vectorized: with ``num_envs`` > 1 each process runs that many simulator worker processes and batches the
+observations of all of them into one policy call (``vla.eval.vector``). Only the cameras the policy reads
+(plus the agent view when videos are on) are rendered.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 import traceback
 from dataclasses import dataclass
@@ -25,11 +30,15 @@ from typing import Any
 import numpy as np
 
 from vla.config import check, check_choice, to_dict
-from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task
+from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
 from vla.versions import package_versions
 
 VIDEO_MODES = ("none", "failures", "first", "all")
 EPISODES_DIR = "episodes"
+#: Side of the rendered images when only the video needs a camera (the public datasets' size).
+VIDEO_SIZE = 256
+#: At most this many simulator workers per process when ``num_envs`` is left to choose (see ``auto_num_envs``).
+MAX_AUTO_ENVS = 8
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,11 @@ class EvalConfig:
     videos_per_task: int = 1
     output_dir: str = "outputs/eval"
     seed: int = 0
+    #: Simulator worker processes per evaluation process; ``None``: one per CPU core (``auto_num_envs``).
+    #: 1 runs the simulator in this process.
+    num_envs: int | None = None
+    #: Side in pixels of the rendered images; ``None``: the size the policy reads (256 for video only).
+    image_size: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("suite", self.suite, PROTOCOL)
@@ -64,6 +78,8 @@ class EvalConfig:
         )
         check_choice("video", self.video, VIDEO_MODES)
         check(self.videos_per_task >= 0, "videos_per_task", self.videos_per_task, "must be >= 0")
+        check(self.num_envs is None or self.num_envs >= 1, "num_envs", self.num_envs, "None or >= 1")
+        check(self.image_size is None or self.image_size >= 8, "image_size", self.image_size, "None or >= 8")
 
     @property
     def tasks(self) -> tuple[int, ...]:
@@ -71,6 +87,61 @@ class EvalConfig:
 
     def episode_keys(self) -> list[tuple[int, int]]:
         return [(task, episode) for task in self.tasks for episode in range(self.episodes_per_task)]
+
+
+def auto_num_envs() -> int:
+    """One simulator worker per CPU core this process may use, shared among the processes of this machine.
+
+    A LIBERO step is single-threaded CPU work (physics, and rendering too on a machine without a GPU), so
+    one worker per core keeps every core busy while the main process mostly waits for observations; more
+    workers than cores only add memory (each holds a full simulator). Capped at ``MAX_AUTO_ENVS``.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, min(MAX_AUTO_ENVS, cores // max(1, local_processes)))
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What the simulator renders: the observation images the policy reads (and the video needs)."""
+
+    cameras: tuple[str, ...]
+    image_size: int
+
+
+def rendering_for(config: EvalConfig, policy) -> Rendering:
+    cameras = list(policy.cameras)
+    if config.video != "none" and "image" not in cameras:
+        cameras.append("image")  # the videos show the agent view
+    size = config.image_size or (policy.image_size if policy.cameras else None) or VIDEO_SIZE
+    return Rendering(tuple(cameras), size)
+
+
+class EnvSlot:
+    """The simulator for the task at hand: built on first use and for each new task, rebuilt after an error."""
+
+    def __init__(self, suite: str, seed: int, rendering: Rendering) -> None:
+        self.suite, self.seed, self.rendering = suite, seed, rendering
+        self.env, self.task_id = None, None
+
+    def get(self, task_id: int):
+        from vla.sim.libero_env import LiberoEnv
+
+        if self.env is not None and self.task_id != task_id:
+            self.close()
+        if self.env is None:
+            r = self.rendering
+            self.env = LiberoEnv(self.suite, task_id, r.image_size, self.seed, cameras=r.cameras)
+            self.task_id = task_id
+        return self.env
+
+    def close(self) -> None:
+        env, self.env = self.env, None
+        if env is not None:
+            try:
+                env.close()
+            except Exception:  # noqa: BLE001 - a simulator that just failed may fail to close as well
+                pass
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -144,8 +215,10 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
 
 def policy_identity(spec: str) -> dict[str, Any]:
     """What was evaluated: the spec and, for a checkpoint folder, its resolved path and weights' sha256."""
+    from vla.eval.policies import LEROBOT_PREFIX
+
     identity: dict[str, Any] = {"spec": spec}
-    folder = Path(spec)
+    folder = Path(spec.removeprefix(LEROBOT_PREFIX))
     if folder.is_dir():
         identity["path"] = str(folder.resolve())
         for name in ("model.safetensors", "adapter_model.safetensors"):
@@ -159,6 +232,13 @@ def policy_identity(spec: str) -> dict[str, Any]:
     return identity
 
 
+def _may_film(config: EvalConfig, episode: int) -> bool:
+    """Whether this episode's video may be written (known before it runs unless it depends on success)."""
+    return config.video in ("all", "failures") or (
+        config.video == "first" and episode < config.videos_per_task
+    )
+
+
 def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
     return (
         config.video == "all"
@@ -170,16 +250,24 @@ def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
 def run_episode(
     env, policy, config: EvalConfig, task_id: int, episode: int, max_steps: int
 ) -> dict[str, Any]:
+    """Roll one episode out. The policy's images are rendered only on the steps where it is asked for a
+    chunk, the agent view on every step only when this episode may become a video."""
     started = time.perf_counter()
+    filmed = "image" in env.cameras and _may_film(config, episode)
     obs = env.reset(episode)
     policy.reset(episode_seed=task_id * 1000 + episode)
-    frames, queue, success, steps = [obs["image"]], [], False, 0
+    frames = [obs["image"]] if filmed else None
+    queue, success, steps = [], False, 0
     while steps < max_steps and not success:
         if not queue:
             chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
             queue = list(chunk[: config.actions_per_chunk or len(chunk)])
-        obs, success = env.step(queue.pop(0))
-        frames.append(obs["image"])
+        action = queue.pop(0)
+        # the next observation is read by the policy only if the queue is now empty
+        cameras = env.cameras if not queue else ("image",) if filmed else ()
+        obs, success = env.step(action, cameras=cameras)
+        if frames is not None:
+            frames.append(obs["image"])
         steps += 1
     row = {
         "suite": config.suite,
@@ -190,9 +278,11 @@ def run_episode(
         "steps": steps,
         "invalid_chunks": int(getattr(policy, "invalid_chunks", 0)),
         "final_state": [round(float(v), 6) for v in obs["state"]],
+        "cameras": list(env.cameras),
+        "image_size": env.image_size if env.cameras else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    if _wants_video(config, episode, success):
+    if frames is not None and _wants_video(config, episode, success):
         slug = "".join(c if c.isalnum() else "_" for c in env.instruction)[:80]
         outcome = "success" if success else "failure"
         name = f"{config.suite}_task{task_id}_ep{episode:02d}_{outcome}_{slug}.mp4"
@@ -201,13 +291,36 @@ def run_episode(
     return row
 
 
+def attempt_episode(
+    slot: EnvSlot, policy, config: EvalConfig, task_id: int, episode: int, max_steps: int
+) -> dict[str, Any]:
+    """One episode's row; a simulator (or policy) error gets one retry in a fresh environment."""
+    errors = []
+    for _attempt in range(2):
+        try:
+            row = run_episode(slot.get(task_id), policy, config, task_id, episode, max_steps)
+            break
+        except Exception:  # noqa: BLE001 - any simulator/policy failure is recorded, not fatal
+            errors.append(traceback.format_exc())
+            slot.close()
+    else:
+        row = error_row(config, task_id, episode, errors[-1])
+    if errors:
+        row["errors"] = errors
+    return row
+
+
+def error_row(config: EvalConfig, task_id: int, episode: int, error: str) -> dict[str, Any]:
+    return {"suite": config.suite, "task_id": task_id, "episode": episode, "success": False, "steps": 0,
+            "instruction": task_instruction(config.suite, task_id), "error": error}  # fmt: skip
+
+
 def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run (or resume) the evaluation; on the main process write and return ``results.json``'s content."""
     from tqdm.auto import tqdm
 
     from vla.distributed import process_state
     from vla.eval.policies import load_rollout_policy
-    from vla.sim.libero_env import LiberoEnv
 
     state = process_state()
     out = Path(config.output_dir)
@@ -226,49 +339,51 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     mine = todo[lo:hi]  # contiguous blocks: each process builds as few task environments as possible
     max_steps = config.max_steps or PROTOCOL[config.suite].max_steps
     rank_file = out / EPISODES_DIR / f"rank-{state.process_index:02d}.jsonl"
+    num_envs = min(config.num_envs or auto_num_envs(), len(mine))
+    if num_envs > 1:
+        from vla.eval.vector import start_fork_server
+
+        start_fork_server()  # the simulator workers' imports overlap the policy's loading
     policy = load_rollout_policy(config.policy, seed=config.seed) if mine else None
     bar = tqdm(
         total=len(mine), desc=f"eval {config.suite}", unit="episode", disable=not state.is_main_process
     )
     if finished and state.is_main_process:
         print(f"resuming: {len(finished)} episodes already in {out / EPISODES_DIR}, {len(todo)} to run")
-    env, env_task, successes = None, None, 0
+    tally = {"successes": 0, "steps": 0}
+
+    def record(row: dict[str, Any]) -> None:
+        with rank_file.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        tally["successes"] += row["success"]
+        tally["steps"] += row["steps"]
+        bar.set_postfix(success=f"{tally['successes']}/{bar.n + 1}", envs=num_envs)
+        bar.update(1)
+
+    started = time.perf_counter()
     try:
-        for task_id, episode in mine:
-            if env_task != task_id:
-                if env is not None:
-                    env.close()
-                env, env_task = LiberoEnv(config.suite, task_id, seed=config.seed), task_id
-            errors = []
-            row = None
-            for _attempt in range(2):  # a simulator error gets one retry in a fresh environment
-                try:
-                    row = run_episode(env, policy, config, task_id, episode, max_steps)
-                    break
-                except Exception:  # noqa: BLE001 - any simulator/policy failure is recorded, not fatal
-                    errors.append(traceback.format_exc())
-                    env.close()
-                    env = LiberoEnv(config.suite, task_id, seed=config.seed)
-            if row is None:
-                row = {"suite": config.suite, "task_id": task_id, "episode": episode, "instruction": env.instruction,
-                       "success": False, "steps": 0, "error": errors[-1]}  # fmt: skip
-            if errors:
-                row["errors"] = errors
-            with rank_file.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            successes += row["success"]
-            bar.set_postfix(success=f"{successes}/{bar.n + 1}")
-            bar.update(1)
+        if num_envs > 1:
+            from vla.eval.vector import run_vectorized
+
+            run_vectorized(config, policy, mine, max_steps, rendering_for(config, policy), num_envs, record)
+        elif mine:
+            slot = EnvSlot(config.suite, config.seed, rendering_for(config, policy))
+            try:
+                for task_id, episode in mine:
+                    record(attempt_episode(slot, policy, config, task_id, episode, max_steps))
+            finally:
+                slot.close()
     finally:
-        if env is not None:
-            env.close()
         bar.close()
+    this_run = {"process": state.process_index, "num_envs": num_envs, "episodes": len(mine),
+                "env_steps": tally["steps"], "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
     state.wait_for_everyone()
     if not state.is_main_process:
         return {}
     rows = read_episodes(out)
     episodes = [rows[(config.suite, *k)] for k in config.episode_keys() if (config.suite, *k) in rows]
     results = build_results(config, episodes, max_steps)
+    results["this_run"] = this_run
     (out / "results.json").write_text(json.dumps(results, indent=1))
     plot_results(results, out / "results.png")
     return results
@@ -288,6 +403,8 @@ def build_results(config: EvalConfig, episodes: list[dict[str, Any]], max_steps:
             "image_rotation_deg": 180,
             "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",
             "actions_per_chunk": config.actions_per_chunk,
+            "cameras": sorted({c for row in episodes for c in row.get("cameras", [])}),
+            "image_size": sorted({row["image_size"] for row in episodes if row.get("image_size")}),
         },
         "config": to_dict(config),
         "policy": policy_identity(config.policy),

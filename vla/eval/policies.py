@@ -1,22 +1,41 @@
-"""What the evaluation harness can roll out: our checkpoints, the scripted controller,
+"""What the evaluation harness can roll out: our checkpoints, lerobot policies, the scripted controller,
 the scripted expert, a random policy.
 
 Each adapter turns (environment, observation) into an action chunk (n, 7) in physical units. ``reset`` gets
-a per-episode seed so that a sharded evaluation gives the same episodes as a single process.
+a per-episode seed so that a sharded or vectorized evaluation gives the same episodes as a single process.
+
+Two kinds, told apart by ``runs_in_env_worker``:
+
+- policies that read the simulator's privileged state (expert, scripted) or are trivially cheap (random)
+  run *inside* each simulator worker process, next to the environment they read;
+- learned policies (``BatchedPolicy``) run once in the main process: ``predict`` takes the observations of
+  every live environment and returns their chunks in one batched forward pass.
+
+Each policy also says which observation images it reads (``cameras``) and at what size (``image_size``):
+the simulator renders only those.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from vla.sim.libero_env import ACTION_DIM
+from vla.sim.libero_env import ACTION_DIM, CAMERAS, check_cameras
+
+#: Prefix of a lerobot policy spec: ``lerobot:<folder or Hub repo id>``.
+LEROBOT_PREFIX = "lerobot:"
 
 
 class RolloutPolicy(Protocol):
     name: str
+    #: True: ``act(env, obs)`` runs in the simulator's worker process (it may read privileged state).
+    runs_in_env_worker: bool
+    #: Observation images the policy reads (``image``, ``wrist_image``); only these are rendered.
+    cameras: tuple[str, ...]
+    #: Side in pixels at which those images are rendered; ``None``: no preference.
+    image_size: int | None
     #: Chunks whose tokens did not decode cleanly since the last reset (0 for non-token policies).
     invalid_chunks: int
 
@@ -25,27 +44,64 @@ class RolloutPolicy(Protocol):
     def act(self, env, observation: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-class CheckpointPolicy:
-    def __init__(self, path: str | Path) -> None:
-        from vla.model.policy import VLAPolicy
+class BatchedPolicy:
+    """A learned policy: ``predict`` maps observations (images, ``state``, ``task``) to chunks, batched."""
 
-        self.name = str(path)
-        self.policy = VLAPolicy.from_pretrained(path)
+    name = "batched"
+    runs_in_env_worker = False
+    cameras: tuple[str, ...] = ()
+    image_size: int | None = None
+
+    def __init__(self) -> None:
         self.invalid_chunks = 0
 
     def reset(self, episode_seed: int) -> None:
         self.invalid_chunks = 0
 
+    def predict(self, observations: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Observations -> (chunks (batch, n, 7) in physical units, whether each chunk decoded cleanly)."""
+        raise NotImplementedError
+
     def act(self, env, observation):
-        chunk, valid = self.policy.predict_action_chunk(
-            {**observation, "task": env.instruction}, return_valid=True
+        chunks, valid = self.predict([{**observation, "task": env.instruction}])
+        self.invalid_chunks += int(not valid[0])
+        return chunks[0]
+
+
+def _policy_cameras(image_keys, who: str) -> tuple[str, ...]:
+    unknown = [key for key in image_keys if key not in CAMERAS]
+    if unknown:
+        raise ValueError(
+            f"{who} reads image features {unknown}, which LIBERO does not render; "
+            f"the simulator provides {sorted(CAMERAS)}"
         )
-        self.invalid_chunks += int(not valid)
-        return chunk
+    return check_cameras(image_keys)
+
+
+class CheckpointPolicy(BatchedPolicy):
+    #: Our checkpoints are trained on 256 px frames (the public LIBERO datasets and ``vla data record``):
+    #: rendering at that size lets the processor resize exactly as it did in training, rather than feeding
+    #: the model images rendered directly at its input size, which it never saw.
+    image_size = 256
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        from vla.model.policy import VLAPolicy
+
+        self.name = str(path)
+        self.policy = VLAPolicy.from_pretrained(path)
+        self.cameras = _policy_cameras(self.policy.config.image_keys, f"checkpoint {path}")
+
+    def predict(self, observations):
+        chunks, valid = self.policy.predict_action_chunk(list(observations), return_valid=True)
+        return np.asarray(chunks, dtype=np.float64), np.asarray(valid, dtype=bool)
 
 
 class ScriptedPolicy:
     name = "scripted"
+    runs_in_env_worker = True
+    cameras: tuple[str, ...] = ()
+    image_size = None
 
     def __init__(self) -> None:
         from vla.sim.scripted import ScriptedReachGrasp
@@ -64,6 +120,9 @@ class ExpertPolicy:
     """The privileged-state scripted expert (``vla.sim.expert``): solves tasks, for data and baselines."""
 
     name = "expert"
+    runs_in_env_worker = True
+    cameras: tuple[str, ...] = ()
+    image_size = None
 
     def __init__(self) -> None:
         from vla.sim.expert import LiberoExpert
@@ -84,6 +143,9 @@ class ExpertPolicy:
 
 class RandomPolicy:
     name = "random"
+    runs_in_env_worker = True  # as cheap as it gets, and its per-episode generator lives with the episode
+    cameras: tuple[str, ...] = ()
+    image_size = None
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -98,11 +160,15 @@ class RandomPolicy:
 
 
 def load_rollout_policy(spec: str, seed: int = 0) -> RolloutPolicy:
-    """``scripted``, ``expert``, ``random``, or a checkpoint folder / Hub repo id."""
+    """``scripted``, ``expert``, ``random``, ``lerobot:<folder or Hub id>``, or a checkpoint folder / Hub id."""
     if spec == "scripted":
         return ScriptedPolicy()
     if spec == "expert":
         return ExpertPolicy()
     if spec == "random":
         return RandomPolicy(seed)
+    if spec.startswith(LEROBOT_PREFIX):
+        from vla.eval.lerobot_policy import LerobotPolicy
+
+        return LerobotPolicy(spec[len(LEROBOT_PREFIX) :])
     return CheckpointPolicy(spec)

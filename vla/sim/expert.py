@@ -719,33 +719,14 @@ PLANNERS: dict[str, Callable[[LiberoExpert, object, GoalPredicate], list[Waypoin
 
 # ------------------------------------------------------------------------------------------- measuring
 def state_only_env(suite: str, task_id: int):
-    """A ``LiberoEnv`` that skips camera rendering (~85 ms per camera per step on CPU).
+    """A ``LiberoEnv`` that renders no camera (on a CPU: ~45 steps/s, against ~6 with one 256 px camera).
 
     Physics, resets and success checks are those of ``LiberoEnv``; observations carry only ``state``.
     For measuring the expert quickly, not for recording image datasets.
     """
     from vla.sim.libero_env import LiberoEnv
 
-    class StateOnlyLiberoEnv(LiberoEnv):
-        def observation(self) -> dict[str, np.ndarray]:
-            from vla.sim.libero_env import quat_to_axis_angle
-
-            raw = self._raw
-            state = np.concatenate(
-                [
-                    raw["robot0_eef_pos"],
-                    quat_to_axis_angle(raw["robot0_eef_quat"]),
-                    raw["robot0_gripper_qpos"],
-                ]
-            )
-            return {"state": state.astype(np.float32)}
-
-    env = StateOnlyLiberoEnv(suite, task_id, image_size=32)
-    robo = env._env.env
-    for name in robo.observation_names:
-        if name.endswith("_image") or name.endswith("_depth"):
-            robo.modify_observable(name, "enabled", False)
-    return env
+    return LiberoEnv(suite, task_id, cameras=())
 
 
 def run_episode(env, expert: LiberoExpert, episode: int, max_steps: int | None = None) -> tuple[bool, int]:

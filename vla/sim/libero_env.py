@@ -3,6 +3,15 @@
 Observations follow the public LIBERO datasets: ``image`` (agentview) and ``wrist_image`` rotated 180
 degrees, 8-D ``state`` = end-effector position (3) + axis-angle rotation (3) + gripper joint positions (2).
 Actions are 7-D: delta end-effector pose (6) and gripper (-1 open, +1 close).
+
+Rendering is most of a step's cost on a CPU (about 125 ms per camera, against ~20 ms of physics), so an
+environment renders only the cameras it is asked for (a policy that reads privileged state gets none and
+MuJoCo's offscreen renderer is not even created), and only on the steps whose images are used: ``step`` and
+``reset`` take the cameras to render for the observation they return. A policy that executes chunks of 10
+actions needs images on one step in 10. Skipping a render changes nothing else: robosuite still samples
+its camera observables on the same physics sub-step (only the sensor call is skipped), and rendering never
+touches the simulation state, so the images that are rendered, the states and the successes are exactly
+those of rendering every step (tested).
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ ACTION_DIM = 7
 #: No-op steps after reset that let objects settle (the public protocol).
 SETTLE_STEPS = 10
 NOOP_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
+#: Observation image names (the public datasets' features) -> robosuite camera names.
+CAMERAS: dict[str, str] = {"image": "agentview", "wrist_image": "robot0_eye_in_hand"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,25 @@ def check_suite_task(suite: str, task_id: int) -> None:
     check(0 <= task_id < n, "task_id", task_id, f"{suite} has tasks 0..{n - 1}")
 
 
+def check_cameras(cameras: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    cameras = tuple(cameras)
+    for name in cameras:
+        check_choice("camera", name, CAMERAS)
+    check(len(set(cameras)) == len(cameras), "cameras", cameras, "each camera at most once")
+    return cameras
+
+
+def task_instruction(suite: str, task_id: int) -> str:
+    """A task's language instruction, without building its simulator."""
+    check_suite_task(suite, task_id)
+    from vla.sim.setup import ensure_libero
+
+    ensure_libero()
+    from libero.libero import benchmark
+
+    return benchmark.get_benchmark_dict()[suite]().get_task(task_id).language
+
+
 def quat_to_axis_angle(quat_xyzw: np.ndarray) -> np.ndarray:
     """robosuite quaternion (x, y, z, w) -> axis-angle vector (3,), as the public datasets store it."""
     q = np.asarray(quat_xyzw, dtype=np.float64).copy()
@@ -56,15 +86,28 @@ def quat_to_axis_angle(quat_xyzw: np.ndarray) -> np.ndarray:
 
 
 class LiberoEnv:
-    """One LIBERO task. ``reset(episode)`` starts from the benchmark's fixed initial state ``episode``."""
+    """One LIBERO task. ``reset(episode)`` starts from the benchmark's fixed initial state ``episode``.
 
-    def __init__(self, suite: str, task_id: int, image_size: int = 256, seed: int = 0) -> None:
+    ``cameras`` names the observation images to render (``image``, ``wrist_image``), each
+    ``image_size`` pixels square; with none, no renderer is created and observations hold ``state`` only.
+    """
+
+    def __init__(
+        self,
+        suite: str,
+        task_id: int,
+        image_size: int = 256,
+        seed: int = 0,
+        cameras: tuple[str, ...] = ("image", "wrist_image"),
+    ) -> None:
         check_suite_task(suite, task_id)
+        self.cameras = check_cameras(cameras)
+        check(image_size >= 8, "image_size", image_size, "must be >= 8 pixels")
         from vla.sim.setup import ensure_libero
 
         ensure_libero()
         from libero.libero import benchmark, get_libero_path
-        from libero.libero.envs import OffScreenRenderEnv
+        from libero.libero.envs.env_wrapper import ControlEnv
 
         self.suite, self.task_id, self.image_size = suite, task_id, image_size
         bench = benchmark.get_benchmark_dict()[suite]()
@@ -72,36 +115,88 @@ class LiberoEnv:
         self.instruction: str = self.task.language
         self.init_states = bench.get_task_init_states(task_id)
         bddl = os.path.join(get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file)
-        self._env = OffScreenRenderEnv(
-            bddl_file_name=bddl, camera_heights=image_size, camera_widths=image_size
+        # ControlEnv is what LIBERO's OffScreenRenderEnv builds, minus its forced offscreen renderer.
+        self._env = ControlEnv(
+            bddl_file_name=bddl,
+            has_renderer=False,
+            has_offscreen_renderer=bool(self.cameras),
+            use_camera_obs=bool(self.cameras),
+            camera_names=[CAMERAS[name] for name in self.cameras],
+            camera_heights=image_size,
+            camera_widths=image_size,
         )
         self._env.seed(seed)
         self.max_steps = PROTOCOL[suite].max_steps
         self._raw: dict[str, Any] = {}
+        #: Cameras rendered for the observation being produced (the others' sensors return a blank image).
+        self._render_now: frozenset[str] = frozenset(self.cameras)
+        self._blank = np.zeros((image_size, image_size, 3), dtype=np.uint8)
+
+    def _render_only_on_demand(self) -> None:
+        """Wrap each camera's robosuite sensor so that it renders only when its camera is in ``_render_now``.
+
+        The observable's sampling schedule is untouched, so a rendered image comes from the same physics
+        sub-step as always. A hard reset rebuilds the observables, so this runs after every reset.
+        """
+        robo = self._env.env
+        for name in self.cameras:
+            observable = robo._observables[f"{CAMERAS[name]}_image"]
+            real = observable._sensor
+
+            def sensor(obs_cache, name=name, real=real):
+                return real(obs_cache) if name in self._render_now else self._blank
+
+            sensor.__modality__ = real.__modality__  # what robosuite's @sensor decorator sets
+            observable._sensor = sensor
+
+    def _cameras_for(self, cameras) -> frozenset[str]:
+        if cameras is None:
+            return frozenset(self.cameras)
+        unknown = set(cameras) - set(self.cameras)
+        if unknown:
+            raise ValueError(
+                f"cameras {sorted(unknown)} are not rendered by this environment ({self.cameras})"
+            )
+        return frozenset(cameras)
 
     @property
     def n_init_states(self) -> int:
         return len(self.init_states)
 
-    def reset(self, episode: int = 0, settle_steps: int = SETTLE_STEPS) -> dict[str, np.ndarray]:
-        """Reset to fixed initial state ``episode`` and let objects settle with no-op steps."""
+    def reset(
+        self, episode: int = 0, settle_steps: int = SETTLE_STEPS, cameras: tuple[str, ...] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Reset to fixed initial state ``episode`` and let objects settle with no-op steps.
+
+        ``cameras``: the images of the returned observation (default: all of this environment's).
+        """
         check(
             0 <= episode < self.n_init_states,
             "episode",
             episode,
             f"0..{self.n_init_states - 1} for this task",
         )
+        wanted = self._cameras_for(cameras)
         self._env.reset()
+        self._render_only_on_demand()
+        self._render_now = wanted if settle_steps == 0 else frozenset()
         self._raw = self._env.set_init_state(self.init_states[episode])
-        for _ in range(settle_steps):
+        for step in range(settle_steps):
+            self._render_now = wanted if step == settle_steps - 1 else frozenset()
             self._raw, _, _, _ = self._env.step(NOOP_ACTION)
         return self.observation()
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], bool]:
-        """Apply one 7-D action; returns the new observation and whether the task succeeded."""
+    def step(
+        self, action: np.ndarray, cameras: tuple[str, ...] | None = None
+    ) -> tuple[dict[str, np.ndarray], bool]:
+        """Apply one 7-D action; returns the new observation and whether the task succeeded.
+
+        ``cameras``: the images of the returned observation (default: all of this environment's).
+        """
         action = np.asarray(action, dtype=np.float64).reshape(-1)
         if action.shape != (ACTION_DIM,) or not np.all(np.isfinite(action)):
             raise ValueError(f"action must be {ACTION_DIM} finite values, got {action!r}")
+        self._render_now = self._cameras_for(cameras)
         self._raw, _, done, _ = self._env.step(np.clip(action, -1.0, 1.0))
         return self.observation(), bool(done) or self.success()
 
@@ -113,11 +208,13 @@ class LiberoEnv:
         state = np.concatenate(
             [raw["robot0_eef_pos"], quat_to_axis_angle(raw["robot0_eef_quat"]), raw["robot0_gripper_qpos"]]
         ).astype(np.float32)
-        return {
-            "image": np.ascontiguousarray(raw["agentview_image"][::-1, ::-1]),
-            "wrist_image": np.ascontiguousarray(raw["robot0_eye_in_hand_image"][::-1, ::-1]),
-            "state": state,
+        obs = {
+            name: np.ascontiguousarray(raw[f"{CAMERAS[name]}_image"][::-1, ::-1])
+            for name in self.cameras
+            if name in self._render_now
         }
+        obs["state"] = state
+        return obs
 
     # Privileged simulator state, for scripted experts.
     def object_position(self, name: str) -> np.ndarray:

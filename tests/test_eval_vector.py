@@ -1,0 +1,229 @@
+"""Vectorized evaluation, rendering only what the policy reads, and the lerobot policy adapter."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vla.eval.libero import EvalConfig, Rendering, evaluate, read_episodes, rendering_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rows(out: Path) -> dict:
+    """Episode rows without their wall-clock time, the one field that may differ between runs."""
+    return {key: {f: v for f, v in row.items() if f != "seconds"} for key, row in read_episodes(out).items()}
+
+
+@pytest.mark.libero
+@pytest.mark.parametrize("policy", ["expert", pytest.param("random", marks=pytest.mark.slow)])
+def test_vectorized_run_equals_one_process(tmp_path, policy):
+    runs = {}
+    for num_envs in (1, 2):
+        out = tmp_path / str(num_envs)
+        results = evaluate(EvalConfig(policy=policy, episodes_per_task=2, max_steps=80, video="none",
+                                      output_dir=str(out), num_envs=num_envs))  # fmt: skip
+        assert results["this_run"]["num_envs"] == num_envs
+        runs[num_envs] = _rows(out)
+    assert len(runs[1]) == 2 and runs[1] == runs[2]
+    first, second = runs[1].values()
+    assert first["final_state"] != second["final_state"]  # two different episodes, not one twice
+    assert first["cameras"] == [] and first["image_size"] is None  # state-only policies render nothing
+
+
+@pytest.mark.libero
+def test_only_the_cameras_the_policy_reads_are_rendered():
+    from vla.eval.policies import ExpertPolicy
+    from vla.sim.libero_env import LiberoEnv
+
+    expert = ExpertPolicy()
+    assert rendering_for(EvalConfig(policy="expert", video="none"), expert) == Rendering((), 256)
+    assert rendering_for(EvalConfig(policy="expert", video="failures"), expert) == Rendering(("image",), 256)
+    with LiberoEnv("libero_object", 0, cameras=()) as env:
+        robo = env._env.env
+        assert not robo.has_offscreen_renderer and not robo.use_camera_obs
+        assert robo.sim._render_context_offscreen is None
+        assert set(env.reset(0)) == {"state"}
+    with LiberoEnv("libero_object", 0, image_size=64, cameras=("wrist_image",)) as env:
+        assert env._env.env.camera_names == ["robot0_eye_in_hand"]
+        obs = env.reset(0)
+        assert set(obs) == {"wrist_image", "state"} and obs["wrist_image"].shape == (64, 64, 3)
+
+
+@pytest.mark.libero
+def test_rendering_on_some_steps_only_changes_no_image_and_no_state():
+    from vla.sim.libero_env import LiberoEnv
+
+    actions = np.random.default_rng(0).uniform(-1, 1, (12, 7))
+    with LiberoEnv("libero_object", 0, image_size=64) as env:
+        always = [env.reset(3)] + [env.step(a)[0] for a in actions]
+        sparse = [env.reset(3, cameras=("wrist_image",))]
+        sparse += [env.step(a, cameras=("image",) if i % 4 == 3 else ())[0] for i, a in enumerate(actions)]
+    assert set(sparse[0]) == {"wrist_image", "state"} and sum("image" in obs for obs in sparse) == 3
+    for full, part in zip(always, sparse, strict=True):
+        for name in part:  # bit for bit
+            np.testing.assert_array_equal(full[name], part[name])
+
+
+def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
+    from tests.conftest import write_tiny_lerobot_policy
+    from vla.eval.lerobot_policy import LerobotPolicy
+
+    folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
+    policy = LerobotPolicy(str(folder))
+    assert policy.cameras == ("image",) and policy.image_size == 32 and not policy.runs_in_env_worker
+    assert rendering_for(EvalConfig(video="none"), policy) == Rendering(("image",), 32)
+    assert rendering_for(EvalConfig(video="none", image_size=48), policy) == Rendering(("image",), 48)
+
+
+def test_lerobot_adapter_feeds_the_policy_what_lerobot_eval_would(tiny_lerobot_policy):
+    """Our observations through the adapter give the same actions as lerobot-eval's own pipeline."""
+    import torch
+    from lerobot.configs.policies import PreTrainedConfig
+    from lerobot.envs.configs import LiberoEnv as LiberoEnvConfig
+    from lerobot.envs.utils import preprocess_observation
+    from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+
+    from vla.eval.lerobot_policy import LerobotPolicy
+    from vla.sim.libero_env import quat_to_axis_angle
+
+    rng = np.random.default_rng(0)
+    n = 2  # two environments, batched
+    agent = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)  # raw renders, not rotated yet
+    wrist = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
+    pos, gripper = rng.normal(size=(n, 3)), rng.uniform(0, 0.04, (n, 2))
+    quat = rng.normal(size=(n, 4))
+    quat = quat / np.linalg.norm(quat, axis=1, keepdims=True) * np.sign(quat[:, 3:])  # x, y, z, w with w > 0
+    raw = {
+        "pixels": {"image": agent, "image2": wrist},
+        "robot_state": {
+            "eef": {"pos": pos, "quat": quat, "mat": np.tile(np.eye(3), (n, 1, 1))},
+            "gripper": {"qpos": gripper, "qvel": np.zeros((n, 2))},
+            "joints": {"pos": np.zeros((n, 7)), "vel": np.zeros((n, 7))},
+        },
+    }
+    # lerobot-eval's rollout(): env observation -> env pre-processor -> policy pre-processor -> select_action
+    path = str(tiny_lerobot_policy)
+    config = PreTrainedConfig.from_pretrained(path)
+    policy = get_policy_class(config.type).from_pretrained(path, config=config)
+    preprocessor, postprocessor = make_pre_post_processors(config, pretrained_path=path)
+    env_preprocessor, _ = LiberoEnvConfig(task="libero_object").get_env_processors()
+    batch = preprocess_observation(raw)
+    batch["task"] = ["pick up the soup"] * n
+    batch = preprocessor(env_preprocessor(batch))
+    policy.reset()
+    with torch.inference_mode():
+        expected = np.stack([postprocessor(policy.select_action(batch)).numpy() for _ in range(5)], axis=1)
+
+    ours = [{"image": agent[i, ::-1, ::-1], "wrist_image": wrist[i, ::-1, ::-1], "task": "pick up the soup",
+             "state": np.concatenate([pos[i], quat_to_axis_angle(quat[i]), gripper[i]]).astype(np.float32)}
+            for i in range(n)]  # fmt: skip
+    chunks, valid = LerobotPolicy(path).predict(ours)
+    assert (
+        chunks.shape == (n, 5, 7) and valid.all()
+    )  # n_action_steps of each chunk, as select_action executes
+    np.testing.assert_allclose(chunks, expected, atol=1e-5)
+
+
+@pytest.mark.libero
+def test_a_lerobot_policy_runs_an_episode(tmp_path, tiny_lerobot_policy):
+    results = evaluate(EvalConfig(policy=f"lerobot:{tiny_lerobot_policy}", episodes_per_task=1, max_steps=12,
+                                  video="none", output_dir=str(tmp_path), num_envs=1))  # fmt: skip
+    row = read_episodes(tmp_path)[("libero_object", 0, 0)]
+    assert row["steps"] == 12 and "errors" not in row and results["overall"]["errors"] == 0
+    assert row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 64  # what its config declares
+    assert results["policy"]["sha256"] and results["protocol"]["image_size"] == [64]
+
+
+@pytest.mark.libero
+def test_our_checkpoint_runs_batched_over_two_simulators(tmp_path, tiny_policy, monkeypatch):
+    from vla.model.policy import VLAPolicy
+
+    policy, _ = tiny_policy
+    policy.save_pretrained(tmp_path / "checkpoint")
+    batch_sizes = []
+    predict = VLAPolicy.predict_action_chunk
+
+    def counting(self, observations, return_valid=False):
+        batch_sizes.append(len(observations))
+        if len(batch_sizes) == 1:
+            raise RuntimeError("out of GPU memory")  # the first batch fails: its episodes must be retried
+        return predict(self, observations, return_valid=return_valid)
+
+    monkeypatch.setattr(VLAPolicy, "predict_action_chunk", counting)
+    out = tmp_path / "eval"
+    results = evaluate(EvalConfig(policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
+                                  video="first", output_dir=str(out), num_envs=2))  # fmt: skip
+    rows = read_episodes(out)
+    assert len(rows) == 2 and results["overall"]["errors"] == 0
+    for row in rows.values():
+        assert row["steps"] == 6 and row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 256
+    retried = [row for row in rows.values() if row.get("errors")]
+    assert len(retried) == batch_sizes[0]  # each episode of the failed batch recorded the error and went on
+    assert all("the policy failed in the main process" in r["errors"][0] for r in retried)
+    assert "out of GPU memory" in retried[0]["errors"][0]
+    assert max(batch_sizes) == 2  # one forward pass served both simulators
+    assert [p.name[:24] for p in (out / "videos").glob("*.mp4")] == ["libero_object_task0_ep00"]
+
+
+@pytest.mark.libero
+@pytest.mark.slow
+def test_a_killed_vectorized_run_resumes_and_leaves_no_process_behind(tmp_path):
+    import psutil
+
+    out = tmp_path / "run"
+    args = ["--policy", "random", "--episodes-per-task", "4", "--max-steps", "150", "--video", "none"]
+    proc = subprocess.Popen([sys.executable, "-m", "vla.eval", *args, "--num-envs", "2", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    rank_file = out / "episodes" / "rank-00.jsonl"
+    deadline = time.monotonic() + 400
+    while not (rank_file.exists() and rank_file.read_text().count("\n") >= 1):
+        assert proc.poll() is None and time.monotonic() < deadline, (
+            "the run ended or stalled before an episode"
+        )
+        time.sleep(0.1)
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert len(descendants) >= 3  # the fork server and two simulator workers (at least)
+    proc.kill()
+    proc.wait()
+    _, alive = psutil.wait_procs(descendants, timeout=60)
+    assert not alive, f"left behind: {alive}"  # workers and fork server exit when the main process dies
+    before = read_episodes(out)
+    assert 1 <= len(before) < 4
+    results = evaluate(EvalConfig(policy="random", episodes_per_task=4, max_steps=150, video="none",
+                                  output_dir=str(out), num_envs=2))  # fmt: skip
+    after = read_episodes(out)
+    assert len(after) == 4 and all(after[key] == row for key, row in before.items())  # not rerun
+    assert results["overall"]["episodes"] == 4 and results["this_run"]["episodes"] == 4 - len(before)
+
+
+@pytest.mark.libero
+@pytest.mark.slow
+def test_a_dead_worker_is_replaced_and_its_episode_retried(tmp_path, capfd):
+    import psutil
+
+    def kill_one_worker():
+        me, deadline = psutil.Process(), time.monotonic() + 300
+        while time.monotonic() < deadline:
+            workers = [c for child in me.children() for c in child.children()]  # the fork server's children
+            if len(workers) == 2:
+                time.sleep(2.0)  # it is building its environment or stepping an episode
+                workers[0].kill()
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_one_worker, daemon=True)
+    killer.start()
+    results = evaluate(EvalConfig(policy="random", episodes_per_task=3, max_steps=30, video="none",
+                                  output_dir=str(tmp_path), num_envs=2))  # fmt: skip
+    killer.join(timeout=5)
+    rows = read_episodes(tmp_path)
+    assert len(rows) == 3 and results["overall"]["episodes"] == 3
+    retried = [row for row in rows.values() if row.get("errors")]
+    assert len(retried) == 1 and "died (killed by SIGKILL)" in retried[0]["errors"][0]
+    assert all(row["steps"] == 30 and "error" not in row for row in rows.values())  # the retry succeeded
+    assert "starting a new worker" in capfd.readouterr().err
