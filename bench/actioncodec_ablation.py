@@ -47,7 +47,12 @@ def main() -> None:
 
     import numpy as np
 
-    from vla.data.dataset import load_chunked_dataset, shifted_chunk_labels, shifted_chunk_pairs
+    from vla.data.dataset import (
+        frames_with_successor,
+        load_chunked_dataset,
+        shifted_chunk_labels,
+        shifted_chunk_pairs,
+    )
     from vla.model.observation_features import observation_features
     from vla.tokenizers import ActionCodecTokenizer
     from vla.tokenizers.diagnostics import report
@@ -58,7 +63,7 @@ def main() -> None:
     last_of_task = {t: episodes[tasks == t].max() for t in np.unique(tasks)}
     held_out = np.array([episodes[i] == last_of_task[tasks[i]] for i in range(len(tasks))])
     train = ~held_out
-    keep = np.flatnonzero(dataset.episode_index()[:-1] == dataset.episode_index()[1:])
+    keep = frames_with_successor(dataset)
     observations = None
     results = {}
     for name in args.variants:

@@ -148,17 +148,18 @@ def shifted_chunk_pairs(dataset: ChunkedDataset, horizon: int) -> tuple[np.ndarr
     """(chunks, shifted): every chunk whose episode has a next frame, and the chunk starting one step later
     in the same episode (what the temporal-overlap principle compares)."""
     chunks = episode_action_chunks(dataset, horizon)
-    keep = _frames_with_successor(dataset)
+    keep = frames_with_successor(dataset)
     return chunks[keep], chunks[keep + 1]
 
 
 def shifted_chunk_labels(dataset: ChunkedDataset) -> tuple[np.ndarray, np.ndarray]:
     """(task_index, episode_index) of each row :func:`shifted_chunk_pairs` returns."""
-    keep = _frames_with_successor(dataset)
+    keep = frames_with_successor(dataset)
     return dataset.task_index()[keep], dataset.episode_index()[keep]
 
 
-def _frames_with_successor(dataset: ChunkedDataset) -> np.ndarray:
+def frames_with_successor(dataset: ChunkedDataset) -> np.ndarray:
+    """Rows whose episode has a next frame: the rows :func:`shifted_chunk_pairs` returns."""
     episodes = dataset.episode_index()
     return np.flatnonzero(episodes[:-1] == episodes[1:])
 
@@ -178,7 +179,7 @@ def fit_action_tokenizer(
         tokenizer_type, horizon=horizon, action_dim=ACTION_DIM, **(options or {})
     )
     extra: dict[str, Any] = dict(fit_kwargs or {})  # e.g. ActionCodec's checkpoint_dir / checkpoint_every
-    rows = _frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))
+    rows = frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))
     if tokenizer.uses_observations:
         from vla.model.observation_features import observation_features
 
