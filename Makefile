@@ -19,6 +19,9 @@ test-slow:        ## slower checks only
 test-all:
 	$(PYTEST) -m "not gpu" -q
 
+test-gpu:         ## the CUDA checks (tests marked gpu); skipped without a GPU
+	$(PYTEST) -m gpu -q
+
 TOKENIZER ?= binning
 DEMO_OUT := outputs/demo$(if $(filter-out binning,$(TOKENIZER)),-$(TOKENIZER),)
 demo:             ## record -> tokenize -> train (2 processes) -> evaluate; make demo TOKENIZER=actioncodec|fast

@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -26,20 +28,19 @@ def test_gpu_training_benchmark_runs_on_the_tiny_architecture(tmp_path):
     assert "torch" in result["versions"] and "cpu_count" in result["machine"]
 
 
-def test_decode_latency_benchmark_runs_both_paths_on_the_tiny_architecture(tmp_path):
+@pytest.mark.slow
+@pytest.mark.libero
+def test_eval_speed_benchmark_runs_both_sides_on_the_same_episodes(tmp_path):
     sys.path.insert(0, str(ROOT))
-    from bench.decode_latency import main
+    from bench.eval_speed import main
 
-    for extra, measured in (([], {"policy", "decode"}), (["--random-weights"], {"decode"})):
-        out = tmp_path / "decode.json"
-        main(["--batch-sizes", "1,2", "--warmup", "0", "--repeats", "1", "--out", str(out), *extra])
-        result = json.loads(out.read_text())
-        rows = result["results"]
-        assert {(r["mode"], r["batch_size"], r["measured"]) for r in rows} == {
-            (m, b, w) for m in ("autoregressive", "parallel", "blockwise") for b in (1, 2) for w in measured
-        }
-        passes = {r["mode"]: r["forward_passes"] for r in rows}
-        assert passes == {"autoregressive": 16, "parallel": 1, "blockwise": 4}
-        assert all(r["latency_ms"] > 0 and r["chunks_per_s"] > 0 for r in rows)
-        assert len(result["speedup_vs_autoregressive"]) == 2 * 2 * len(measured)
-        assert "torch" in result["versions"] and "cpu_count" in result["machine"]
+    out = tmp_path / "eval_speed.json"
+    main(["--episodes", "4", "--max-steps", "5", "--runs", "ours,lerobot", "--out", str(out)])
+    result = json.loads(out.read_text())
+    ours, theirs = result["runs"]
+    assert ours["env_steps"] == theirs["env_steps"] == 20 and ours["successes"] == theirs["successes"] == 0
+    assert ours["parallel_envs"] == theirs["parallel_envs"] == 2
+    assert ours["memory_per_simulator"]["processes"] == theirs["memory_per_simulator"]["processes"] == 2
+    assert theirs["full_task_s_extrapolated"] > 0 and set(result["speedup_at_equal_parallel_envs"]) >= {
+        "steps_per_s_wall"
+    }

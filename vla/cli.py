@@ -196,6 +196,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         seed=args.seed,
         num_envs=args.num_envs,
         image_size=args.image_size,
+        device=args.device,
+        dtype=args.dtype,
     )
     results = evaluate(config)
     if results:  # only the main process of a sharded run holds the merged results
@@ -349,6 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--image-size", type=int, default=None, help="rendered image side (default: what the policy reads)"
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where a learned policy runs: auto (this process's GPU under accelerate, else cpu), cpu, cuda, cuda:N",
+    )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="weights of our checkpoints (auto: bfloat16 on a GPU, float32 on the CPU)",
     )
     p.add_argument("--out", default="outputs/eval")
     p.set_defaults(func=cmd_eval)

@@ -37,14 +37,19 @@ STATE_KEY = "observation.state"
 
 
 class LerobotPolicy(BatchedPolicy):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, device: str = "auto") -> None:
         super().__init__()
         import torch
         from lerobot.configs.policies import PreTrainedConfig
         from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
+        from vla.eval.policies import inference_device
+
         self.name = f"lerobot:{path}"
-        config = PreTrainedConfig.from_pretrained(path)  # falls back to an available device by itself
+        config = PreTrainedConfig.from_pretrained(path)
+        # this process's GPU under accelerate launch (lerobot's own choice would put every rank on cuda:0)
+        config.device = str(inference_device(device))
+        self.device = torch.device(config.device)
         config.pretrained_path = path
         if getattr(config, "n_obs_steps", 1) != 1 or getattr(config, "temporal_ensemble_coeff", None):
             raise ValueError(

@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 import traceback
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from vla.config import check, check_choice, to_dict
+from vla.eval.policies import INFERENCE_DTYPES
 from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
 from vla.versions import package_versions
 
@@ -63,6 +65,12 @@ class EvalConfig:
     num_envs: int | None = None
     #: Side in pixels of the rendered images; ``None``: the size the policy reads (256 for video only).
     image_size: int | None = None
+    #: Where a learned policy runs: ``auto`` (this process's GPU under accelerate, else the CPU), ``cpu``,
+    #: ``cuda`` or ``cuda:N``.
+    device: str = "auto"
+    #: Weights of our checkpoints: ``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``,
+    #: ``bfloat16`` or ``float16``.
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         check_choice("suite", self.suite, PROTOCOL)
@@ -80,6 +88,13 @@ class EvalConfig:
         check(self.videos_per_task >= 0, "videos_per_task", self.videos_per_task, "must be >= 0")
         check(self.num_envs is None or self.num_envs >= 1, "num_envs", self.num_envs, "None or >= 1")
         check(self.image_size is None or self.image_size >= 8, "image_size", self.image_size, "None or >= 8")
+        check(
+            re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None,
+            "device",
+            self.device,
+            "auto, cpu, cuda or cuda:N",
+        )
+        check_choice("dtype", self.dtype, INFERENCE_DTYPES)
 
     @property
     def tasks(self) -> tuple[int, ...]:
@@ -344,7 +359,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         from vla.eval.vector import start_fork_server
 
         start_fork_server()  # the simulator workers' imports overlap the policy's loading
-    policy = load_rollout_policy(config.policy, seed=config.seed) if mine else None
+    policy = (
+        load_rollout_policy(config.policy, seed=config.seed, device=config.device, dtype=config.dtype)
+        if mine
+        else None
+    )
     bar = tqdm(
         total=len(mine), desc=f"eval {config.suite}", unit="episode", disable=not state.is_main_process
     )
@@ -376,7 +395,9 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     finally:
         bar.close()
     this_run = {"process": state.process_index, "num_envs": num_envs, "episodes": len(mine),
-                "env_steps": tally["steps"], "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+                "env_steps": tally["steps"], "seconds": round(time.perf_counter() - started, 2),
+                "policy_device": str(getattr(policy, "device", "cpu")),
+                "policy_dtype": str(getattr(policy, "dtype", "")).removeprefix("torch.") or None}  # fmt: skip
     state.wait_for_everyone()
     if not state.is_main_process:
         return {}

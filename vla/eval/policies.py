@@ -78,18 +78,62 @@ def _policy_cameras(image_keys, who: str) -> tuple[str, ...]:
     return check_cameras(image_keys)
 
 
+#: Weight dtypes a checkpoint can be evaluated in; ``auto`` is bfloat16 on a CUDA GPU that supports it.
+INFERENCE_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def inference_device(requested: str = "auto"):
+    """Where a learned policy runs: ``auto`` is this process's GPU (``cuda:LOCAL_RANK`` under
+    ``accelerate launch``, as accelerate assigns it) when CUDA is available, else the CPU."""
+    import torch
+
+    from vla.config import ConfigError
+
+    if requested == "auto":
+        from vla.distributed import process_state
+
+        device = process_state().device
+        if device.type != "cuda":
+            return torch.device("cpu")
+    else:
+        device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={requested!r}: CUDA is not available here; use 'cpu' or 'auto'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device={requested!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    if device.type == "cuda" and device.index is None:  # name the GPU: results record where it ran
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def inference_dtype(requested: str, device):
+    """``auto``: bfloat16 on a GPU that supports it (the training recipes' precision), float32 elsewhere."""
+    import torch
+
+    if requested == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return getattr(torch, requested)
+
+
 class CheckpointPolicy(BatchedPolicy):
     #: Our checkpoints are trained on 256 px frames (the public LIBERO datasets and ``vla data record``):
     #: rendering at that size lets the processor resize exactly as it did in training, rather than feeding
     #: the model images rendered directly at its input size, which it never saw.
     image_size = 256
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto") -> None:
         super().__init__()
         from vla.model.policy import VLAPolicy
 
         self.name = str(path)
+        self.device = inference_device(device)
+        self.dtype = inference_dtype(dtype, self.device)
         self.policy = VLAPolicy.from_pretrained(path)
+        self.policy.model.to(device=self.device, dtype=self.dtype)
         self.cameras = _policy_cameras(self.policy.config.image_keys, f"checkpoint {path}")
 
     def predict(self, observations):
@@ -159,8 +203,10 @@ class RandomPolicy:
         return self.rng.uniform(-1.0, 1.0, size=(1, ACTION_DIM))
 
 
-def load_rollout_policy(spec: str, seed: int = 0) -> RolloutPolicy:
-    """``scripted``, ``expert``, ``random``, ``lerobot:<folder or Hub id>``, or a checkpoint folder / Hub id."""
+def load_rollout_policy(spec: str, seed: int = 0, device: str = "auto", dtype: str = "auto") -> RolloutPolicy:
+    """``scripted``, ``expert``, ``random``, ``lerobot:<folder or Hub id>``, or a checkpoint folder / Hub id.
+
+    ``device`` and ``dtype`` apply to learned policies (a lerobot policy keeps its own dtype)."""
     if spec == "scripted":
         return ScriptedPolicy()
     if spec == "expert":
@@ -170,5 +216,5 @@ def load_rollout_policy(spec: str, seed: int = 0) -> RolloutPolicy:
     if spec.startswith(LEROBOT_PREFIX):
         from vla.eval.lerobot_policy import LerobotPolicy
 
-        return LerobotPolicy(spec[len(LEROBOT_PREFIX) :])
-    return CheckpointPolicy(spec)
+        return LerobotPolicy(spec[len(LEROBOT_PREFIX) :], device=device)
+    return CheckpointPolicy(spec, device=device, dtype=dtype)
