@@ -28,6 +28,25 @@ def test_gpu_training_benchmark_runs_on_the_tiny_architecture(tmp_path):
     assert "torch" in result["versions"] and "cpu_count" in result["machine"]
 
 
+def test_decode_latency_benchmark_runs_both_paths_on_the_tiny_architecture(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from bench.decode_latency import main
+
+    for extra, measured in (([], {"policy", "decode"}), (["--random-weights"], {"decode"})):
+        out = tmp_path / "decode.json"
+        main(["--batch-sizes", "1,2", "--warmup", "0", "--repeats", "1", "--out", str(out), *extra])
+        result = json.loads(out.read_text())
+        rows = result["results"]
+        assert {(r["mode"], r["batch_size"], r["measured"]) for r in rows} == {
+            (m, b, w) for m in ("autoregressive", "parallel", "blockwise") for b in (1, 2) for w in measured
+        }
+        passes = {r["mode"]: r["forward_passes"] for r in rows}
+        assert passes == {"autoregressive": 16, "parallel": 1, "blockwise": 4}
+        assert all(r["latency_ms"] > 0 and r["chunks_per_s"] > 0 for r in rows)
+        assert len(result["speedup_vs_autoregressive"]) == 2 * 2 * len(measured)
+        assert "torch" in result["versions"] and "cpu_count" in result["machine"]
+
+
 @pytest.mark.slow
 @pytest.mark.libero
 def test_eval_speed_benchmark_runs_both_sides_on_the_same_episodes(tmp_path):
