@@ -34,6 +34,14 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
             ["eval", "--policy", "random", "--episodes-per-task", "51"],
             "episodes_per_task=51 is invalid: 1..50",
         ),
+        (
+            ["eval", "--policy", "random", "--suite", "libero_goal,libero_goal"],
+            "suite='libero_goal,libero_goal' is invalid: each suite at most once",
+        ),
+        (
+            ["eval", "--policy", "random", "--suite", "libero_10,libero_obj"],
+            "suite='libero_obj' is invalid: expected one of",
+        ),
         (["tokenizer", "fit", "--dataset", str(tmp_path), "--out", str(tmp_path / "t")], "no meta/info.json"),
         (["train", str(tmp_path / "missing.yaml")], "does not exist"),
         (["push", str(tmp_path), "--repo-id", "a/b"], "neither a policy checkpoint nor an action tokenizer"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vla.eval.libero import EvalConfig, evaluate, read_episodes, summarize, wilson_interval
+from vla.eval.libero import EvalConfig, evaluate, format_table, read_episodes, summarize, wilson_interval
 from vla.sim.libero_env import PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ def test_protocol_table_matches_the_public_results():
     assert {s: p.max_steps for s, p in PROTOCOL.items()} == {
         "libero_spatial": 280, "libero_object": 280, "libero_goal": 300, "libero_10": 520, "libero_90": 400,
     }  # fmt: skip
-    assert EvalConfig(task_ids=()).tasks == tuple(range(10))
+    assert EvalConfig().tasks("libero_10") == tuple(range(10))  # every task by default
 
 
 def test_wilson_interval_and_summary():
@@ -35,7 +35,13 @@ def test_wilson_interval_and_summary():
 @pytest.mark.libero
 def test_resume_skips_finished_episodes_and_ignores_half_written_lines(tmp_path):
     config = EvalConfig(
-        policy="random", episodes_per_task=2, max_steps=4, video="first", output_dir=str(tmp_path), num_envs=1
+        task_ids=(0,),
+        policy="random",
+        episodes_per_task=2,
+        max_steps=4,
+        video="first",
+        output_dir=str(tmp_path),
+        num_envs=1,
     )  # the vectorized resume: tests/test_eval_vector.py
     first = evaluate(config)
     assert first["overall"]["episodes"] == 2
@@ -69,7 +75,7 @@ def test_simulator_errors_are_recorded_and_retried(tmp_path, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(harness, "run_episode", flaky)
-    results = evaluate(EvalConfig(policy="random", episodes_per_task=1, max_steps=3, video="none",
+    results = evaluate(EvalConfig(task_ids=(0,), policy="random", episodes_per_task=1, max_steps=3, video="none",
                                   output_dir=str(tmp_path)))  # fmt: skip
     row = read_episodes(tmp_path)[("libero_object", 0, 0)]
     assert "mujoco exploded" in row["errors"][0] and "Traceback" in row["errors"][0]
@@ -100,7 +106,12 @@ def test_harness_records_a_success_when_the_object_reaches_its_goal(tmp_path):
             return np.array([[0, 0, 0, 0, 0, 0, -1.0]])
 
     config = EvalConfig(
-        policy="teleport", episodes_per_task=1, max_steps=30, video="none", output_dir=str(tmp_path)
+        task_ids=(0,),
+        policy="teleport",
+        episodes_per_task=1,
+        max_steps=30,
+        video="none",
+        output_dir=str(tmp_path),
     )
     with LiberoEnv("libero_object", 0) as env:
         row = run_episode(env, Teleport(), config, 0, 0, 30)
@@ -109,7 +120,18 @@ def test_harness_records_a_success_when_the_object_reaches_its_goal(tmp_path):
 
 @pytest.mark.libero
 def test_two_process_sharding_equals_one_process(tmp_path):
-    args = ["--policy", "scripted", "--episodes-per-task", "2", "--max-steps", "6", "--video", "none"]
+    args = [
+        "--policy",
+        "scripted",
+        "--tasks",
+        "0",
+        "--episodes-per-task",
+        "2",
+        "--max-steps",
+        "6",
+        "--video",
+        "none",
+    ]
     single = tmp_path / "single"
     subprocess.run([sys.executable, "-m", "vla.eval", *args, "--out", str(single)], check=True, cwd=ROOT,
                    capture_output=True, timeout=600)  # fmt: skip
@@ -131,3 +153,22 @@ def test_two_process_sharding_equals_one_process(tmp_path):
         np.testing.assert_allclose(one[key]["final_state"], two[key]["final_state"], atol=1e-6)
     merged = json.loads((sharded / "results.json").read_text())
     assert merged["overall"]["episodes"] == 2
+
+
+@pytest.mark.libero
+def test_several_suites_in_one_run_report_each_suite_and_the_overall_rate(tmp_path):
+    config = EvalConfig(policy="random", suite="libero_object,libero_goal", task_ids=(0,), episodes_per_task=1,
+                        max_steps=3, video="none", output_dir=str(tmp_path), num_envs=1)  # fmt: skip
+    assert config.episode_keys() == [("libero_object", 0, 0), ("libero_goal", 0, 0)]
+    results = evaluate(config)
+    assert list(results["per_suite"]) == ["libero_object", "libero_goal"]
+    assert list(results["per_task"]) == ["libero_object/0", "libero_goal/0"]
+    assert results["overall"]["episodes"] == 2 and set(results["eval_info"]["per_group"]) == set(
+        config.suites
+    )
+    assert results["protocol"]["max_steps"] == {"libero_object": 3, "libero_goal": 3}
+    assert results["protocol"]["standard_max_steps"] == {"libero_object": 280, "libero_goal": 300}
+    rows = read_episodes(tmp_path)
+    assert rows.keys() == {("libero_object", 0, 0), ("libero_goal", 0, 0)}
+    assert rows["libero_object", 0, 0]["instruction"] != rows["libero_goal", 0, 0]["instruction"]
+    assert "libero_goal (suite)" in format_table(results)

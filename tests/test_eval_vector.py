@@ -25,7 +25,7 @@ def test_vectorized_run_equals_one_process(tmp_path, policy):
     runs = {}
     for num_envs in (1, 2):
         out = tmp_path / str(num_envs)
-        results = evaluate(EvalConfig(policy=policy, episodes_per_task=2, max_steps=80, video="none",
+        results = evaluate(EvalConfig(task_ids=(0,), policy=policy, episodes_per_task=2, max_steps=80, video="none",
                                       output_dir=str(out), num_envs=num_envs))  # fmt: skip
         assert results["this_run"]["num_envs"] == num_envs
         runs[num_envs] = _rows(out)
@@ -33,6 +33,19 @@ def test_vectorized_run_equals_one_process(tmp_path, policy):
     first, second = runs[1].values()
     assert first["final_state"] != second["final_state"]  # two different episodes, not one twice
     assert first["cameras"] == [] and first["image_size"] is None  # state-only policies render nothing
+
+
+@pytest.mark.libero
+def test_workers_run_several_suites_as_one_process_does(tmp_path):
+    runs = {}
+    for num_envs in (1, 2):
+        out = tmp_path / str(num_envs)
+        results = evaluate(EvalConfig(policy="random", suite="libero_goal,libero_spatial", task_ids=(1,),
+                                      episodes_per_task=1, max_steps=4, video="none", output_dir=str(out),
+                                      num_envs=num_envs))  # fmt: skip
+        assert list(results["per_suite"]) == ["libero_goal", "libero_spatial"]
+        runs[num_envs] = _rows(out)
+    assert runs[1].keys() == {("libero_goal", 1, 0), ("libero_spatial", 1, 0)} and runs[1] == runs[2]
 
 
 @pytest.mark.libero
@@ -131,7 +144,7 @@ def test_lerobot_adapter_feeds_the_policy_what_lerobot_eval_would(tiny_lerobot_p
 
 @pytest.mark.libero
 def test_a_lerobot_policy_runs_an_episode(tmp_path, tiny_lerobot_policy):
-    results = evaluate(EvalConfig(policy=f"lerobot:{tiny_lerobot_policy}", episodes_per_task=1, max_steps=12,
+    results = evaluate(EvalConfig(task_ids=(0,), policy=f"lerobot:{tiny_lerobot_policy}", episodes_per_task=1, max_steps=12,
                                   video="none", output_dir=str(tmp_path), num_envs=1))  # fmt: skip
     row = read_episodes(tmp_path)[("libero_object", 0, 0)]
     assert row["steps"] == 12 and "errors" not in row and results["overall"]["errors"] == 0
@@ -156,7 +169,7 @@ def test_our_checkpoint_runs_batched_over_two_simulators(tmp_path, tiny_policy, 
 
     monkeypatch.setattr(VLAPolicy, "predict_action_chunk", counting)
     out = tmp_path / "eval"
-    results = evaluate(EvalConfig(policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
+    results = evaluate(EvalConfig(task_ids=(0,), policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
                                   video="first", output_dir=str(out), num_envs=2))  # fmt: skip
     rows = read_episodes(out)
     assert len(rows) == 2 and results["overall"]["errors"] == 0
@@ -176,7 +189,18 @@ def test_a_killed_vectorized_run_resumes_and_leaves_no_process_behind(tmp_path):
     import psutil
 
     out = tmp_path / "run"
-    args = ["--policy", "random", "--episodes-per-task", "4", "--max-steps", "150", "--video", "none"]
+    args = [
+        "--policy",
+        "random",
+        "--tasks",
+        "0",
+        "--episodes-per-task",
+        "4",
+        "--max-steps",
+        "150",
+        "--video",
+        "none",
+    ]
     proc = subprocess.Popen([sys.executable, "-m", "vla.eval", *args, "--num-envs", "2", "--out", str(out)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     rank_file = out / "episodes" / "rank-00.jsonl"
@@ -194,7 +218,7 @@ def test_a_killed_vectorized_run_resumes_and_leaves_no_process_behind(tmp_path):
     assert not alive, f"left behind: {alive}"  # workers and fork server exit when the main process dies
     before = read_episodes(out)
     assert 1 <= len(before) < 4
-    results = evaluate(EvalConfig(policy="random", episodes_per_task=4, max_steps=150, video="none",
+    results = evaluate(EvalConfig(task_ids=(0,), policy="random", episodes_per_task=4, max_steps=150, video="none",
                                   output_dir=str(out), num_envs=2))  # fmt: skip
     after = read_episodes(out)
     assert len(after) == 4 and all(after[key] == row for key, row in before.items())  # not rerun
@@ -218,7 +242,7 @@ def test_a_dead_worker_is_replaced_and_its_episode_retried(tmp_path, capfd):
 
     killer = threading.Thread(target=kill_one_worker, daemon=True)
     killer.start()
-    results = evaluate(EvalConfig(policy="random", episodes_per_task=3, max_steps=30, video="none",
+    results = evaluate(EvalConfig(task_ids=(0,), policy="random", episodes_per_task=3, max_steps=30, video="none",
                                   output_dir=str(tmp_path), num_envs=2))  # fmt: skip
     killer.join(timeout=5)
     rows = read_episodes(tmp_path)

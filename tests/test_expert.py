@@ -84,4 +84,4 @@ def test_expert_solves_libero_object_task_0_within_the_step_limit(tmp_path):
     )
     task = results["per_task"]["libero_object/0"]
     assert task["successes"] == 1
-    assert not results["protocol"]["shortened"] and results["protocol"]["max_steps"] == 280
+    assert not results["protocol"]["shortened"] and results["protocol"]["max_steps"] == {"libero_object": 280}

@@ -53,7 +53,10 @@ def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
         )  # fmt: skip
     )
     assert results["overall"]["episodes"] == 1
-    assert results["protocol"]["shortened"] and results["protocol"]["standard_max_steps"] == 280
+    assert results["protocol"]["shortened"] and results["protocol"]["standard_max_steps"] == {
+        "libero_object": 280
+    }
+    assert results["protocol"]["max_steps"] == {"libero_object": 8}
     assert results["eval_info"]["overall"]["n_episodes"] == 1
     saved = json.loads((out / "eval" / "results.json").read_text())
     assert saved["per_task"]["libero_object/0"]["episodes"] == 1
@@ -66,7 +69,7 @@ def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
 def test_random_policy_scores_zero_in_a_short_rollout(tmp_path):
     from vla.eval.libero import EvalConfig, evaluate
 
-    results = evaluate(EvalConfig(policy="random", episodes_per_task=1, max_steps=10, video="none",
+    results = evaluate(EvalConfig(task_ids=(0,), policy="random", episodes_per_task=1, max_steps=10, video="none",
                                   output_dir=str(tmp_path)))  # fmt: skip
     assert results["overall"]["success_rate"] == 0.0 and results["overall"]["ci95"][0] == 0.0
     assert not list((tmp_path / "videos").glob("*.mp4"))

@@ -333,8 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="checkpoint folder or Hub repo id, lerobot:<folder or Hub id>, 'expert', 'scripted' or 'random'",
     )
-    p.add_argument("--suite", default="libero_object")
-    p.add_argument("--tasks", type=_task_list, default=(0,), help="comma-separated task ids, or 'all'")
+    p.add_argument(
+        "--suite",
+        default="libero_object",
+        help="a suite, or several separated by commas: libero_spatial,libero_object,libero_goal,libero_10",
+    )
+    p.add_argument(
+        "--tasks",
+        type=_task_list,
+        default=(),
+        help="comma-separated task ids of each suite, or 'all' (default: all, the standard protocol)",
+    )
     p.add_argument("--episodes-per-task", type=int, default=50)
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap per episode (default: the suite's standard)"

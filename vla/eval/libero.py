@@ -8,7 +8,9 @@ predicted chunk.
 
 Resumable and shardable: every finished episode is appended at once to ``episodes/rank-NN.jsonl``; a rerun
 with the same output folder skips finished episodes; under ``accelerate launch`` each process takes a
-disjoint block of the (task, episode) pairs and the main process merges all files into ``results.json``.
+disjoint block of the (suite, task, episode) triples and the main process merges all files into
+``results.json``. Several suites in one run (``suite="libero_spatial,libero_object,..."``, lerobot's
+convention) give one result with every suite's rate and the overall rate over all episodes.
 
 Vectorized: with ``num_envs`` > 1 each process runs that many simulator worker processes and batches the
 observations of all of them into one policy call (``vla.eval.vector``). Only the cameras the policy reads
@@ -47,11 +49,12 @@ MAX_AUTO_ENVS = 8
 class EvalConfig:
     #: Checkpoint folder, Hub repo id, ``scripted``, ``expert`` or ``random``.
     policy: str = "scripted"
+    #: A suite, or several separated by commas (``libero_spatial,libero_object,libero_goal,libero_10``).
     suite: str = "libero_object"
-    #: Task ids of the suite; empty means all of them.
-    task_ids: tuple[int, ...] = (0,)
+    #: Task ids of each suite; empty (the default, the standard protocol) means all of them.
+    task_ids: tuple[int, ...] = ()
     episodes_per_task: int = 50
-    #: Step limit per episode; ``None`` uses the suite's standard limit.
+    #: Step limit per episode; ``None`` uses each suite's standard limit.
     max_steps: int | None = None
     #: Actions executed from each predicted chunk before predicting again (``None``: the whole chunk).
     actions_per_chunk: int | None = None
@@ -73,9 +76,11 @@ class EvalConfig:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        check_choice("suite", self.suite, PROTOCOL)
-        for task_id in self.task_ids:
-            check_suite_task(self.suite, task_id)
+        for suite in self.suites:
+            check_choice("suite", suite, PROTOCOL)
+            for task_id in self.task_ids:
+                check_suite_task(suite, task_id)
+        check(len(set(self.suites)) == len(self.suites), "suite", self.suite, "each suite at most once")
         check(1 <= self.episodes_per_task <= 50, "episodes_per_task", self.episodes_per_task, "1..50")
         check(self.max_steps is None or self.max_steps >= 1, "max_steps", self.max_steps, "None or >= 1")
         check(
@@ -97,11 +102,23 @@ class EvalConfig:
         check_choice("dtype", self.dtype, INFERENCE_DTYPES)
 
     @property
-    def tasks(self) -> tuple[int, ...]:
-        return self.task_ids or tuple(range(PROTOCOL[self.suite].n_tasks))
+    def suites(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.suite.split(","))
 
-    def episode_keys(self) -> list[tuple[int, int]]:
-        return [(task, episode) for task in self.tasks for episode in range(self.episodes_per_task)]
+    def tasks(self, suite: str) -> tuple[int, ...]:
+        return self.task_ids or tuple(range(PROTOCOL[suite].n_tasks))
+
+    def max_steps_for(self, suite: str) -> int:
+        return self.max_steps or PROTOCOL[suite].max_steps
+
+    def episode_keys(self) -> list[tuple[str, int, int]]:
+        """(suite, task, episode) in the order they run: suite by suite, task by task."""
+        return [
+            (suite, task, episode)
+            for suite in self.suites
+            for task in self.tasks(suite)
+            for episode in range(self.episodes_per_task)
+        ]
 
 
 def auto_num_envs() -> int:
@@ -135,19 +152,19 @@ def rendering_for(config: EvalConfig, policy) -> Rendering:
 class EnvSlot:
     """The simulator for the task at hand: built on first use and for each new task, rebuilt after an error."""
 
-    def __init__(self, suite: str, seed: int, rendering: Rendering) -> None:
-        self.suite, self.seed, self.rendering = suite, seed, rendering
-        self.env, self.task_id = None, None
+    def __init__(self, seed: int, rendering: Rendering) -> None:
+        self.seed, self.rendering = seed, rendering
+        self.env, self.task = None, None
 
-    def get(self, task_id: int):
+    def get(self, suite: str, task_id: int):
         from vla.sim.libero_env import LiberoEnv
 
-        if self.env is not None and self.task_id != task_id:
+        if self.env is not None and self.task != (suite, task_id):
             self.close()
         if self.env is None:
             r = self.rendering
-            self.env = LiberoEnv(self.suite, task_id, r.image_size, self.seed, cameras=r.cameras)
-            self.task_id = task_id
+            self.env = LiberoEnv(suite, task_id, r.image_size, self.seed, cameras=r.cameras)
+            self.task = (suite, task_id)
         return self.env
 
     def close(self) -> None:
@@ -189,11 +206,9 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         per_task.setdefault(f"{row['suite']}/{row['task_id']}", []).append(row)
         suites.setdefault(row["suite"], []).append(row)
     return {
+        # in the order of the episodes (the evaluation's suite order, tasks ascending)
         "per_task": {
-            key: {**block(rows), "instruction": rows[0]["instruction"]}
-            for key, rows in sorted(
-                per_task.items(), key=lambda kv: (kv[0].split("/")[0], int(kv[0].split("/")[1]))
-            )
+            key: {**block(rows), "instruction": rows[0]["instruction"]} for key, rows in per_task.items()
         },
         "per_suite": {suite: block(rows) for suite, rows in suites.items()},
         "overall": block(episodes),
@@ -285,7 +300,7 @@ def run_episode(
             frames.append(obs["image"])
         steps += 1
     row = {
-        "suite": config.suite,
+        "suite": env.suite,
         "task_id": task_id,
         "episode": episode,
         "instruction": env.instruction,
@@ -300,34 +315,35 @@ def run_episode(
     if frames is not None and _wants_video(config, episode, success):
         slug = "".join(c if c.isalnum() else "_" for c in env.instruction)[:80]
         outcome = "success" if success else "failure"
-        name = f"{config.suite}_task{task_id}_ep{episode:02d}_{outcome}_{slug}.mp4"
+        name = f"{env.suite}_task{task_id}_ep{episode:02d}_{outcome}_{slug}.mp4"
         _write_video(Path(config.output_dir) / "videos" / name, frames)
         row["video"] = f"videos/{name}"
     return row
 
 
 def attempt_episode(
-    slot: EnvSlot, policy, config: EvalConfig, task_id: int, episode: int, max_steps: int
+    slot: EnvSlot, policy, config: EvalConfig, suite: str, task_id: int, episode: int
 ) -> dict[str, Any]:
     """One episode's row; a simulator (or policy) error gets one retry in a fresh environment."""
     errors = []
     for _attempt in range(2):
         try:
-            row = run_episode(slot.get(task_id), policy, config, task_id, episode, max_steps)
+            env = slot.get(suite, task_id)
+            row = run_episode(env, policy, config, task_id, episode, config.max_steps_for(suite))
             break
         except Exception:  # noqa: BLE001 - any simulator/policy failure is recorded, not fatal
             errors.append(traceback.format_exc())
             slot.close()
     else:
-        row = error_row(config, task_id, episode, errors[-1])
+        row = error_row(suite, task_id, episode, errors[-1])
     if errors:
         row["errors"] = errors
     return row
 
 
-def error_row(config: EvalConfig, task_id: int, episode: int, error: str) -> dict[str, Any]:
-    return {"suite": config.suite, "task_id": task_id, "episode": episode, "success": False, "steps": 0,
-            "instruction": task_instruction(config.suite, task_id), "error": error}  # fmt: skip
+def error_row(suite: str, task_id: int, episode: int, error: str) -> dict[str, Any]:
+    return {"suite": suite, "task_id": task_id, "episode": episode, "success": False, "steps": 0,
+            "instruction": task_instruction(suite, task_id), "error": error}  # fmt: skip
 
 
 def evaluate(config: EvalConfig) -> dict[str, Any]:
@@ -346,13 +362,12 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
             drop_partial_last_line(file)
     state.wait_for_everyone()
     finished = read_episodes(out)
-    todo = [k for k in config.episode_keys() if (config.suite, *k) not in finished]
+    todo = [key for key in config.episode_keys() if key not in finished]
     lo, hi = (
         len(todo) * state.process_index // state.num_processes,
         len(todo) * (state.process_index + 1) // state.num_processes,
     )
     mine = todo[lo:hi]  # contiguous blocks: each process builds as few task environments as possible
-    max_steps = config.max_steps or PROTOCOL[config.suite].max_steps
     rank_file = out / EPISODES_DIR / f"rank-{state.process_index:02d}.jsonl"
     num_envs = min(config.num_envs or auto_num_envs(), len(mine))
     if num_envs > 1:
@@ -384,12 +399,12 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         if num_envs > 1:
             from vla.eval.vector import run_vectorized
 
-            run_vectorized(config, policy, mine, max_steps, rendering_for(config, policy), num_envs, record)
+            run_vectorized(config, policy, mine, rendering_for(config, policy), num_envs, record)
         elif mine:
-            slot = EnvSlot(config.suite, config.seed, rendering_for(config, policy))
+            slot = EnvSlot(config.seed, rendering_for(config, policy))
             try:
-                for task_id, episode in mine:
-                    record(attempt_episode(slot, policy, config, task_id, episode, max_steps))
+                for suite, task_id, episode in mine:
+                    record(attempt_episode(slot, policy, config, suite, task_id, episode))
             finally:
                 slot.close()
     finally:
@@ -402,23 +417,27 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     if not state.is_main_process:
         return {}
     rows = read_episodes(out)
-    episodes = [rows[(config.suite, *k)] for k in config.episode_keys() if (config.suite, *k) in rows]
-    results = build_results(config, episodes, max_steps)
+    episodes = [rows[key] for key in config.episode_keys() if key in rows]
+    results = build_results(config, episodes)
     results["this_run"] = this_run
     (out / "results.json").write_text(json.dumps(results, indent=1))
     plot_results(results, out / "results.png")
     return results
 
 
-def build_results(config: EvalConfig, episodes: list[dict[str, Any]], max_steps: int) -> dict[str, Any]:
+def build_results(config: EvalConfig, episodes: list[dict[str, Any]]) -> dict[str, Any]:
     summary = summarize(episodes)
+    max_steps = {suite: config.max_steps_for(suite) for suite in config.suites}
+    standard = {suite: PROTOCOL[suite].max_steps for suite in config.suites}
     return {
         **summary,
         "protocol": {
             "suite": config.suite,
+            "suites": list(config.suites),
+            #: per suite
             "max_steps": max_steps,
-            "standard_max_steps": PROTOCOL[config.suite].max_steps,
-            "shortened": max_steps != PROTOCOL[config.suite].max_steps,
+            "standard_max_steps": standard,
+            "shortened": max_steps != standard,
             "settle_steps": SETTLE_STEPS,
             "init_states": "the benchmark's fixed initial state with index = episode",
             "image_rotation_deg": 180,
@@ -477,7 +496,7 @@ def plot_results(results: dict[str, Any], path: Path) -> None:
         f"{results['protocol']['suite']}: {results['overall']['successes']}/{results['overall']['episodes']}"
     )
     if results["protocol"]["shortened"]:
-        title += f" (episodes capped at {results['protocol']['max_steps']} steps)"
+        title += f" (episodes capped at {shortest_cap(results['protocol'])} steps)"
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -498,8 +517,15 @@ def format_table(results: dict[str, Any]) -> str:
     if o["errors"] or o["invalid_chunks"]:
         lines.append(f"simulator errors: {o['errors']}, undecodable action chunks: {o['invalid_chunks']}")
     if results["protocol"]["shortened"]:
-        lines.append(
-            f"note: episodes capped at {results['protocol']['max_steps']} steps "
-            f"(standard: {results['protocol']['standard_max_steps']})"
-        )
+        lines.append(f"note: {describe_cap(results['protocol'])}")
     return "\n".join(lines)
+
+
+def shortest_cap(protocol: dict[str, Any]) -> int:
+    return min(protocol["max_steps"].values())
+
+
+def describe_cap(protocol: dict[str, Any]) -> str:
+    """'episodes capped at 8 steps (standard: libero_object 280)' for a shortened run's results."""
+    standard = ", ".join(f"{suite} {steps}" for suite, steps in protocol["standard_max_steps"].items())
+    return f"episodes capped at {shortest_cap(protocol)} steps (standard: {standard})"

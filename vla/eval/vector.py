@@ -11,7 +11,7 @@ Where the policy runs depends on it:
   has reported, runs ONE ``predict`` on all the observations waiting, and sends each worker its chunk.
   Workers that are building or resetting an environment join the next batch when they are ready.
 
-Episodes are handed out from this process's (task, episode) queue as workers free up, and each finished
+Episodes are handed out from this process's (suite, task, episode) queue as workers free up, and each finished
 row goes to ``record`` at once (it is appended to the JSONL file), so a crash loses in-flight episodes only.
 
 Failures: a simulator (or policy) error is recorded with its traceback and the episode retried once in a
@@ -94,7 +94,6 @@ class RemotePolicy:
 @dataclass(frozen=True)
 class WorkerJob:
     config: EvalConfig
-    max_steps: int
     rendering: Rendering
     #: The policy runs in the main process (``RemotePolicy`` in the worker).
     remote_policy: bool
@@ -111,14 +110,14 @@ def _worker_main(conn, job: WorkerJob) -> None:
             policy = RemotePolicy(conn)
         else:
             policy = load_rollout_policy(job.config.policy, seed=job.config.seed)
-        slot = EnvSlot(job.config.suite, job.config.seed, job.rendering)
+        slot = EnvSlot(job.config.seed, job.rendering)
         conn.send(("ready", os.getpid()))
         while True:
             message = conn.recv()
             if message[0] == "stop":
                 return
-            _, task_id, episode = message
-            row = attempt_episode(slot, policy, job.config, task_id, episode, job.max_steps)
+            _, suite, task_id, episode = message
+            row = attempt_episode(slot, policy, job.config, suite, task_id, episode)
             conn.send(("done", row))
     except (EOFError, BrokenPipeError, ConnectionResetError, _MainGone, KeyboardInterrupt):
         return  # the main process is gone or interrupted: there is nobody to report to
@@ -137,8 +136,8 @@ class _Worker:
     index: int
     process: Any
     conn: Any
-    #: The (task, episode) in flight, or None when idle.
-    key: tuple[int, int] | None = None
+    #: The (suite, task, episode) in flight, or None when idle.
+    key: tuple[str, int, int] | None = None
     #: Executing a chunk the main process sent: the next batch waits for its observation.
     stepping: bool = False
     ready: bool = False
@@ -169,19 +168,18 @@ def _death_note(worker: _Worker) -> str:
 def run_vectorized(
     config: EvalConfig,
     policy,
-    keys: list[tuple[int, int]],
-    max_steps: int,
+    keys: list[tuple[str, int, int]],
     rendering: Rendering,
     num_envs: int,
     record: Callable[[dict[str, Any]], None],
 ) -> None:
     """Run the episodes ``keys`` on ``num_envs`` simulator workers; ``record`` gets each finished row."""
     ctx = start_fork_server()  # already running if the caller started it
-    job = WorkerJob(config, max_steps, rendering, remote_policy=not policy.runs_in_env_worker)
+    job = WorkerJob(config, rendering, remote_policy=not policy.runs_in_env_worker)
     workers = [_start_worker(ctx, i, job) for i in range(num_envs)]
     pending = deque(keys)
     waiting: dict[int, dict[str, Any]] = {}  # worker index -> observation waiting for its chunk
-    deaths: dict[tuple[int, int], list[str]] = {}
+    deaths: dict[tuple[str, int, int], list[str]] = {}
     clean = False
     try:
         while pending or any(w.key is not None for w in workers):
@@ -202,7 +200,7 @@ def run_vectorized(
                 try:
                     message = w.conn.recv()
                 except (EOFError, OSError):
-                    _replace_dead(ctx, job, workers, w, deaths, pending, waiting, record, config)
+                    _replace_dead(ctx, job, workers, w, deaths, pending, waiting, record)
                     continue
                 kind = message[0]
                 if kind == "ready":
@@ -224,19 +222,19 @@ def run_vectorized(
         _stop_workers(workers, graceful=clean)
 
 
-def _replace_dead(ctx, job, workers, w, deaths, pending, waiting, record, config) -> None:
+def _replace_dead(ctx, job, workers, w, deaths, pending, waiting, record) -> None:
     note = _death_note(w)
     if not w.ready:
         raise WorkerStartError(f"{note} while starting up (its error, if any, is above)")
-    task_id, episode = w.key
-    note += f" during {config.suite} task {task_id} episode {episode}"
+    suite, task_id, episode = w.key
+    note += f" during {suite} task {task_id} episode {episode}"
     print(f"warning: {note}; starting a new worker", file=sys.stderr, flush=True)
     waiting.pop(w.index, None)
     w.conn.close()
     workers[w.index] = _start_worker(ctx, w.index, job)
     deaths.setdefault(w.key, []).append(note)
     if len(deaths[w.key]) >= 2:  # it died twice: record the episode as an error and go on
-        row = error_row(config, task_id, episode, note)
+        row = error_row(suite, task_id, episode, note)
         row["errors"] = deaths.pop(w.key)
         record(row)
     else:

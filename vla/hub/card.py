@@ -42,13 +42,16 @@ def write_policy_card(
         'chunk = policy.predict_action_chunk({"image": ..., "wrist_image": ..., "state": ..., "task": "..."})',
         "```",
         "",
-        "Evaluate: `vla eval --policy <this repo id or folder> --suite libero_object`.",
+        "Evaluate (the standard protocol, all four suites): `vla eval --policy <this repo id or folder> "
+        "--suite libero_spatial,libero_object,libero_goal,libero_10 --tasks all`.",
         "",
     ]
     if eval_results:
         lines += ["## LIBERO results", "", "| task | success | episodes |", "|---|---|---|"]
         for key, task in eval_results.get("per_task", {}).items():
             lines.append(f"| {key} | {100 * task['success_rate']:.1f}% | {task['episodes']} |")
+        for suite, block in eval_results.get("per_suite", {}).items():
+            lines.append(f"| {suite} (suite) | {100 * block['success_rate']:.1f}% | {block['episodes']} |")
         overall = eval_results.get("overall", {})
         if overall:
             lines.append(
@@ -56,9 +59,9 @@ def write_policy_card(
             )
         protocol = eval_results.get("protocol", {})
         if protocol.get("shortened"):
-            lines.append(
-                f"\nEpisodes were capped at {protocol['max_steps']} steps (standard {protocol['standard_max_steps']})."
-            )
+            from vla.eval.libero import describe_cap
+
+            lines.append(f"\nNot the standard protocol: {describe_cap(protocol)}.")
         lines.append("")
     if metrics:
         lines += ["## Last training metrics", "```json", json.dumps(metrics, indent=1), "```", ""]
