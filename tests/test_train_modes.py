@@ -169,7 +169,10 @@ def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset
     results = tmp_path / "results.json"
     results.write_text(json.dumps({
         "per_task": {"libero_object/0": {"success_rate": 0.5, "episodes": 2}},
-        "overall": {"success_rate": 0.5, "episodes": 2}, "protocol": {"shortened": False},
+        "per_suite": {"libero_object": {"success_rate": 0.5, "episodes": 2}},
+        "overall": {"success_rate": 0.5, "episodes": 2},
+        "protocol": {"shortened": True, "max_steps": {"libero_object": 8},
+                     "standard_max_steps": {"libero_object": 280}},
     }))  # fmt: skip
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_TOKEN", "hf_dummy")
@@ -194,6 +197,8 @@ def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset
     assert not any(n.startswith("training_state") for n in names)
     card = (staging / "README.md").read_text()
     assert "| libero_object/0 | 50.0% | 2 |" in card and "library_name: vla" in card
+    assert "| libero_object (suite) | 50.0% | 2 |" in card
+    assert "Not the standard protocol: episodes capped at 8 steps (standard: libero_object 280)." in card
 
 
 def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(synthetic_dataset, tmp_path):
