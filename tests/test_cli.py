@@ -35,6 +35,10 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
             "episodes_per_task=51 is invalid: 1..50",
         ),
         (
+            ["eval", "--policy", "random", "--dtype", "fp8"],
+            "dtype='fp8' is invalid: expected one of 'auto', 'float32', 'bfloat16', 'float16'",
+        ),
+        (
             ["eval", "--policy", "random", "--suite", "libero_goal,libero_goal"],
             "suite='libero_goal,libero_goal' is invalid: each suite at most once",
         ),

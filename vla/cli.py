@@ -369,8 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dtype",
         default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="weights of our checkpoints (auto: bfloat16 on a GPU, float32 on the CPU)",
+        help="weights of our checkpoints: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16, float16",
     )
     p.add_argument("--out", default="outputs/eval")
     p.set_defaults(func=cmd_eval)
