@@ -38,6 +38,20 @@ def observations(dataset, indices=(0, 7, 15)):
 
 
 # -- the expected mask, derived from the tokens alone ----------------------------------------------------
+def fit_batch(policy: VLAPolicy, batch: dict, steps: int) -> list[float]:
+    """AdamW (lr 1e-2) on one batch for ``steps`` steps; the loss of each step."""
+    optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=1e-2)
+    policy.model.train()
+    losses = []
+    for _ in range(steps):
+        loss = policy.loss(batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
 def expected_mask(policy: VLAPolicy, keys: torch.Tensor, n_queries: int) -> torch.Tensor:
     """(Q, K) bool for one row of key tokens (the queries are the last ``n_queries``), from the rules the
     modes state: prompt and action tokens are causal over prompt and action tokens; a slot sees the whole
@@ -329,15 +343,7 @@ def test_parallel_emits_valid_action_tokens_only(policies):
 def test_each_mode_trains_saves_reloads_and_predicts_identically(synthetic_dataset, tmp_path, mode):
     policy, dataset = make_policy(synthetic_dataset, decoding=mode, decoding_block_size=BLOCK)
     batch = policy.collate(observations(dataset, (0, 5, 11, 15)))
-    optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=1e-2)
-    policy.model.train()
-    losses = []
-    for _ in range(6):
-        loss = policy.loss(batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = fit_batch(policy, batch, steps=6)
     assert losses[-1] < 0.7 * losses[0], losses
     obs = observations(dataset, (0, 5, 11))
     chunks = policy.predict_action_chunk(obs)
@@ -357,15 +363,7 @@ def test_lora_with_parallel_decoding_trains_the_slot_rows(synthetic_dataset, tmp
     assert set(slots) <= set(trainable["embed_tokens"]) and not set(slots) & set(trainable["lm_head"])
     before = policy.model.get_input_embeddings().weight.detach().clone()
     batch = policy.collate(observations(dataset, (0, 5, 11, 15)))
-    optimizer = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=1e-2)
-    policy.model.train()
-    losses = []
-    for _ in range(4):
-        loss = policy.loss(batch)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+    losses = fit_batch(policy, batch, steps=4)
     assert losses[-1] < losses[0], losses
     obs = observations(dataset, (0, 5))
     chunks = policy.predict_action_chunk(obs)
