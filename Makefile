@@ -1,5 +1,5 @@
 # vla: the commands a newcomer needs. `make setup && make test` on a fresh machine; `make demo` after.
-.PHONY: setup test test-slow test-all demo bench-decode lint format clean
+.PHONY: setup test test-slow test-all demo reproduce bench-decode lint format clean
 
 VENV := .venv/bin
 export OMP_NUM_THREADS ?= 1
@@ -26,6 +26,10 @@ TOKENIZER ?= binning
 DEMO_OUT := outputs/demo$(if $(filter-out binning,$(TOKENIZER)),-$(TOKENIZER),)
 demo:             ## record -> tokenize -> train (2 processes) -> evaluate; make demo TOKENIZER=actioncodec|fast
 	$(VENV)/vla demo --out $(DEMO_OUT) --tokenizer $(TOKENIZER)
+
+EXPERIMENT ?= recipes/experiments/libero_object_task0.yaml
+reproduce:        ## proof of learning: expert data -> tokenizer -> train -> 50-episode evaluation + baselines (resumable)
+	$(VENV)/vla experiment $(EXPERIMENT)
 
 bench-decode:     ## latency per action chunk of the three decoding modes, tiny policy on CPU (~1 min)
 	$(VENV)/python bench/decode_latency.py --out outputs/bench/decode_latency.json

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from vla.config import ConfigError
-from vla.data.record import generate_episodes
+from vla.data.record import MIN_DISTANCE_TO_EVAL_STATES, generate_episodes
 
 
 def test_bad_generation_inputs_are_named(tmp_path):
@@ -65,6 +65,11 @@ def test_generator_resumes_after_kill_9_and_matches_an_uninterrupted_run(tmp_pat
     report = json.loads((out / "meta" / "vla_generation.json").read_text())
     assert report["episodes_recorded_this_run"] == 4 - len(staged)
     assert report["overall"]["episodes"] == 4 and not staging.exists()
+    # no leakage: every demonstration starts from its own seeded random placement, away from the 50
+    # evaluation initial states
+    assert report["init_states"] == "random"
+    assert len({row["placement_seed"] for row in report["episodes"]}) == 4
+    assert min(row["distance_to_eval_states"] for row in report["episodes"]) >= MIN_DISTANCE_TO_EVAL_STATES
 
     straight = generate_episodes(tmp_path / "straight", ("libero_object",), (0, 1), 2, max_steps=6, workers=1)
     actions, episodes, tasks = _frames(out)

@@ -52,6 +52,27 @@ def test_observation_follows_the_public_schema(env):
     assert not np.allclose(other["state"], obs["state"]) or not np.array_equal(other["image"], obs["image"])
 
 
+def test_random_placements_are_seeded_and_never_an_evaluation_state(env):
+    from vla.data.record import MIN_DISTANCE_TO_EVAL_STATES
+
+    env.reset(7)
+    assert env.distance_to_benchmark_states() == 0.0  # the guard sees an evaluation state
+    first = env.reset_random(11)
+    start = env.start_state.copy()
+    assert env.distance_to_benchmark_states() >= MIN_DISTANCE_TO_EVAL_STATES
+    again = env.reset_random(11)
+    np.testing.assert_array_equal(env.start_state, start)  # same seed, same placement and robot joints
+    np.testing.assert_array_equal(again["state"], first["state"])
+    env.reset_random(12)
+    assert np.abs(env.start_state - start).max() > 1e-3
+    # the robot's joints get LIBERO's own initialization noise, as in the benchmark's states
+    nq = env._env.sim.model.nq
+    joints = [env.reset_random(seed) is not None and env.start_state[1:8].copy() for seed in range(13, 17)]
+    benchmark_joints = np.asarray(env.init_states)[:, 1:8]
+    assert 0.005 < np.std(joints, axis=0).mean() < 0.05 and 0.005 < benchmark_joints.std(0).mean() < 0.05
+    assert nq > 8
+
+
 def test_moving_the_object_into_its_goal_is_detected_as_success(env):
     env.reset(0)
     assert not env.success()

@@ -1,5 +1,6 @@
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,7 +51,14 @@ def test_smolvlm2_preset_matches_published_architecture():
     assert (vision.num_attention_heads, vision.patch_size, vision.image_size) == (16, 14, 384)
     assert config.scale_factor == 3 and config.image_token_id == 49190
     assert preset.image_tokens_per_image == 81
-    assert preset.processor_kwargs == {"do_image_splitting": False}
+    # one 384 px tile, and no detour through 1536 px (the processor's default longest edge is 4 x 384)
+    edge = {"longest_edge": 384}
+    assert preset.processor_kwargs == {"do_image_splitting": False, "size": edge, "max_image_size": edge}
+    from transformers import SmolVLMImageProcessor
+
+    processor = SmolVLMImageProcessor(**preset.processor_kwargs)
+    out = processor(images=[[np.zeros((256, 256, 3), np.uint8)] * 2], return_tensors="pt")
+    assert tuple(out["pixel_values"].shape) == (1, 2, 3, 384, 384)
     # ~2.2B parameters, counted without allocating them
     with torch.device("meta"):
         from transformers import SmolVLMForConditionalGeneration
@@ -68,3 +76,20 @@ def test_real_preset_offline_fails_fast_with_instructions(monkeypatch, tmp_path)
     assert time.perf_counter() - start < 30
     message = str(err.value)
     assert "HuggingFaceTB/SmolVLM2-2.2B-Instruct" in message and "local copy" in message
+
+
+def test_small_preset_is_built_offline_with_the_same_classes():
+    from transformers import AutoConfig, AutoProcessor
+
+    from vla.model.presets import resolve_model_source
+    from vla.model.tiny import EMBEDDED
+
+    folder = resolve_model_source("small")
+    config = AutoConfig.from_pretrained(folder)
+    assert type(config).__name__ == "SmolVLMConfig"
+    vision = config.vision_config
+    assert (vision.image_size, vision.patch_size, config.scale_factor) == (128, 8, 4)
+    assert (config.text_config.hidden_size, config.text_config.num_hidden_layers) == (256, 4)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert processor.image_seq_len == EMBEDDED["small"].image_seq_len == 16
+    assert processor.image_processor.size == {"longest_edge": 128}

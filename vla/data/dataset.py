@@ -63,6 +63,13 @@ class ChunkedDataset:
     def fps(self) -> int:
         return self.lerobot.fps
 
+    @property
+    def image_size(self) -> int:
+        """Side in pixels of the (square) agent-view images."""
+        shape = self.lerobot.meta.features[self.features.image]["shape"]
+        # LeRobot stores image shapes as (height, width, channel) or (channel, height, width)
+        return int(max(shape))
+
     def column(self, canonical: str) -> np.ndarray:
         """A whole numeric column (no image decoding), canonical name and convention."""
         table = self.lerobot.hf_dataset.with_format("numpy")

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,16 +32,48 @@ logger = logging.getLogger(__name__)
 
 FPS = 10
 CONTROLLERS = ("expert", "reach")
-IMAGE_SHAPE = (256, 256, 3)
+#: Where an episode starts: a fresh random placement (``random``, the default: never an evaluation state)
+#: or the benchmark's fixed initial state with the episode's index (``benchmark``: the states evaluation
+#: uses, so a policy trained on them is tested on its training scenes).
+INIT_STATES = ("random", "benchmark")
+IMAGE_SIZE = 256
+IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
 GENERATION_FILE = "vla_generation.json"
+#: A random placement closer than this (max-abs over simulator positions) to an evaluation state is refused.
+MIN_DISTANCE_TO_EVAL_STATES = 1e-3
 
-#: The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout).
-LIBERO_FEATURES = {
-    "image": {"dtype": "image", "shape": IMAGE_SHAPE, "names": ["height", "width", "channel"]},
-    "wrist_image": {"dtype": "image", "shape": IMAGE_SHAPE, "names": ["height", "width", "channel"]},
-    "state": {"dtype": "float32", "shape": (STATE_DIM,), "names": ["state"]},
-    "actions": {"dtype": "float32", "shape": (ACTION_DIM,), "names": ["actions"]},
-}
+
+def libero_features(image_size: int = IMAGE_SIZE) -> dict[str, dict[str, Any]]:
+    """The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout)."""
+    image = {"dtype": "image", "shape": (image_size, image_size, 3), "names": ["height", "width", "channel"]}
+    return {
+        "image": dict(image),
+        "wrist_image": dict(image),
+        "state": {"dtype": "float32", "shape": (STATE_DIM,), "names": ["state"]},
+        "actions": {"dtype": "float32", "shape": (ACTION_DIM,), "names": ["actions"]},
+    }
+
+
+LIBERO_FEATURES = libero_features()
+
+
+def placement_seed(suite: str, task_id: int, episode: int) -> int:
+    """The seed of a demonstration's random placement: a pure function of (suite, task, episode)."""
+    return zlib.crc32(f"vla-generate/{suite}/{task_id}/{episode}".encode())
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    """How each episode is recorded (a resumed run must use the same)."""
+
+    controller: str = "expert"
+    max_steps: int | None = None
+    keep_failed: bool = True
+    init_states: str = "random"
+    image_size: int = IMAGE_SIZE
+    #: Std of Gaussian noise added to the executed motion (not the recorded action, not the gripper):
+    #: the closed-loop expert corrects it, so the data shows recoveries (DART). 0 = none.
+    action_noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -70,39 +103,51 @@ def _make_controller(name: str, env):
 _WORKER_ENV: dict[str, Any] = {}
 
 
-def _worker_env(suite: str, task_id: int):
+def _worker_env(suite: str, task_id: int, image_size: int = IMAGE_SIZE):
     from vla.sim.libero_env import LiberoEnv
 
-    key = (suite, task_id)
+    key = (suite, task_id, image_size)
     if _WORKER_ENV.get("key") != key:
         if "env" in _WORKER_ENV:
             _WORKER_ENV["env"].close()
-        _WORKER_ENV.update(key=key, env=LiberoEnv(suite, task_id))
+        _WORKER_ENV.update(key=key, env=LiberoEnv(suite, task_id, image_size=image_size))
     return _WORKER_ENV["env"]
 
 
-def record_episode(
-    job: EpisodeJob, staging: Path, controller: str, max_steps: int | None, keep_failed: bool
-) -> dict[str, Any]:
+def record_episode(job: EpisodeJob, staging: Path, settings: RecordSettings) -> dict[str, Any]:
     """Roll one episode out and stage it atomically; returns its outcome. Failed episodes are staged
-    without frames unless ``keep_failed`` (so a rerun does not roll them out again)."""
-    env = _worker_env(job.suite, job.task_id)
-    obs = env.reset(job.episode % env.n_init_states)
-    policy = _make_controller(controller, env)
-    frames: dict[str, list[np.ndarray]] = {key: [] for key in LIBERO_FEATURES}
+    without frames unless ``settings.keep_failed`` (so a rerun does not roll them out again)."""
+    env = _worker_env(job.suite, job.task_id, settings.image_size)
+    seed = placement_seed(job.suite, job.task_id, job.episode)
+    if settings.init_states == "random":
+        obs = env.reset_random(seed)
+    else:
+        obs = env.reset(job.episode % env.n_init_states)
+    distance = env.distance_to_benchmark_states()
+    if settings.init_states == "random" and distance < MIN_DISTANCE_TO_EVAL_STATES:
+        raise RuntimeError(
+            f"{job.name}: random placement {seed} lies {distance:.2g} from an evaluation initial state"
+        )
+    noise = np.random.default_rng(seed)
+    policy = _make_controller(settings.controller, env)
+    features = libero_features(settings.image_size)
+    frames: dict[str, list[np.ndarray]] = {key: [] for key in features}
     success, steps = False, 0
-    for _ in range(max_steps or PROTOCOL[job.suite].max_steps):
+    for _ in range(settings.max_steps or PROTOCOL[job.suite].max_steps):
         action = np.asarray(policy.act(env), dtype=np.float32)
         for key in ("image", "wrist_image", "state"):
             frames[key].append(obs[key])
         frames["actions"].append(action)
-        obs, success = env.step(action)
+        executed = action.copy()
+        if settings.action_noise > 0:
+            executed[:-1] += noise.normal(0.0, settings.action_noise, ACTION_DIM - 1).astype(np.float32)
+        obs, success = env.step(executed)
         steps += 1
         if success:
             break
-    keep = success or keep_failed
+    keep = success or settings.keep_failed
     arrays = {
-        key: np.stack(values) if keep else np.zeros((0, *LIBERO_FEATURES[key]["shape"]), np.float32)
+        key: np.stack(values) if keep else np.zeros((0, *features[key]["shape"]), np.float32)
         for key, values in frames.items()
     }
     target = staging / job.name
@@ -116,9 +161,11 @@ def record_episode(
             kept=np.asarray(keep),
             steps=np.asarray(steps),
             instruction=np.asarray(env.instruction),
+            seed=np.asarray(seed),
+            distance_to_eval_states=np.asarray(distance),
         )
     os.replace(tmp, target)  # atomic: a staged file is always a whole episode
-    return {**_job_fields(job), "success": success, "kept": keep, "steps": steps}
+    return _staged_outcome(target, job)
 
 
 def _job_fields(job: EpisodeJob) -> dict[str, Any]:
@@ -132,6 +179,8 @@ def _staged_outcome(path: Path, job: EpisodeJob) -> dict[str, Any]:
             "success": bool(data["success"]),
             "kept": bool(data["kept"]),
             "steps": int(data["steps"]),
+            "placement_seed": int(data["seed"]),
+            "distance_to_eval_states": round(float(data["distance_to_eval_states"]), 6),
         }
 
 
@@ -151,14 +200,20 @@ def generate_episodes(
     successful_only: bool = False,
     overwrite: bool = False,
     repo_id: str | None = None,
+    init_states: str = "random",
+    image_size: int = IMAGE_SIZE,
+    action_noise: float = 0.0,
 ) -> Path:
     """Record ``episodes_per_task`` episodes of each task of each suite into the LeRobotDataset ``out``.
 
-    Episode ``e`` of a task starts from the benchmark's initial state ``e`` (modulo the 50 states), settles
-    with 10 no-op steps and records up to ``max_steps`` frames (default: the suite's standard limit),
+    Episode ``e`` of a task starts from a random placement seeded by :func:`placement_seed` (``init_states``
+    ``random``, the default; never one of the benchmark's evaluation states, checked per episode) or from
+    the benchmark's initial state ``e`` modulo 50 (``benchmark``), settles with 10 no-op steps and records up to ``max_steps`` frames (default: the suite's standard limit),
     stopping when the task succeeds. ``task_ids`` ``None`` takes every task of each suite. ``controller`` is
     ``expert`` (:mod:`vla.sim.expert`) or ``reach`` (reach, grasp, lift; never places). With
     ``successful_only`` failed episodes are left out. ``workers`` simulator processes record in parallel.
+    ``image_size``: camera resolution (record at the size the model reads: rendering dominates CPU time).
+    ``action_noise``: DART-style noise on the executed motion (see :class:`RecordSettings`).
     A rerun with the same arguments resumes; ``overwrite`` starts again from nothing.
     """
     from tqdm.auto import tqdm
@@ -172,6 +227,10 @@ def generate_episodes(
     check(episodes_per_task >= 1, "episodes_per_task", episodes_per_task, "must be >= 1")
     check(max_steps is None or max_steps >= 1, "max_steps", max_steps, "None or >= 1")
     check(workers >= 1, "workers", workers, "must be >= 1")
+    check_choice("init_states", init_states, INIT_STATES)
+    check(16 <= image_size <= 1024, "image_size", image_size, "16..1024 pixels")
+    check(0.0 <= action_noise <= 1.0, "action_noise", action_noise, "0..1 (std of the executed motion noise)")
+    record = RecordSettings(controller, max_steps, not successful_only, init_states, image_size, action_noise)
     out = Path(out)
     staging, building = out.with_name(out.name + ".staging"), out.with_name(out.name + ".building")
     if overwrite:
@@ -192,13 +251,18 @@ def generate_episodes(
         "max_steps": max_steps,
         "controller": controller,
         "successful_only": successful_only,
+        "init_states": init_states,
+        "image_size": image_size,
+        "action_noise": action_noise,
     }
+    episode_keys = ("max_steps", "controller", "successful_only", "init_states", "image_size", "action_noise")
     staging.mkdir(parents=True, exist_ok=True)
     settings_file = staging / "settings.json"
     if settings_file.is_file():
         previous = json.loads(settings_file.read_text())
-        if {k: previous.get(k) for k in ("max_steps", "controller", "successful_only")} != {
-            k: settings[k] for k in ("max_steps", "controller", "successful_only")
+        defaults = {"init_states": "benchmark", "image_size": IMAGE_SIZE, "action_noise": 0.0}
+        if {k: previous.get(k, defaults.get(k)) for k in episode_keys} != {
+            k: settings[k] for k in episode_keys
         }:
             raise ValueError(
                 f"{staging} holds episodes recorded with {previous}, not {settings}: rerun with the same "
@@ -221,13 +285,13 @@ def generate_episodes(
 
         if workers == 1 or len(pending) <= 1:
             for job in pending:
-                done(record_episode(job, staging, controller, max_steps, not successful_only), job)
+                done(record_episode(job, staging, record), job)
         else:
-            _record_in_processes(pending, staging, controller, max_steps, not successful_only, workers, done)
+            _record_in_processes(pending, staging, record, workers, done)
     record_seconds = time.perf_counter() - started
     _close_worker_env()
 
-    _build_dataset(jobs, staging, building, repo_id or f"local/{out.name}")
+    _build_dataset(jobs, staging, building, repo_id or f"local/{out.name}", image_size)
     summary = generation_summary([outcomes[job] for job in jobs])
     report = {
         **settings,
@@ -249,7 +313,7 @@ def generate_episodes(
     return out
 
 
-def _record_in_processes(pending, staging, controller, max_steps, keep_failed, workers, done) -> None:
+def _record_in_processes(pending, staging, record: RecordSettings, workers, done) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -257,10 +321,7 @@ def _record_in_processes(pending, staging, controller, max_steps, keep_failed, w
     # spawn: MuJoCo's rendering contexts must not be inherited by fork.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        futures = {
-            pool.submit(record_episode, job, staging, controller, max_steps, keep_failed): job
-            for job in pending
-        }
+        futures = {pool.submit(record_episode, job, staging, record): job for job in pending}
         try:
             for future in as_completed(futures):
                 done(future.result(), futures[future])
@@ -277,7 +338,9 @@ def _close_worker_env() -> None:
         _WORKER_ENV.pop("key", None)
 
 
-def _build_dataset(jobs: list[EpisodeJob], staging: Path, building: Path, repo_id: str) -> None:
+def _build_dataset(
+    jobs: list[EpisodeJob], staging: Path, building: Path, repo_id: str, image_size: int = IMAGE_SIZE
+) -> None:
     """Staged episodes -> a LeRobotDataset in ``building``, in job order (episodes without frames are
     skipped)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
@@ -287,7 +350,7 @@ def _build_dataset(jobs: list[EpisodeJob], staging: Path, building: Path, repo_i
     dataset = LeRobotDataset.create(
         repo_id=repo_id,
         fps=FPS,
-        features=LIBERO_FEATURES,
+        features=libero_features(image_size),
         root=building,
         robot_type="panda",
         use_videos=False,
@@ -315,13 +378,34 @@ def generation_summary(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         row["episodes"] += 1
         row["successes"] += int(o["success"])
         row["steps"].append(o["steps"])
+    distances = [o["distance_to_eval_states"] for o in outcomes if "distance_to_eval_states" in o]
     return {
         "per_task": per_task,
         "overall": {
             "episodes": len(outcomes),
             "successes": sum(int(o["success"]) for o in outcomes),
             "kept": sum(int(o["kept"]) for o in outcomes),
+            # How far the nearest demonstration start lies from the benchmark's evaluation states
+            # (max-abs over simulator positions; 0 = recorded from an evaluation state).
+            "min_distance_to_eval_states": min(distances) if distances else None,
         },
+        "episodes": [
+            {
+                k: o[k]
+                for k in (
+                    "suite",
+                    "task_id",
+                    "episode",
+                    "placement_seed",
+                    "distance_to_eval_states",
+                    "success",
+                    "kept",
+                    "steps",
+                )
+                if k in o
+            }
+            for o in outcomes
+        ],
     }
 
 

@@ -26,6 +26,8 @@ from vla.sim.libero_env import ACTION_DIM, CAMERAS, check_cameras
 
 #: Prefix of a lerobot policy spec: ``lerobot:<folder or Hub repo id>``.
 LEROBOT_PREFIX = "lerobot:"
+#: Prefix of the open-loop baseline: ``replay:<dataset folder>`` replays the task's mean demonstration.
+REPLAY_PREFIX = "replay:"
 
 
 class RolloutPolicy(Protocol):
@@ -120,9 +122,9 @@ def inference_dtype(requested: str, device):
 
 
 class CheckpointPolicy(BatchedPolicy):
-    #: Our checkpoints are trained on 256 px frames (the public LIBERO datasets and ``vla data record``):
-    #: rendering at that size lets the processor resize exactly as it did in training, rather than feeding
-    #: the model images rendered directly at its input size, which it never saw.
+    #: Rendered at the size of the images the checkpoint was trained on (``PolicyConfig.image_size``; 256 px,
+    #: the public LIBERO datasets' size, for checkpoints that predate it), so the processor resizes exactly
+    #: as in training rather than feeding the model images rendered at its input size, which it never saw.
     image_size = 256
 
     def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto") -> None:
@@ -133,6 +135,7 @@ class CheckpointPolicy(BatchedPolicy):
         self.device = inference_device(device)
         self.dtype = inference_dtype(dtype, self.device)
         self.policy = VLAPolicy.from_pretrained(path)
+        self.image_size = self.policy.config.image_size or CheckpointPolicy.image_size
         self.policy.model.to(device=self.device, dtype=self.dtype)
         self.cameras = _policy_cameras(self.policy.config.image_keys, f"checkpoint {path}")
 
@@ -203,8 +206,74 @@ class RandomPolicy:
         return self.rng.uniform(-1.0, 1.0, size=(1, ACTION_DIM))
 
 
+def mean_demonstrations(dataset: str | Path) -> dict[str, np.ndarray]:
+    """Instruction -> the mean demonstration of that task (steps, 7): each episode's actions resampled
+    linearly onto the median episode length, averaged; the gripper is the sign of the mean (ties open)."""
+    from vla.data.dataset import load_chunked_dataset
+
+    data = load_chunked_dataset(dataset, horizon=1)
+    actions, episodes = data.column("actions"), data.episode_index()
+    tasks = data.lerobot.hf_dataset.with_format(None)["task_index"]
+    names = {
+        int(index): str(task)
+        for task, index in zip(
+            data.lerobot.meta.tasks.index, data.lerobot.meta.tasks["task_index"], strict=True
+        )
+    }
+    by_task: dict[str, list[np.ndarray]] = {}
+    for episode in np.unique(episodes):
+        rows = np.flatnonzero(episodes == episode)
+        by_task.setdefault(names[int(tasks[rows[0]])], []).append(actions[rows].astype(np.float64))
+    means = {}
+    for task, demos in by_task.items():
+        length = int(np.median([len(d) for d in demos]))
+        grid = np.linspace(0.0, 1.0, length)
+        resampled = [
+            np.stack([np.interp(grid, np.linspace(0.0, 1.0, len(d)), d[:, j]) for j in range(ACTION_DIM)], 1)
+            for d in demos
+        ]
+        mean = np.mean(resampled, axis=0)
+        mean[:, -1] = np.where(mean[:, -1] > 0, 1.0, -1.0)
+        means[task] = mean
+    return means
+
+
+class MeanReplayPolicy:
+    """Open-loop replay of the task's mean demonstration (``replay:<dataset>``): a baseline that ignores
+    every observation, so a learned policy that beats it is shown to use what it sees. After the replay the
+    arm holds still with the last gripper command."""
+
+    runs_in_env_worker = True
+    cameras: tuple[str, ...] = ()
+    image_size = None
+
+    def __init__(self, dataset: str | Path) -> None:
+        self.name = f"{REPLAY_PREFIX}{dataset}"
+        self.trajectories = mean_demonstrations(dataset)
+        self.invalid_chunks = 0
+        self.replayed = False
+
+    def reset(self, episode_seed: int) -> None:
+        self.replayed = False
+
+    def act(self, env, observation):
+        trajectory = self.trajectories.get(env.instruction)
+        if trajectory is None:
+            raise ValueError(
+                f"the replay dataset has no demonstration of {env.instruction!r}; it has "
+                f"{sorted(self.trajectories)}"
+            )
+        if not self.replayed:
+            self.replayed = True
+            return trajectory.copy()
+        hold = np.zeros((1, ACTION_DIM))
+        hold[0, -1] = trajectory[-1, -1]
+        return hold
+
+
 def load_rollout_policy(spec: str, seed: int = 0, device: str = "auto", dtype: str = "auto") -> RolloutPolicy:
-    """``scripted``, ``expert``, ``random``, ``lerobot:<folder or Hub id>``, or a checkpoint folder / Hub id.
+    """``scripted``, ``expert``, ``random``, ``replay:<dataset>``, ``lerobot:<folder or Hub id>``, or a
+    checkpoint folder / Hub id.
 
     ``device`` and ``dtype`` apply to learned policies (a lerobot policy keeps its own dtype)."""
     if spec == "scripted":
@@ -213,6 +282,8 @@ def load_rollout_policy(spec: str, seed: int = 0, device: str = "auto", dtype: s
         return ExpertPolicy()
     if spec == "random":
         return RandomPolicy(seed)
+    if spec.startswith(REPLAY_PREFIX):
+        return MeanReplayPolicy(spec[len(REPLAY_PREFIX) :])
     if spec.startswith(LEROBOT_PREFIX):
         from vla.eval.lerobot_policy import LerobotPolicy
 

@@ -53,6 +53,9 @@ class PolicyConfig:
     image_keys: tuple[str, ...] = ("image", "wrist_image")
     #: Append the proprio state (normalized, 2 decimals) to the prompt as text.
     include_state: bool = False
+    #: Side in pixels of the camera images the policy was trained on (the dataset's; training fills it in).
+    #: Evaluation renders at this size, so the processor sees images as it did in training.
+    image_size: int | None = None
     #: ``auto`` picks flash_attention_2 when installed and on CUDA, else sdpa.
     attn_implementation: str = "auto"
     #: Standard deviation (in units of the text embeddings' std) of the new action rows around their mean.
@@ -77,6 +80,7 @@ class PolicyConfig:
         check(self.lora_rank >= 1, "lora_rank", self.lora_rank, "must be >= 1")
         check(0.0 <= self.lora_dropout < 1.0, "lora_dropout", self.lora_dropout, "must be in [0, 1)")
         check(len(self.image_keys) >= 1, "image_keys", self.image_keys, "at least one image feature")
+        check(self.image_size is None or self.image_size >= 8, "image_size", self.image_size, "None or >= 8")
         check_choice(
             "attn_implementation", self.attn_implementation, ("auto", "sdpa", "eager", "flash_attention_2")
         )

@@ -1,9 +1,16 @@
-"""A tiny SmolVLM built offline and deterministically with the same classes as SmolVLM2-2.2B.
+"""Embedded SmolVLMs built offline and deterministically with the same classes as SmolVLM2-2.2B.
 
 Same model class (``SmolVLMForConditionalGeneration``), processor (``SmolVLMProcessor`` with its image and
 video processors), chat template and special tokens as the real model, so every code path that loads
-``HuggingFaceTB/SmolVLM2-2.2B-Instruct`` runs on it in seconds on a CPU. Only the sizes differ: 64 px
-images, 16 image tokens per image, a 2-layer Llama text model and a small BPE vocabulary trained here.
+``HuggingFaceTB/SmolVLM2-2.2B-Instruct`` runs on them on a CPU. Only the sizes differ (:data:`EMBEDDED`):
+
+- ``tiny`` (0.2M parameters): 64 px images, 16 image tokens per image, a 2-layer Llama text model. Tests
+  and the demo: every stage runs in seconds.
+- ``small`` (~4M parameters): 128 px images (the size ``vla experiment`` records at, so nothing is
+  resized), 16 image tokens per image, a 4-layer vision encoder and a 4-layer Llama text model. Large
+  enough to learn a LIBERO task on a 2-core CPU within an hour.
+
+Both share a small BPE vocabulary trained here on LIBERO's instructions.
 """
 
 from __future__ import annotations
@@ -11,14 +18,42 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-#: Bump when the tiny model changes, so caches built by older code are not reused.
-TINY_VERSION = 1
-IMAGE_SIZE = 64
-PATCH_SIZE = 8
-SCALE_FACTOR = 2
-IMAGE_SEQ_LEN = (IMAGE_SIZE // PATCH_SIZE) ** 2 // SCALE_FACTOR**2  # 16
+
+@dataclass(frozen=True)
+class EmbeddedSpec:
+    """The sizes of an embedded model; everything else (classes, tokenizer, template) is shared."""
+
+    name: str
+    #: Bump when the model changes, so caches built by older code are not reused.
+    version: int
+    image_size: int
+    patch_size: int
+    scale_factor: int
+    text_hidden: int
+    text_layers: int
+    text_heads: int
+    vision_hidden: int
+    vision_layers: int
+    vision_heads: int
+
+    @property
+    def image_seq_len(self) -> int:
+        return (self.image_size // self.patch_size) ** 2 // self.scale_factor**2
+
+
+EMBEDDED: dict[str, EmbeddedSpec] = {
+    "tiny": EmbeddedSpec("tiny", 1, 64, 8, 2, 64, 2, 4, 32, 2, 2),
+    "small": EmbeddedSpec("small", 1, 128, 8, 4, 256, 4, 4, 128, 4, 4),
+}
+TINY = EMBEDDED["tiny"]
+TINY_VERSION = TINY.version
+IMAGE_SIZE = TINY.image_size
+PATCH_SIZE = TINY.patch_size
+SCALE_FACTOR = TINY.scale_factor
+IMAGE_SEQ_LEN = TINY.image_seq_len  # 16
 
 # SmolVLM2's chat template (role, then text/image parts, closed by <end_of_utterance>).
 CHAT_TEMPLATE = (
@@ -60,12 +95,18 @@ def cache_root() -> Path:
 
 def tiny_model_path() -> Path:
     """Folder of the tiny model, built on first use (atomically, so parallel callers are safe)."""
-    target = cache_root() / f"tiny-smolvlm-v{TINY_VERSION}"
+    return embedded_model_path("tiny")
+
+
+def embedded_model_path(name: str) -> Path:
+    """Folder of the embedded model ``name`` (:data:`EMBEDDED`), built once and cached."""
+    spec = EMBEDDED[name]
+    target = cache_root() / f"{spec.name}-smolvlm-v{spec.version}"
     if not (target / "config.json").is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
         try:
-            build_tiny_smolvlm(tmp)
+            build_tiny_smolvlm(tmp, spec=spec)
             try:
                 tmp.rename(target)
             except OSError:  # another process finished first
@@ -105,11 +146,11 @@ def build_text_tokenizer():
     )
 
 
-def build_processor():
+def build_processor(spec: EmbeddedSpec = TINY):
     from transformers import SmolVLMImageProcessor, SmolVLMProcessor, SmolVLMVideoProcessor
 
     tokenizer = build_text_tokenizer()
-    size = {"longest_edge": IMAGE_SIZE}
+    size = {"longest_edge": spec.image_size}
     image_processor = SmolVLMImageProcessor(
         do_image_splitting=False, size=size, max_image_size=size, do_resize=True
     )
@@ -118,22 +159,24 @@ def build_processor():
         image_processor=image_processor,
         tokenizer=tokenizer,
         video_processor=video_processor,
-        image_seq_len=IMAGE_SEQ_LEN,
+        image_seq_len=spec.image_seq_len,
         chat_template=CHAT_TEMPLATE,
     )
 
 
-def build_tiny_config(vocab_size: int, image_token_id: int, pad_token_id: int, eos_token_id: int):
+def build_tiny_config(
+    vocab_size: int, image_token_id: int, pad_token_id: int, eos_token_id: int, spec: EmbeddedSpec = TINY
+):
     from transformers import SmolVLMConfig
 
     text = dict(
         model_type="llama",
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        head_dim=16,
+        hidden_size=spec.text_hidden,
+        intermediate_size=2 * spec.text_hidden if spec is TINY else 3 * spec.text_hidden,
+        num_hidden_layers=spec.text_layers,
+        num_attention_heads=spec.text_heads,
+        num_key_value_heads=spec.text_heads,
+        head_dim=spec.text_hidden // spec.text_heads,
         vocab_size=vocab_size,
         max_position_embeddings=1024,
         rms_norm_eps=1e-5,
@@ -143,36 +186,38 @@ def build_tiny_config(vocab_size: int, image_token_id: int, pad_token_id: int, e
         eos_token_id=eos_token_id,
     )
     vision = dict(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        patch_size=PATCH_SIZE,
-        image_size=IMAGE_SIZE,
+        hidden_size=spec.vision_hidden,
+        intermediate_size=2 * spec.vision_hidden if spec is TINY else 4 * spec.vision_hidden,
+        num_hidden_layers=spec.vision_layers,
+        num_attention_heads=spec.vision_heads,
+        patch_size=spec.patch_size,
+        image_size=spec.image_size,
     )
     return SmolVLMConfig(
         text_config=text,
         vision_config=vision,
-        scale_factor=SCALE_FACTOR,
+        scale_factor=spec.scale_factor,
         image_token_id=image_token_id,
         tie_word_embeddings=False,
         pad_token_id=pad_token_id,
     )
 
 
-def build_tiny_smolvlm(folder: str | Path, seed: int = 0) -> Path:
-    """Write the tiny model (random weights from ``seed``) and its processor to ``folder``."""
+def build_tiny_smolvlm(folder: str | Path, seed: int = 0, spec: EmbeddedSpec = TINY) -> Path:
+    """Write an embedded model (default: tiny; random weights from ``seed``) and its processor to
+    ``folder``."""
     import torch
     from transformers import SmolVLMForConditionalGeneration
 
     folder = Path(folder)
-    processor = build_processor()
+    processor = build_processor(spec)
     tok = processor.tokenizer
     config = build_tiny_config(
         vocab_size=len(tok),
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.eos_token_id,
+        spec=spec,
     )
     torch.manual_seed(seed)
     model = SmolVLMForConditionalGeneration(config)

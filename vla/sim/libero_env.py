@@ -29,6 +29,8 @@ STATE_DIM = 8
 ACTION_DIM = 7
 #: No-op steps after reset that let objects settle (the public protocol).
 SETTLE_STEPS = 10
+#: Std (rad) of the Gaussian noise on the robot's initial joints of a random placement (robosuite default).
+ROBOT_INIT_NOISE = 0.02
 NOOP_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
 #: Observation image names (the public datasets' features) -> robosuite camera names.
 CAMERAS: dict[str, str] = {"image": "agentview", "wrist_image": "robot0_eye_in_hand"}
@@ -176,15 +178,62 @@ class LiberoEnv:
             episode,
             f"0..{self.n_init_states - 1} for this task",
         )
-        wanted = self._cameras_for(cameras)
-        self._env.reset()
+        return self._reset(self.init_states[episode], settle_steps, self._cameras_for(cameras))
+
+    def reset_random(
+        self, seed: int, settle_steps: int = SETTLE_STEPS, cameras: tuple[str, ...] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Reset to a fresh random placement drawn by LIBERO's own placement samplers from ``seed``.
+
+        This is how training demonstrations avoid the benchmark's 50 evaluation initial states: the
+        samplers draw from the same regions, so the scenes look alike, but the states are new (see
+        :meth:`distance_to_benchmark_states`). The same seed gives the same placement.
+        """
+        check(seed >= 0, "seed", seed, "must be >= 0")
+        return self._reset(None, settle_steps, self._cameras_for(cameras), seed=seed)
+
+    def _reset(
+        self,
+        init_state: np.ndarray | None,
+        settle_steps: int,
+        wanted: frozenset[str],
+        seed: int | None = None,
+    ) -> dict[str, np.ndarray]:
+        if seed is not None:
+            # LIBERO's placement samplers (and fixture placement) draw from numpy's global state.
+            np.random.seed(seed)
+        noise = {"magnitude": ROBOT_INIT_NOISE if seed is not None else 0.0, "type": "gaussian"}
+        robo = self._env.env
+        # The joint noise LIBERO's own environments use (robosuite's "default"), which the benchmark's
+        # initial states show (joint std ~0.02 rad); a benchmark state overwrites the joints anyway. A hard
+        # reset rebuilds the robots from robot_configs, so set it there as well as on the live robots.
+        for config in robo.robot_configs:
+            config["initialization_noise"] = dict(noise)
+        for robot in robo.robots:
+            robot.initialization_noise = dict(noise)
+        self._raw = self._env.reset()
         self._render_only_on_demand()
         self._render_now = wanted if settle_steps == 0 else frozenset()
-        self._raw = self._env.set_init_state(self.init_states[episode])
+        if init_state is not None:
+            self._raw = self._env.set_init_state(init_state)
+        elif settle_steps == 0:
+            self._raw = self._env.env._get_observations(force_update=True)
+        self.start_state = np.asarray(self._env.get_sim_state(), dtype=np.float64).copy()
         for step in range(settle_steps):
             self._render_now = wanted if step == settle_steps - 1 else frozenset()
             self._raw, _, _, _ = self._env.step(NOOP_ACTION)
         return self.observation()
+
+    def distance_to_benchmark_states(self, state: np.ndarray | None = None) -> float:
+        """Smallest max-abs difference between ``state`` (default: the last reset's start state) and the
+        benchmark's fixed initial states, over the simulator's positions (time and velocities left out).
+
+        0 means the episode started from an evaluation state; a random placement is centimetres away.
+        """
+        state = self.start_state if state is None else np.asarray(state, dtype=np.float64)
+        nq = self._env.sim.model.nq
+        positions = np.asarray(self.init_states, dtype=np.float64)[:, 1 : 1 + nq]
+        return float(np.abs(positions - state[1 : 1 + nq]).max(axis=1).min())
 
     def step(
         self, action: np.ndarray, cameras: tuple[str, ...] | None = None

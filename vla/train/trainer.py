@@ -11,6 +11,7 @@ run skips the micro-batches already consumed and sees exactly the batches an uni
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -116,7 +117,10 @@ def train(config: TrainConfig) -> Path:
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
     # Every process fits the same deterministic tokenizer on the same data: no broadcast needed.
     tokenizer = build_tokenizer(config, dataset)
-    policy = VLAPolicy.from_base(config.policy, tokenizer, compute_norm_stats(dataset))
+    policy_config = config.policy
+    if policy_config.image_size is None:  # evaluation renders at the size the policy was trained on
+        policy_config = dataclasses.replace(policy_config, image_size=dataset.image_size)
+    policy = VLAPolicy.from_base(policy_config, tokenizer, compute_norm_stats(dataset))
     if tc.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if policy.is_lora:

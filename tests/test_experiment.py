@@ -1,0 +1,122 @@
+"""vla experiment: each stage is skipped when done and resumed when interrupted; the open-loop baseline."""
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tests.conftest import INSTRUCTION
+
+
+def test_mean_demonstration_is_the_time_normalized_average(synthetic_dataset):
+    from vla.data.dataset import load_chunked_dataset
+    from vla.eval.policies import MeanReplayPolicy, load_rollout_policy, mean_demonstrations
+
+    means = mean_demonstrations(synthetic_dataset)
+    assert list(means) == [INSTRUCTION]
+    mean = means[INSTRUCTION]
+    data = load_chunked_dataset(synthetic_dataset, 1)
+    actions, episodes = data.column("actions"), data.episode_index()
+    first, second = actions[episodes == 0], actions[episodes == 1]  # 12 and 9 frames
+    assert mean.shape == (10, 7)  # the median length
+    np.testing.assert_allclose(mean[0, :6], (first[0, :6] + second[0, :6]) / 2, atol=1e-6)
+    np.testing.assert_allclose(mean[-1, :6], (first[-1, :6] + second[-1, :6]) / 2, atol=1e-6)
+    assert set(np.unique(mean[:, 6])) <= {-1.0, 1.0}
+
+    policy = load_rollout_policy(f"replay:{synthetic_dataset}")
+    assert isinstance(policy, MeanReplayPolicy) and policy.runs_in_env_worker and policy.cameras == ()
+    env = SimpleNamespace(instruction=INSTRUCTION)
+    policy.reset(0)
+    np.testing.assert_array_equal(policy.act(env, {}), mean)  # the whole replay, whatever it sees
+    hold = policy.act(env, {})
+    assert hold.shape == (1, 7) and not hold[0, :6].any() and hold[0, 6] == mean[-1, 6]
+    policy.reset(1)
+    assert len(policy.act(env, {})) == 10
+    with pytest.raises(ValueError, match="no demonstration of 'open the drawer'"):
+        policy.act(SimpleNamespace(instruction="open the drawer"), {})
+
+
+def _experiment(tmp_path, synthetic_dataset, steps: int, **data):
+    from vla.experiment import ExperimentConfig, load_experiment
+
+    out = tmp_path / "exp"
+    if not (out / "data").exists():  # the data stage's output, as the simulator would have left it
+        shutil.copytree(synthetic_dataset, out / "data")
+        report = {"suites": ["libero_object"], "task_ids": [0], "episodes_per_task": 2, "init_states": "random",
+                  "image_size": 256, "action_noise": 0.1, "overall": {"episodes": 2}}  # fmt: skip
+        (out / "data" / "meta" / "vla_generation.json").write_text(json.dumps(report))
+    recipe = tmp_path / "exp.yaml"
+    recipe.write_text(
+        json.dumps(
+            {
+                "name": "t",
+                "output_dir": str(out),
+                "data": {"episodes_per_task": 2, "image_size": 256, **data},
+                "tokenizer": {"type": "binning", "options": {"n_bins": 32}},
+                "train": {
+                    "processes": 1,
+                    "recipe": {
+                        "data": {"horizon": 4},
+                        "policy": {"base_model": "tiny"},
+                        "training": {"steps": steps, "batch_size": 2, "save_every": 1, "report_to": []},
+                    },
+                },
+            }
+        )
+    )
+    config = load_experiment(recipe)
+    assert isinstance(config, ExperimentConfig)
+    return config
+
+
+def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, synthetic_dataset, capsys):
+    from vla.config import ConfigError
+    from vla.experiment import policy_specs, run_data, run_tokenizer, run_train
+
+    config = _experiment(tmp_path, synthetic_dataset, steps=1)
+    assert run_data(config) == config.out / "data"
+    assert "done:" in capsys.readouterr().out
+    tokenizer = run_tokenizer(config)
+    fitted = (tokenizer / "action_tokenizer.json").stat().st_mtime_ns
+    assert run_tokenizer(config) == tokenizer and "done:" in capsys.readouterr().out
+    assert (tokenizer / "action_tokenizer.json").stat().st_mtime_ns == fitted  # not fitted again
+
+    first = run_train(config)
+    assert json.loads((first / "trainer_state.json").read_text())["step"] == 1
+    # a longer run in the same folder continues from the last checkpoint instead of starting over
+    config = _experiment(tmp_path, synthetic_dataset, steps=2)
+    capsys.readouterr()
+    last = run_train(config)
+    assert "resuming from step 1" in capsys.readouterr().out
+    assert json.loads((last / "trainer_state.json").read_text())["step"] == 2
+    assert [json.loads(line)["step"] for line in (config.out / "train" / "metrics.jsonl").open()] == [1, 2]
+    assert run_train(config) == last and "done:" in capsys.readouterr().out
+    stage_seconds = json.loads((config.out / "stage_seconds.json").read_text())
+    assert set(stage_seconds) == {"tokenizer", "train"}
+
+    specs = policy_specs(config, last)
+    assert specs == {"policy": str(last), "random": "random", "mean_replay": f"replay:{config.out / 'data'}"}
+
+    with pytest.raises(ConfigError, match="was recorded with .*'action_noise': 0.1"):
+        run_data(_experiment(tmp_path, synthetic_dataset, steps=2, action_noise=0.3))
+
+
+def test_experiment_recipe_errors_name_the_key(tmp_path):
+    from vla.config import ConfigError
+    from vla.experiment import load_experiment
+
+    recipe = tmp_path / "e.yaml"
+    recipe.write_text(
+        json.dumps({"name": "t", "output_dir": str(tmp_path), "eval": {"baselines": ["oracle"]}})
+    )
+    with pytest.raises(ConfigError, match="eval.baselines"):
+        load_experiment(recipe)
+    recipe.write_text(json.dumps({"name": "t", "output_dir": str(tmp_path)}))
+    with pytest.raises(ConfigError, match="train.recipe.training.stepz"):
+        load_experiment(recipe, ["train.recipe.training.stepz=3"])
+    from vla.experiment import load_experiment as load
+
+    shipped = load("recipes/experiments/libero_object_task0.yaml")
+    assert shipped.data.tasks == (0,) and shipped.eval.episodes_per_task == 50

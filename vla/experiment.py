@@ -1,0 +1,375 @@
+"""``vla experiment RECIPE``: one command from nothing to a measured success rate, resumable stage by stage.
+
+    vla experiment recipes/experiments/libero_object_task0.yaml        # make reproduce
+    vla experiment recipes/experiments/libero_object_task0.yaml train.recipe.training.steps=100
+
+Stages, each skipped when its output is complete and continued when it was interrupted (kill the command at
+any point and rerun it):
+
+1. ``data``: scripted-expert demonstrations recorded in the simulator from random placements, never from
+   the benchmark's evaluation initial states (each episode's distance to the nearest one is recorded);
+2. ``tokenizer``: the action tokenizer fitted on the demonstrations' chunks;
+3. ``train``: ``accelerate launch`` of the training recipe (checkpoints every ``save_every`` steps; a rerun
+   resumes from the last one);
+4. ``eval``: the trained policy with the standard protocol (the benchmark's own 50 initial states per
+   task, standard step limits), then the baselines: a random policy and an open-loop replay of the task's
+   mean demonstration (a policy that ignores what it sees).
+
+``OUTPUT_DIR/results.json`` gathers every stage's figures (success with 95% intervals for the policy and
+the baselines, wall time per stage, the data's leakage check, the training curve's ends, machine and
+package versions); its path is printed last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vla.config import ConfigError, check, check_choice, load_config, to_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("data", "tokenizer", "train", "eval")
+BASELINES = ("random", "mean_replay")
+STAGE_TIMES_FILE = "stage_seconds.json"
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class DataStage:
+    suite: str = "libero_object"
+    tasks: tuple[int, ...] = (0,)
+    episodes_per_task: int = 50
+    #: Camera resolution of the recorded images (the size the model reads: nothing is resized).
+    image_size: int = 128
+    #: DART-style noise on the executed motion; recorded actions stay the expert's.
+    action_noise: float = 0.1
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        check(self.episodes_per_task >= 1, "data.episodes_per_task", self.episodes_per_task, "must be >= 1")
+        check(self.workers >= 1, "data.workers", self.workers, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class TokenizerStage:
+    type: str = "binning"
+    #: Fields of the tokenizer's own config; the horizon comes from the training recipe's data.horizon.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainStage:
+    #: Processes for ``accelerate launch`` (2: the two CPU cores, over gloo).
+    processes: int = 2
+    #: A training recipe tree (as in recipes/*.yaml); data.dataset, tokenizer.pretrained and
+    #: training.output_dir are filled in by the experiment.
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(self.processes >= 1, "train.processes", self.processes, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvalStage:
+    suite: str = "libero_object"
+    #: Task ids; empty means every task of the suite.
+    tasks: tuple[int, ...] = (0,)
+    episodes_per_task: int = 50
+    num_envs: int | None = None
+    video: str = "first"
+    videos_per_task: int = 2
+    baselines: tuple[str, ...] = BASELINES
+
+    def __post_init__(self) -> None:
+        for baseline in self.baselines:
+            check_choice("eval.baselines", baseline, BASELINES)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str
+    output_dir: str
+    data: DataStage = field(default_factory=DataStage)
+    tokenizer: TokenizerStage = field(default_factory=TokenizerStage)
+    train: TrainStage = field(default_factory=TrainStage)
+    eval: EvalStage = field(default_factory=EvalStage)
+
+    def __post_init__(self) -> None:
+        check(bool(self.name), "name", self.name, "a non-empty name")
+        check(bool(self.output_dir), "output_dir", self.output_dir, "a folder")
+
+    @property
+    def out(self) -> Path:
+        return Path(self.output_dir)
+
+    def train_overrides(self) -> dict[str, Any]:
+        return {
+            "data": {"dataset": str(self.out / "data")},
+            "tokenizer": {"pretrained": str(self.out / "tokenizer")},
+            "training": {"output_dir": str(self.out / "train")},
+        }
+
+
+def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Read an experiment YAML with ``key.path=value`` overrides; the training recipe is validated too."""
+    config = load_config(ExperimentConfig, path, overrides)
+    train_config(config)  # fail before any stage runs
+    return config
+
+
+def train_config(config: ExperimentConfig):
+    from vla.config import from_dict, merge
+    from vla.train.config import TrainConfig
+
+    recipe = config.train.recipe
+    for key in ("dataset",):
+        if key in recipe.get("data", {}):
+            raise ConfigError(f"train.recipe.data.{key} is set by the experiment (its data stage); remove it")
+    return from_dict(TrainConfig, merge(recipe, config.train_overrides()), prefix="train.recipe.")
+
+
+# -- stage bookkeeping ---------------------------------------------------------------------------------
+def _add_stage_time(out: Path, stage: str, seconds: float) -> None:
+    """Wall time per stage, accumulated over interrupted and resumed runs."""
+    file = out / STAGE_TIMES_FILE
+    times = json.loads(file.read_text()) if file.is_file() else {}
+    times[stage] = round(times.get(stage, 0.0) + seconds, 1)
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(times, indent=1))
+    os.replace(tmp, file)
+
+
+def _stage(out: Path, number: int, stage: str, text: str):
+    print(f"[{number}/{len(STAGES)}] {stage}: {text}", flush=True)
+    return time.perf_counter()
+
+
+# -- stages --------------------------------------------------------------------------------------------
+def run_data(config: ExperimentConfig) -> Path:
+    from vla.data.record import GENERATION_FILE, generate_episodes
+
+    d, folder = config.data, config.out / "data"
+    started = _stage(config.out, 1, "data", f"{d.episodes_per_task} expert demonstrations per task of "
+                     f"{d.suite} {list(d.tasks)} at {d.image_size} px, random placements")  # fmt: skip
+    report = folder / "meta" / GENERATION_FILE
+    if report.is_file():
+        recorded = json.loads(report.read_text())
+        wanted = {"suites": [d.suite], "task_ids": list(d.tasks), "episodes_per_task": d.episodes_per_task,
+                  "init_states": "random", "image_size": d.image_size, "action_noise": d.action_noise}  # fmt: skip
+        differs = {k: recorded.get(k) for k in wanted if recorded.get(k) != wanted[k]}
+        if differs:
+            raise ConfigError(
+                f"{folder} was recorded with {differs}, not this experiment's data settings; use another "
+                "output_dir or delete that folder"
+            )
+        print(f"      done: {folder}")
+        return folder
+    generate_episodes(
+        folder,
+        suites=(d.suite,),
+        task_ids=d.tasks,
+        episodes_per_task=d.episodes_per_task,
+        workers=d.workers,
+        successful_only=True,
+        init_states="random",
+        image_size=d.image_size,
+        action_noise=d.action_noise,
+    )
+    _add_stage_time(config.out, "data", time.perf_counter() - started)
+    return folder
+
+
+def run_tokenizer(config: ExperimentConfig) -> Path:
+    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+
+    folder = config.out / "tokenizer"
+    horizon = train_config(config).data.horizon
+    started = _stage(config.out, 2, "tokenizer", f"fitting {config.tokenizer.type} on chunks of {horizon}")
+    if folder.is_dir():
+        print(f"      done: {folder}")
+        return folder
+    dataset = load_chunked_dataset(config.out / "data", horizon)
+    tokenizer = fit_action_tokenizer(config.tokenizer.type, dataset, horizon, config.tokenizer.options)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, folder)
+    print(f"      {tokenizer!r}")
+    _add_stage_time(config.out, "tokenizer", time.perf_counter() - started)
+    return folder
+
+
+def _checkpoint_step(checkpoint: Path) -> int | None:
+    state = checkpoint / "trainer_state.json"
+    return json.loads(state.read_text())["step"] if state.is_file() else None
+
+
+def train_command(config: ExperimentConfig, recipe_file: Path, resume: bool) -> list[str]:
+    launch = [sys.executable, "-m", "vla.train"]
+    if config.train.processes > 1:
+        launch = [
+            sys.executable, "-m", "accelerate.commands.launch",
+            "--config_file", str(REPO_ROOT / "recipes" / "accelerate" / "cpu2.yaml"),
+            "--num_processes", str(config.train.processes),
+            "-m", "vla.train",
+        ]  # fmt: skip
+    return [*launch, str(recipe_file), *(["training.resume=last"] if resume else [])]
+
+
+def run_train(config: ExperimentConfig) -> Path:
+    import yaml
+
+    tc = train_config(config)
+    last = config.out / "train" / "checkpoints" / "last"
+    started = _stage(
+        config.out, 3, "train",
+        f"{tc.policy.base_model} for {tc.training.steps} steps, {config.train.processes} process(es)",
+    )  # fmt: skip
+    step = _checkpoint_step(last)
+    if step is not None and step >= tc.training.steps:
+        print(f"      done: {last.resolve()}")
+        return last.resolve()
+    recipe_file = config.out / "train_recipe.yaml"
+    recipe_file.write_text(
+        f"# written by vla experiment ({config.name}); launched as:\n# "
+        + " ".join(train_command(config, recipe_file, False))
+        + "\n"
+        + yaml.safe_dump(to_dict(tc), sort_keys=False)
+    )
+    if step is not None:
+        print(f"      resuming from step {step}")
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    subprocess.run(train_command(config, recipe_file, step is not None), check=True, env=env, cwd=REPO_ROOT)
+    _add_stage_time(config.out, "train", time.perf_counter() - started)
+    return last.resolve()
+
+
+def policy_specs(config: ExperimentConfig, checkpoint: Path) -> dict[str, str]:
+    """Evaluation folder name -> policy spec: the trained policy first, then the baselines."""
+    specs = {"policy": str(checkpoint)}
+    for baseline in config.eval.baselines:
+        specs[baseline] = "random" if baseline == "random" else f"replay:{config.out / 'data'}"
+    return specs
+
+
+def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, Any]]:
+    from vla.eval.libero import EvalConfig, evaluate, format_table
+
+    e = config.eval
+    started = _stage(config.out, 4, "eval", f"{e.suite} {list(e.tasks) or 'all tasks'} x "
+                     f"{e.episodes_per_task} episodes: policy, then {', '.join(e.baselines) or 'no baseline'}")  # fmt: skip
+    results = {}
+    for name, spec in policy_specs(config, checkpoint).items():
+        print(f"      {name}: {spec}", flush=True)
+        results[name] = evaluate(
+            EvalConfig(
+                policy=spec,
+                suite=e.suite,
+                task_ids=e.tasks,
+                episodes_per_task=e.episodes_per_task,
+                num_envs=e.num_envs,
+                video=e.video if name == "policy" else "none",
+                videos_per_task=e.videos_per_task,
+                output_dir=str(config.out / "eval" / name),
+            )
+        )
+        print(format_table(results[name]), flush=True)
+    _add_stage_time(config.out, "eval", time.perf_counter() - started)
+    return results
+
+
+# -- the whole experiment ------------------------------------------------------------------------------
+def _metrics_summary(train_dir: Path) -> dict[str, Any]:
+    file = train_dir / "metrics.jsonl"
+    if not file.is_file():
+        return {}
+    rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    if not rows:
+        return {}
+    first, last = rows[: min(10, len(rows))], rows[-min(10, len(rows)) :]
+    return {
+        "steps": rows[-1]["step"],
+        "loss_first_10": round(sum(r["loss"] for r in first) / len(first), 4),
+        "loss_last_10": round(sum(r["loss"] for r in last) / len(last), 4),
+        "samples_per_s_last": rows[-1].get("samples_per_s"),
+        "loss_curve": [[r["step"], r["loss"]] for r in rows[:: max(1, len(rows) // 50)]],
+    }
+
+
+def _success(results: dict[str, Any]) -> dict[str, Any]:
+    overall = results["overall"]
+    return {k: overall[k] for k in ("success_rate", "successes", "episodes", "ci95") if k in overall} | {
+        "per_task": {name: row.get("success_rate") for name, row in results.get("per_task", {}).items()}
+    }
+
+
+def run_experiment(config: ExperimentConfig) -> Path:
+    """Run (or resume) every stage; returns the path of results.json."""
+    from vla.data.record import GENERATION_FILE
+    from vla.versions import package_versions
+
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.json").write_text(json.dumps(to_dict(config), indent=1))
+    data = run_data(config)
+    tokenizer = run_tokenizer(config)
+    checkpoint = run_train(config)
+    evaluations = run_eval(config, checkpoint)
+    generation = json.loads((data / "meta" / GENERATION_FILE).read_text())
+    info = json.loads((data / "meta" / "info.json").read_text())
+    times = json.loads((out / STAGE_TIMES_FILE).read_text()) if (out / STAGE_TIMES_FILE).is_file() else {}
+    results = {
+        "experiment": config.name,
+        "date": datetime.date.today().isoformat(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor(),
+        },
+        "versions": package_versions(),
+        "config": to_dict(config),
+        "data": {
+            "folder": str(data),
+            "episodes": info.get("total_episodes"),
+            "frames": info.get("total_frames"),
+            "expert_success": generation["overall"],
+            "init_states": generation.get("init_states"),
+            "min_distance_to_eval_states": generation["overall"].get("min_distance_to_eval_states"),
+        },
+        "tokenizer": str(tokenizer),
+        "checkpoint": str(checkpoint),
+        "training": _metrics_summary(out / "train"),
+        "success": {name: _success(r) for name, r in evaluations.items()},
+        "stage_seconds": times | {"total": round(sum(times.values()), 1)},
+    }
+    path = out / RESULTS_FILE
+    path.write_text(json.dumps(results, indent=1))
+    print(summary_table(results))
+    print(path.resolve())
+    return path
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    lines = [f"{'policy':<14} success   95% CI          episodes"]
+    for name, row in results["success"].items():
+        lo, hi = row.get("ci95", (float("nan"), float("nan")))
+        lines.append(
+            f"{name:<14} {100 * row['success_rate']:6.1f}%  [{100 * lo:5.1f}, {100 * hi:5.1f}]  {row['episodes']:>8}"
+        )
+    seconds = results["stage_seconds"]
+    lines.append("wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
+    return "\n".join(lines)
+
+
+def with_overrides(config: ExperimentConfig, **changes: Any) -> ExperimentConfig:
+    return dataclasses.replace(config, **changes)
