@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,42 @@ def test_lerobot_layout_and_binary_gripper_map_onto_the_canonical_form(tmp_path)
     assert compute_norm_stats(dataset)["actions"].min[-1] == -1.0
     with pytest.raises(DatasetError, match="lacks feature"):
         load_chunked_dataset(tmp_path / "port", horizon=3)  # the default layout does not fit this port
+
+
+def test_hf_libero_layout_loads_and_v2_datasets_are_refused_with_the_converter_command(tmp_path):
+    """HuggingFaceVLA/libero's names (v3.0) load through a table entry; a v2.x dataset (the layout of
+    physical-intelligence/libero) is refused in one line that names lerobot's converter."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    from vla.data.dataset import DatasetError, load_chunked_dataset
+    from vla.data.features import LAYOUTS
+    from vla.data.record import libero_features
+
+    names = {"image": "observation.images.image", "wrist_image": "observation.images.image2",
+             "state": "observation.state", "actions": "action"}  # fmt: skip
+    features = {names[k]: v for k, v in libero_features(32).items()}
+    ds = LeRobotDataset.create("local/hf", fps=10, features=features, root=tmp_path / "hf", use_videos=False)
+    for i in range(4):
+        ds.add_frame({"observation.images.image": np.zeros((32, 32, 3), np.uint8),
+                      "observation.images.image2": np.full((32, 32, 3), 7, np.uint8),
+                      "observation.state": np.full(8, i, np.float32),
+                      "action": np.array([0.1 * i] * 6 + [1.0], np.float32), "task": "pick it up"})  # fmt: skip
+    ds.save_episode()
+    ds.finalize()
+    dataset = load_chunked_dataset(tmp_path / "hf", horizon=2, features="hf_libero")
+    assert LAYOUTS["hf_libero"].wrist_image == "observation.images.image2" and dataset.image_size == 32
+    sample = dataset[1]
+    assert float(np.asarray(sample["wrist_image"]).max()) > 0 and sample["state"][0] == 1
+    np.testing.assert_allclose(sample["actions"][:, 0], [0.1, 0.2], atol=1e-6)
+
+    old = tmp_path / "libero_v21"
+    (old / "meta").mkdir(parents=True)
+    info = json.loads((tmp_path / "hf" / "meta" / "info.json").read_text()) | {"codebase_version": "v2.1"}
+    (old / "meta" / "info.json").write_text(json.dumps(info))
+    with pytest.raises(
+        DatasetError, match=r"v2\.1 layout.*convert_dataset_v21_to_v30 --repo-id=local/libero_v21"
+    ):
+        load_chunked_dataset(old, horizon=2, features="hf_libero")
 
 
 def test_gripper_conversion_is_one_documented_function():

@@ -73,7 +73,7 @@ def _experiment(tmp_path, synthetic_dataset, steps: int, **data):
 
 def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, synthetic_dataset, capsys):
     from vla.config import ConfigError
-    from vla.experiment import policy_specs, run_data, run_tokenizer, run_train
+    from vla.experiment import eval_folder, policy_specs, run_data, run_tokenizer, run_train
 
     config = _experiment(tmp_path, synthetic_dataset, steps=1)
     assert run_data(config) == config.out / "data"
@@ -94,10 +94,12 @@ def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, 
     assert [json.loads(line)["step"] for line in (config.out / "train" / "metrics.jsonl").open()] == [1, 2]
     assert run_train(config) == last and "done:" in capsys.readouterr().out
     stage_seconds = json.loads((config.out / "stage_seconds.json").read_text())
-    assert set(stage_seconds) == {"tokenizer", "train"}
+    assert set(stage_seconds) == {"data", "tokenizer", "train"}
 
     specs = policy_specs(config, last)
     assert specs == {"policy": str(last), "random": "random", "mean_replay": f"replay:{config.out / 'data'}"}
+    assert eval_folder(config, "policy", last) == config.out / "eval" / "policy-step-000002"
+    assert eval_folder(config, "random", last) == config.out / "eval" / "random"
 
     with pytest.raises(ConfigError, match="was recorded with .*'action_noise': 0.1"):
         run_data(_experiment(tmp_path, synthetic_dataset, steps=2, action_noise=0.3))

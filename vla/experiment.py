@@ -54,6 +54,9 @@ class DataStage:
     #: DART-style noise on the executed motion; recorded actions stay the expert's.
     action_noise: float = 0.1
     workers: int = 2
+    #: Where the demonstrations live (default: OUTPUT_DIR/data). Point variants of one experiment (another
+    #: tokenizer, more steps) at the same folder so that they train on the very same episodes.
+    folder: str | None = None
 
     def __post_init__(self) -> None:
         check(self.episodes_per_task >= 1, "data.episodes_per_task", self.episodes_per_task, "must be >= 1")
@@ -112,9 +115,13 @@ class ExperimentConfig:
     def out(self) -> Path:
         return Path(self.output_dir)
 
+    @property
+    def data_folder(self) -> Path:
+        return Path(self.data.folder) if self.data.folder else self.out / "data"
+
     def train_overrides(self) -> dict[str, Any]:
         return {
-            "data": {"dataset": str(self.out / "data")},
+            "data": {"dataset": str(self.data_folder)},
             "tokenizer": {"pretrained": str(self.out / "tokenizer")},
             "training": {"output_dir": str(self.out / "train")},
         }
@@ -139,10 +146,15 @@ def train_config(config: ExperimentConfig):
 
 
 # -- stage bookkeeping ---------------------------------------------------------------------------------
+def _stage_times(out: Path) -> dict[str, float]:
+    file = out / STAGE_TIMES_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
 def _add_stage_time(out: Path, stage: str, seconds: float) -> None:
     """Wall time per stage, accumulated over interrupted and resumed runs."""
     file = out / STAGE_TIMES_FILE
-    times = json.loads(file.read_text()) if file.is_file() else {}
+    times = _stage_times(out)
     times[stage] = round(times.get(stage, 0.0) + seconds, 1)
     tmp = file.with_suffix(".tmp")
     tmp.write_text(json.dumps(times, indent=1))
@@ -158,7 +170,7 @@ def _stage(out: Path, number: int, stage: str, text: str):
 def run_data(config: ExperimentConfig) -> Path:
     from vla.data.record import GENERATION_FILE, generate_episodes
 
-    d, folder = config.data, config.out / "data"
+    d, folder = config.data, config.data_folder
     started = _stage(config.out, 1, "data", f"{d.episodes_per_task} expert demonstrations per task of "
                      f"{d.suite} {list(d.tasks)} at {d.image_size} px, random placements")  # fmt: skip
     report = folder / "meta" / GENERATION_FILE
@@ -172,6 +184,8 @@ def run_data(config: ExperimentConfig) -> Path:
                 f"{folder} was recorded with {differs}, not this experiment's data settings; use another "
                 "output_dir or delete that folder"
             )
+        if "data" not in _stage_times(config.out):  # recorded by `vla data generate` with the same settings
+            _add_stage_time(config.out, "data", recorded.get("record_seconds_this_run", 0.0))
         print(f"      done: {folder}")
         return folder
     generate_episodes(
@@ -198,7 +212,7 @@ def run_tokenizer(config: ExperimentConfig) -> Path:
     if folder.is_dir():
         print(f"      done: {folder}")
         return folder
-    dataset = load_chunked_dataset(config.out / "data", horizon)
+    dataset = load_chunked_dataset(config.data_folder, horizon)
     tokenizer = fit_action_tokenizer(config.tokenizer.type, dataset, horizon, config.tokenizer.options)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -255,11 +269,17 @@ def run_train(config: ExperimentConfig) -> Path:
 
 
 def policy_specs(config: ExperimentConfig, checkpoint: Path) -> dict[str, str]:
-    """Evaluation folder name -> policy spec: the trained policy first, then the baselines."""
+    """Evaluation name -> policy spec: the trained policy first, then the baselines."""
     specs = {"policy": str(checkpoint)}
     for baseline in config.eval.baselines:
-        specs[baseline] = "random" if baseline == "random" else f"replay:{config.out / 'data'}"
+        specs[baseline] = "random" if baseline == "random" else f"replay:{config.data_folder}"
     return specs
+
+
+def eval_folder(config: ExperimentConfig, name: str, checkpoint: Path) -> Path:
+    """One folder per evaluated policy; the trained policy's is named after its checkpoint, so a longer
+    training run is evaluated afresh rather than mixed with the episodes of an earlier checkpoint."""
+    return config.out / "eval" / (f"{name}-{checkpoint.name}" if name == "policy" else name)
 
 
 def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, Any]]:
@@ -280,7 +300,7 @@ def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, 
                 num_envs=e.num_envs,
                 video=e.video if name == "policy" else "none",
                 videos_per_task=e.videos_per_task,
-                output_dir=str(config.out / "eval" / name),
+                output_dir=str(eval_folder(config, name, checkpoint)),
             )
         )
         print(format_table(results[name]), flush=True)
@@ -326,8 +346,9 @@ def run_experiment(config: ExperimentConfig) -> Path:
     checkpoint = run_train(config)
     evaluations = run_eval(config, checkpoint)
     generation = json.loads((data / "meta" / GENERATION_FILE).read_text())
+
     info = json.loads((data / "meta" / "info.json").read_text())
-    times = json.loads((out / STAGE_TIMES_FILE).read_text()) if (out / STAGE_TIMES_FILE).is_file() else {}
+    times = _stage_times(out)
     results = {
         "experiment": config.name,
         "date": datetime.date.today().isoformat(),

@@ -83,6 +83,24 @@ class ChunkedDataset:
         return np.asarray(self.lerobot.hf_dataset.with_format("numpy")["task_index"])
 
 
+#: The LeRobot dataset layout the pinned lerobot reads (0.6.x: v3.0).
+READABLE_MAJOR_VERSION = 3
+
+
+def check_codebase_version(info: dict[str, Any], name: str, root: Path) -> None:
+    """Refuse, in one line that says how to convert, a dataset in an older LeRobot layout (e.g.
+    physical-intelligence/libero, published as v2.x), which the pinned lerobot cannot read."""
+    version = str(info.get("codebase_version", "")).lstrip("v")
+    major = version.split(".")[0]
+    if major.isdigit() and int(major) < READABLE_MAJOR_VERSION:
+        repo = name if not Path(name).expanduser().is_dir() else f"local/{root.name}"
+        raise DatasetError(
+            f"dataset {name!r} is in the LeRobot v{version} layout; lerobot 0.6 reads v3.0 only. Convert it "
+            f"once with lerobot's converter: python -m lerobot.scripts.convert_dataset_v21_to_v30 "
+            f"--repo-id={repo} --root={root} --push-to-hub=false (or use HuggingFaceVLA/libero, already v3.0)"
+        )
+
+
 def load_chunked_dataset(
     name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero"
 ) -> ChunkedDataset:
@@ -107,6 +125,7 @@ def load_chunked_dataset(
         root = resolve_pretrained(str(name_or_path), kind="dataset", repo_type="dataset")
         repo_id = str(name_or_path)
     info = json.loads((root / "meta" / "info.json").read_text())
+    check_codebase_version(info, str(name_or_path), root)
     missing = [
         f"{name} -> {features.dataset_key(name)!r}"
         for name in CANONICAL

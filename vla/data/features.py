@@ -45,6 +45,13 @@ LAYOUTS: dict[str, FeatureMap] = {
         state="observation.state",
         actions="action",
     ),
+    # lerobot's own LIBERO dataset (HuggingFaceVLA/libero, LeRobot v3.0): the wrist camera is image2.
+    "hf_libero": FeatureMap(
+        image="observation.images.image",
+        wrist_image="observation.images.image2",
+        state="observation.state",
+        actions="action",
+    ),
 }
 
 
