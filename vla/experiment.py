@@ -47,6 +47,7 @@ RESULTS_FILE = "results.json"
 @dataclass(frozen=True)
 class DataStage:
     suite: str = "libero_object"
+    #: Task ids; empty means every task of the suite.
     tasks: tuple[int, ...] = (0,)
     episodes_per_task: int = 50
     #: Camera resolution of the recorded images (the size the model reads: nothing is resized).
@@ -176,7 +177,7 @@ def run_data(config: ExperimentConfig) -> Path:
     report = folder / "meta" / GENERATION_FILE
     if report.is_file():
         recorded = json.loads(report.read_text())
-        wanted = {"suites": [d.suite], "task_ids": list(d.tasks), "episodes_per_task": d.episodes_per_task,
+        wanted = {"suites": [d.suite], "task_ids": list(d.tasks) or None, "episodes_per_task": d.episodes_per_task,
                   "init_states": "random", "image_size": d.image_size, "action_noise": d.action_noise}  # fmt: skip
         differs = {k: recorded.get(k) for k in wanted if recorded.get(k) != wanted[k]}
         if differs:
@@ -191,7 +192,7 @@ def run_data(config: ExperimentConfig) -> Path:
     generate_episodes(
         folder,
         suites=(d.suite,),
-        task_ids=d.tasks,
+        task_ids=d.tasks or None,  # empty: every task of the suite
         episodes_per_task=d.episodes_per_task,
         workers=d.workers,
         successful_only=True,
@@ -328,8 +329,11 @@ def _metrics_summary(train_dir: Path) -> dict[str, Any]:
 
 def _success(results: dict[str, Any]) -> dict[str, Any]:
     overall = results["overall"]
-    return {k: overall[k] for k in ("success_rate", "successes", "episodes", "ci95") if k in overall} | {
-        "per_task": {name: row.get("success_rate") for name, row in results.get("per_task", {}).items()}
+    keys = ("success_rate", "successes", "episodes", "ci95")
+    return {k: overall[k] for k in keys if k in overall} | {
+        "per_task": {
+            name: {k: row[k] for k in keys if k in row} for name, row in results.get("per_task", {}).items()
+        }
     }
 
 
