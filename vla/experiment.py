@@ -90,6 +90,8 @@ class EvalStage:
     tasks: tuple[int, ...] = (0,)
     episodes_per_task: int = 50
     num_envs: int | None = None
+    #: Actions executed from each predicted chunk before the policy is asked again (None: the whole chunk).
+    actions_per_chunk: int | None = None
     video: str = "first"
     videos_per_task: int = 2
     baselines: tuple[str, ...] = BASELINES
@@ -280,7 +282,10 @@ def policy_specs(config: ExperimentConfig, checkpoint: Path) -> dict[str, str]:
 def eval_folder(config: ExperimentConfig, name: str, checkpoint: Path) -> Path:
     """One folder per evaluated policy; the trained policy's is named after its checkpoint, so a longer
     training run is evaluated afresh rather than mixed with the episodes of an earlier checkpoint."""
-    return config.out / "eval" / (f"{name}-{checkpoint.name}" if name == "policy" else name)
+    if name != "policy":
+        return config.out / "eval" / name
+    executed = f"-x{config.eval.actions_per_chunk}" if config.eval.actions_per_chunk else ""
+    return config.out / "eval" / f"{name}-{checkpoint.name}{executed}"
 
 
 def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, Any]]:
@@ -299,6 +304,7 @@ def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, 
                 task_ids=e.tasks,
                 episodes_per_task=e.episodes_per_task,
                 num_envs=e.num_envs,
+                actions_per_chunk=e.actions_per_chunk if name == "policy" else None,
                 video=e.video if name == "policy" else "none",
                 videos_per_task=e.videos_per_task,
                 output_dir=str(eval_folder(config, name, checkpoint)),
