@@ -22,7 +22,6 @@ package versions); its path is printed last.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -400,7 +399,3 @@ def summary_table(results: dict[str, Any]) -> str:
     seconds = results["stage_seconds"]
     lines.append("wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
     return "\n".join(lines)
-
-
-def with_overrides(config: ExperimentConfig, **changes: Any) -> ExperimentConfig:
-    return dataclasses.replace(config, **changes)
