@@ -43,6 +43,8 @@ EPISODES_DIR = "episodes"
 VIDEO_SIZE = 256
 #: At most this many simulator workers per process when ``num_envs`` is left to choose (see ``auto_num_envs``).
 MAX_AUTO_ENVS = 8
+#: lerobot-eval's default ``--seed``; it seeds numpy before episode i's reset with ``seed + i``.
+LEROBOT_START_SEED = 1000
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,23 @@ def policy_identity(spec: str) -> dict[str, Any]:
     return identity
 
 
+def reset_seed(seed: int, suite: str, task_id: int, episode: int) -> int:
+    """numpy's global seed before the reset of (suite, task, episode): LIBERO draws the fixtures' placement
+    from it, so an episode's scene never depends on the worker, shard or resume that runs it.
+
+    As lerobot-eval does (each task's episode i reset with ``--seed + i``, default 1000): with ``seed`` 0
+    an episode's fixtures are exactly lerobot-eval's. Suite and task need no term of their own: each
+    (suite, task) is a different scene, drawn by its own environment.
+    """
+    del suite, task_id  # the same numbers as lerobot-eval for every task
+    return LEROBOT_START_SEED + seed + episode
+
+
+def scene_digest(env) -> str:
+    """A short hash of every body's placement in the model (fixtures included): equal scenes, equal digests."""
+    return hashlib.sha256(np.ascontiguousarray(env._env.sim.model.body_pos).tobytes()).hexdigest()[:16]
+
+
 def _may_film(config: EvalConfig, episode: int) -> bool:
     """Whether this episode's video may be written (known before it runs unless it depends on success)."""
     return config.video in ("all", "failures") or (
@@ -284,7 +303,9 @@ def run_episode(
     chunk, the agent view on every step only when this episode may become a video."""
     started = time.perf_counter()
     filmed = "image" in env.cameras and _may_film(config, episode)
-    obs = env.reset(episode)
+    seed = reset_seed(config.seed, env.suite, task_id, episode)
+    obs = env.reset(episode, seed=seed)
+    scene = scene_digest(env)
     policy.reset(episode_seed=task_id * 1000 + episode)
     frames = [obs["image"]] if filmed else None
     queue, success, steps = [], False, 0
@@ -306,6 +327,8 @@ def run_episode(
         "instruction": env.instruction,
         "success": bool(success),
         "steps": steps,
+        "reset_seed": seed,
+        "scene": scene,
         "invalid_chunks": int(getattr(policy, "invalid_chunks", 0)),
         "final_state": [round(float(v), 6) for v in obs["state"]],
         "cameras": list(env.cameras),
@@ -448,7 +471,13 @@ def build_results(config: EvalConfig, episodes: list[dict[str, Any]]) -> dict[st
         },
         "config": to_dict(config),
         "policy": policy_identity(config.policy),
-        "seeds": {"env": config.seed, "policy": config.seed, "episode_seed": "task_id * 1000 + episode"},
+        "seeds": {
+            "env": config.seed,
+            "policy": config.seed,
+            "episode_seed": "task_id * 1000 + episode",
+            "reset_seed": f"{LEROBOT_START_SEED} + {config.seed} + episode (numpy, before each reset, as "
+            "lerobot-eval: equal to its default --seed 1000 when seed is 0)",
+        },
         "versions": package_versions(),
         # The fields of lerobot-eval's eval_info.json, so numbers compare directly.
         "eval_info": {

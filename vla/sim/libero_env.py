@@ -164,11 +164,18 @@ class LiberoEnv:
         return len(self.init_states)
 
     def reset(
-        self, episode: int = 0, settle_steps: int = SETTLE_STEPS, cameras: tuple[str, ...] | None = None
+        self,
+        episode: int = 0,
+        settle_steps: int = SETTLE_STEPS,
+        cameras: tuple[str, ...] | None = None,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Reset to fixed initial state ``episode`` and let objects settle with no-op steps.
 
         ``cameras``: the images of the returned observation (default: all of this environment's).
+        ``seed``: seeds numpy's global random state before the reset. LIBERO redraws the fixtures' placement
+        (cabinets, stoves, racks) from it at every reset and the initial state restores joints only, so
+        without a seed the same episode's fixtures move (up to ~2 cm) with what ran before it.
         """
         check(
             0 <= episode < self.n_init_states,
@@ -177,6 +184,8 @@ class LiberoEnv:
             f"0..{self.n_init_states - 1} for this task",
         )
         wanted = self._cameras_for(cameras)
+        if seed is not None:
+            np.random.seed(seed)  # what LIBERO's own env.seed() does, and lerobot-eval before each reset
         self._env.reset()
         self._render_only_on_demand()
         self._render_now = wanted if settle_steps == 0 else frozenset()
