@@ -80,6 +80,8 @@ def test_simulator_errors_are_recorded_and_retried(tmp_path, monkeypatch):
     row = read_episodes(tmp_path)[("libero_object", 0, 0)]
     assert "mujoco exploded" in row["errors"][0] and "Traceback" in row["errors"][0]
     assert row["steps"] == 3 and results["overall"]["episodes"] == 1
+    assert row["simulator_retries"] == 1 and results["overall"]["simulator_retries"] == 1
+    assert results["overall"]["errors"] == results["overall"]["simulator_errors"] == 0
 
 
 @pytest.mark.libero
@@ -195,3 +197,83 @@ def test_an_episode_gets_the_same_fixtures_whatever_ran_before_it(tmp_path):
     assert rows[0]["reset_seed"] == reset_seed(0, "libero_goal", 0, 0) == 1000  # lerobot-eval's default
     # the seed does move the fixtures: episode 1's scene is another draw
     assert np.abs(placements[1] - placements[0]).max() > 1e-3 and rows[1]["scene"] != rows[0]["scene"]
+
+
+@pytest.mark.libero
+def test_a_rerun_into_the_folder_of_another_evaluation_is_refused(tmp_path):
+    from vla.cli import main
+
+    def run(policy="expert", max_steps=3, episodes=1, *extra):
+        main(["eval", "--policy", policy, "--suite", "libero_object", "--tasks", "0", "--episodes-per-task",
+              str(episodes), "--max-steps", str(max_steps), "--video", "none", "--num-envs", "1",
+              "--out", str(tmp_path), *extra])  # fmt: skip
+
+    run()
+    expert_rows = read_episodes(tmp_path)
+    assert json.loads((tmp_path / "fingerprint.json").read_text())["config"]["max_steps"] == 3
+    with pytest.raises(SystemExit) as refused:
+        run("random")
+    message = str(refused.value)
+    assert message.startswith(f"error: {tmp_path} holds episodes of another evaluation (")
+    assert "policy.spec 'expert' there, 'random' now" in message and "--overwrite" in message
+    assert "\n" not in message
+    with pytest.raises(SystemExit, match="config.max_steps 3 there, None now"):
+        main(["eval", "--policy", "expert", "--suite", "libero_object", "--tasks", "0", "--episodes-per-task", "1",
+              "--out", str(tmp_path)])  # fmt: skip
+    assert read_episodes(tmp_path) == expert_rows  # nothing was touched
+    run("expert", 3, 2)  # more episodes of the same evaluation: a resume
+    rows = read_episodes(tmp_path)
+    assert len(rows) == 2 and rows[("libero_object", 0, 0)] == expert_rows[("libero_object", 0, 0)]
+    run("random", 3, 1, "--overwrite")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(read_episodes(tmp_path)) == 1 and results["policy"] == {"spec": "random"}
+    assert json.loads((tmp_path / "fingerprint.json").read_text())["policy"] == {"spec": "random"}
+
+
+def test_episodes_of_unknown_origin_are_refused(tmp_path):
+    from vla.config import ConfigError
+
+    (tmp_path / "episodes").mkdir()
+    row = {
+        "suite": "libero_object",
+        "task_id": 0,
+        "episode": 0,
+        "success": True,
+        "steps": 5,
+        "instruction": "x",
+    }
+    (tmp_path / "episodes" / "rank-00.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(ConfigError, match="holds episodes without a fingerprint.json: cannot tell what ran"):
+        evaluate(EvalConfig(policy="random", task_ids=(0,), episodes_per_task=1, output_dir=str(tmp_path)))
+
+
+@pytest.mark.libero
+def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tmp_path, monkeypatch):
+    import vla.eval.policies as policies
+    from vla.eval.libero import EvaluationStopped
+
+    class Broken(policies.RandomPolicy):
+        def act(self, env, observation):
+            raise RuntimeError("CUDA out of memory")
+
+    config = EvalConfig(policy="random", task_ids=(0,), episodes_per_task=3, max_steps=3, video="none",
+                        output_dir=str(tmp_path), num_envs=1, max_policy_errors=2)  # fmt: skip
+    monkeypatch.setattr(policies, "load_rollout_policy", lambda spec, **kwargs: Broken())
+    with pytest.raises(EvaluationStopped, match=r"stopped: 2 episodes in a row failed in the policy \(last: "
+                       r"vla.eval.libero.PolicyError: RuntimeError: CUDA out of memory\)"):  # fmt: skip
+        evaluate(config)
+    rows = read_episodes(tmp_path)
+    assert sorted(rows) == [("libero_object", 0, 0), ("libero_object", 0, 1)]  # the third never ran
+    for row in rows.values():
+        assert row["error_kind"] == "policy" and len(row["errors"]) == 1  # no retry
+        assert row["simulator_retries"] == 0 and "CUDA out of memory" in row["error"]
+    assert summarize(list(rows.values()))["overall"] | {"ci95": None} == {
+        "episodes": 2, "successes": 0, "success_rate": 0.0, "ci95": None, "errors": 2, "policy_errors": 2,
+        "simulator_errors": 0, "simulator_retries": 0, "invalid_chunks": 0,
+    }  # fmt: skip
+    monkeypatch.undo()  # the policy is fixed: the errors are run again, the finished rows win
+    results = evaluate(config)
+    rows = read_episodes(tmp_path)
+    assert len(rows) == 3 and not any(row.get("error") for row in rows.values())
+    assert results["overall"]["errors"] == 0 and results["this_run"]["episodes"] == 3
+    assert all(row["steps"] == 3 for row in rows.values())

@@ -158,27 +158,32 @@ def test_our_checkpoint_runs_batched_over_two_simulators(tmp_path, tiny_policy, 
 
     policy, _ = tiny_policy
     policy.save_pretrained(tmp_path / "checkpoint")
-    batch_sizes = []
+    batch_sizes, broken = [], [True]
     predict = VLAPolicy.predict_action_chunk
 
     def counting(self, observations, return_valid=False):
         batch_sizes.append(len(observations))
-        if len(batch_sizes) == 1:
-            raise RuntimeError("out of GPU memory")  # the first batch fails: its episodes must be retried
+        if broken[0]:
+            raise RuntimeError("out of GPU memory")  # every batch of the first run fails: policy errors
         return predict(self, observations, return_valid=return_valid)
 
     monkeypatch.setattr(VLAPolicy, "predict_action_chunk", counting)
     out = tmp_path / "eval"
-    results = evaluate(EvalConfig(task_ids=(0,), policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
-                                  video="first", output_dir=str(out), num_envs=2))  # fmt: skip
+    config = EvalConfig(task_ids=(0,), policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
+                        video="first", output_dir=str(out), num_envs=2)  # fmt: skip
+    results = evaluate(config)
+    rows = read_episodes(out)
+    assert len(rows) == 2 and results["overall"]["policy_errors"] == 2 and sum(batch_sizes) == 2
+    assert results["overall"]["simulator_errors"] == results["overall"]["simulator_retries"] == 0
+    for row in rows.values():  # recorded at once, no retry
+        assert row["error_kind"] == "policy" and len(row["errors"]) == 1 and row["steps"] == 0
+        assert "the policy failed in the main process" in row["error"] and "out of GPU memory" in row["error"]
+    broken[0], batch_sizes[:] = False, []
+    results = evaluate(config)  # the resume runs the failed episodes again
     rows = read_episodes(out)
     assert len(rows) == 2 and results["overall"]["errors"] == 0
     for row in rows.values():
         assert row["steps"] == 6 and row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 256
-    retried = [row for row in rows.values() if row.get("errors")]
-    assert len(retried) == batch_sizes[0]  # each episode of the failed batch recorded the error and went on
-    assert all("the policy failed in the main process" in r["errors"][0] for r in retried)
-    assert "out of GPU memory" in retried[0]["errors"][0]
     assert max(batch_sizes) == 2  # one forward pass served both simulators
     assert [p.name[:24] for p in (out / "videos").glob("*.mp4")] == ["libero_object_task0_ep00"]
 

@@ -198,6 +198,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         image_size=args.image_size,
         device=args.device,
         dtype=args.dtype,
+        overwrite=args.overwrite,
+        max_policy_errors=args.max_policy_errors,
     )
     results = evaluate(config)
     if results:  # only the main process of a sharded run holds the merged results
@@ -371,7 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="weights of our checkpoints: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16, float16",
     )
-    p.add_argument("--out", default="outputs/eval")
+    p.add_argument(
+        "--out",
+        default="outputs/eval",
+        help="run folder; a rerun resumes it only with the same policy and settings (default: %(default)s)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="start over in --out (its episodes, results, videos)"
+    )
+    p.add_argument(
+        "--max-policy-errors",
+        type=int,
+        default=5,
+        help="stop after this many episodes in a row fail in the policy (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_eval)
 
     _add_push_parser(sub, "push", "upload a checkpoint or tokenizer folder (with a model card) to the Hub")
@@ -396,6 +411,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.config import ConfigError
     from vla.data.dataset import DatasetError
     from vla.data.normalize import StatisticsError
+    from vla.eval.libero import EvaluationStopped
     from vla.hub import HubUnavailableError
     from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
@@ -404,6 +420,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         DatasetError,
         StatisticsError,
+        EvaluationStopped,
         HubUnavailableError,
         LiberoSetupError,
         TokenizerFitError,

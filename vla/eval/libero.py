@@ -26,6 +26,7 @@ import os
 import re
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ import numpy as np
 
 from vla.config import check, check_choice, to_dict
 from vla.eval.policies import INFERENCE_DTYPES
-from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
+from vla.sim.libero_env import ACTION_DIM, PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
 from vla.versions import package_versions
 
 VIDEO_MODES = ("none", "failures", "first", "all")
@@ -76,6 +77,10 @@ class EvalConfig:
     #: Weights of our checkpoints: ``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``,
     #: ``bfloat16`` or ``float16``.
     dtype: str = "auto"
+    #: Start over in ``output_dir`` (its episodes, results and videos are deleted) instead of resuming.
+    overwrite: bool = False
+    #: Stop the run after this many episodes in a row ended in an error raised by the policy.
+    max_policy_errors: int = 5
 
     def __post_init__(self) -> None:
         for suite in self.suites:
@@ -102,6 +107,7 @@ class EvalConfig:
             "auto, cpu, cuda or cuda:N",
         )
         check_choice("dtype", self.dtype, INFERENCE_DTYPES)
+        check(self.max_policy_errors >= 1, "max_policy_errors", self.max_policy_errors, "must be >= 1")
 
     @property
     def suites(self) -> tuple[str, ...]:
@@ -121,6 +127,15 @@ class EvalConfig:
             for task in self.tasks(suite)
             for episode in range(self.episodes_per_task)
         ]
+
+
+class PolicyError(RuntimeError):
+    """The policy raised or returned an unusable chunk (not the simulator): the episode is recorded as a
+    policy error without a retry, and ``max_policy_errors`` of them in a row stop the run."""
+
+
+class EvaluationStopped(RuntimeError):
+    """The run stopped on purpose (too many policy errors in a row); the message says why and what next."""
 
 
 def auto_num_envs() -> int:
@@ -199,6 +214,10 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
             "success_rate": s / n if n else 0.0,
             "ci95": [lo, hi],
             "errors": sum(1 for r in rows if r.get("error")),
+            "policy_errors": sum(1 for r in rows if r.get("error_kind") == "policy"),
+            "simulator_errors": sum(1 for r in rows if r.get("error") and r.get("error_kind") != "policy"),
+            #: episodes run again after a simulator crash (a dead worker included)
+            "simulator_retries": sum(r.get("simulator_retries", 0) for r in rows),
             "invalid_chunks": sum(r.get("invalid_chunks", 0) for r in rows),
         }
 
@@ -226,7 +245,9 @@ def read_episodes(out: Path) -> dict[tuple[str, int, int], dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            rows[(row["suite"], row["task_id"], row["episode"])] = row
+            key = (row["suite"], row["task_id"], row["episode"])
+            if key not in rows or not row.get("error") or rows[key].get("error"):
+                rows[key] = row  # an episode rerun after an error: its finished row wins, whatever the file
     return rows
 
 
@@ -261,7 +282,82 @@ def policy_identity(spec: str) -> dict[str, Any]:
                         digest.update(block)
                 identity["weights"] = name
                 identity["sha256"] = digest.hexdigest()
+        # config, tokenizer, normalization statistics: a policy is more than its weights
+        files = sorted(
+            p for p in folder.rglob("*.json") if "training_state" not in p.relative_to(folder).parts
+        )
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+        identity["json_sha256"] = digest.hexdigest()
     return identity
+
+
+FINGERPRINT_FILE = "fingerprint.json"
+#: Fields that choose which episodes run, on how many workers, what is filmed, or how the run behaves:
+#: they may change between a run and its resume. Every other field can change an episode's row.
+#: ``policy`` is fingerprinted through its identity (weights' sha256 for a folder, whatever its path).
+UNFINGERPRINTED_FIELDS = ("policy", "suite", "task_ids", "episodes_per_task", "output_dir", "num_envs", "video",
+                          "videos_per_task", "overwrite", "max_policy_errors")  # fmt: skip
+#: What ``overwrite`` deletes from the output folder (nothing else in it is touched).
+RUN_OUTPUTS = (EPISODES_DIR, "videos", "results.json", "results.png", FINGERPRINT_FILE)
+
+
+def fingerprint(config: EvalConfig, identity: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs' episodes comparable: the policy (its weights' and files' sha256 for a folder)
+    and the whole configuration except which episodes run and where."""
+    settings = {k: v for k, v in to_dict(config).items() if k not in UNFINGERPRINTED_FIELDS}
+    policy = {k: v for k, v in identity.items() if k != "path"}  # a moved folder is the same policy
+    return {"policy": policy, "config": settings}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} there, {b!r} now")
+    return out
+
+
+def prepare_output(out: Path, config: EvalConfig, identity: dict[str, Any], state) -> None:
+    """Start over (``overwrite``), or refuse to resume into a folder holding another evaluation's episodes.
+
+    Every process checks the same file between two barriers; the main process alone deletes and writes.
+    """
+    import shutil
+
+    from vla.config import ConfigError
+
+    if config.overwrite and state.is_main_process:
+        for name in RUN_OUTPUTS:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    state.wait_for_everyone()
+    mine = fingerprint(config, identity)
+    file = out / FINGERPRINT_FILE
+    advice = "rerun with --overwrite to start over, or choose another --out"
+    if file.is_file():
+        try:
+            theirs = json.loads(file.read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{file} is not valid JSON: cannot tell what ran there; {advice}") from None
+        if theirs != mine:
+            diff = "; ".join(_differences(theirs, mine)[:4])
+            raise ConfigError(f"{out} holds episodes of another evaluation ({diff}); {advice}")
+    elif any((out / EPISODES_DIR).glob("rank-*.jsonl")):
+        raise ConfigError(
+            f"{out} holds episodes without a {FINGERPRINT_FILE}: cannot tell what ran there; {advice}"
+        )
+    state.wait_for_everyone()
+    if state.is_main_process and not file.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(mine, indent=1))
 
 
 def reset_seed(seed: int, suite: str, task_id: int, episode: int) -> int:
@@ -306,12 +402,13 @@ def run_episode(
     seed = reset_seed(config.seed, env.suite, task_id, episode)
     obs = env.reset(episode, seed=seed)
     scene = scene_digest(env)
-    policy.reset(episode_seed=task_id * 1000 + episode)
+    with _blame_policy():
+        policy.reset(episode_seed=task_id * 1000 + episode)
     frames = [obs["image"]] if filmed else None
     queue, success, steps = [], False, 0
     while steps < max_steps and not success:
         if not queue:
-            chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
+            chunk = _next_chunk(policy, env, obs)
             queue = list(chunk[: config.actions_per_chunk or len(chunk)])
         action = queue.pop(0)
         # the next observation is read by the policy only if the queue is now empty
@@ -344,29 +441,59 @@ def run_episode(
     return row
 
 
+@contextmanager
+def _blame_policy():
+    """Whatever the policy raises in this block is a PolicyError (the simulator is not at fault)."""
+    try:
+        yield
+    except PolicyError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the policy raised, it is the policy's failure
+        raise PolicyError(f"{type(err).__name__}: {err}") from err
+
+
+def _next_chunk(policy, env, obs) -> np.ndarray:
+    with _blame_policy():
+        chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
+    if chunk.ndim != 2 or chunk.shape[0] < 1 or chunk.shape[1] != ACTION_DIM or not np.isfinite(chunk).all():
+        raise PolicyError(
+            f"the policy returned a chunk of shape {chunk.shape}; expected (n >= 1, {ACTION_DIM}), finite"
+        )
+    return chunk
+
+
 def attempt_episode(
     slot: EnvSlot, policy, config: EvalConfig, suite: str, task_id: int, episode: int
 ) -> dict[str, Any]:
-    """One episode's row; a simulator (or policy) error gets one retry in a fresh environment."""
+    """One episode's row. A simulator error gets one retry in a fresh environment; a policy error none
+    (the same policy would fail the same way, and a retry would hide it)."""
     errors = []
     for _attempt in range(2):
         try:
             env = slot.get(suite, task_id)
             row = run_episode(env, policy, config, task_id, episode, config.max_steps_for(suite))
             break
-        except Exception:  # noqa: BLE001 - any simulator/policy failure is recorded, not fatal
+        except PolicyError:
+            errors.append(traceback.format_exc())
+            row = error_row(suite, task_id, episode, errors[-1], "policy")
+            break
+        except Exception:  # noqa: BLE001 - any simulator failure is recorded, not fatal
             errors.append(traceback.format_exc())
             slot.close()
     else:
-        row = error_row(suite, task_id, episode, errors[-1])
+        row = error_row(suite, task_id, episode, errors[-1], "simulator")
     if errors:
         row["errors"] = errors
+        row["simulator_retries"] = len(errors) - (1 if row.get("error") else 0)
     return row
 
 
-def error_row(suite: str, task_id: int, episode: int, error: str) -> dict[str, Any]:
+def error_row(suite: str, task_id: int, episode: int, error: str, kind: str) -> dict[str, Any]:
+    """The row of an episode that ended in an error; ``kind``: ``policy`` or ``simulator``."""
+    message = next((line for line in reversed(error.strip().splitlines()) if line.strip()), "")
     return {"suite": suite, "task_id": task_id, "episode": episode, "success": False, "steps": 0,
-            "instruction": task_instruction(suite, task_id), "error": error}  # fmt: skip
+            "instruction": task_instruction(suite, task_id), "error": error, "error_kind": kind,
+            "error_message": message.strip()}  # fmt: skip
 
 
 def evaluate(config: EvalConfig) -> dict[str, Any]:
@@ -378,14 +505,16 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
 
     state = process_state()
     out = Path(config.output_dir)
+    identity = policy_identity(config.policy)
+    prepare_output(out, config, identity, state)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
     if state.is_main_process:
         for file in (out / EPISODES_DIR).glob("rank-*.jsonl"):
             drop_partial_last_line(file)
     state.wait_for_everyone()
-    finished = read_episodes(out)
-    todo = [key for key in config.episode_keys() if key not in finished]
+    finished = {key: row for key, row in read_episodes(out).items() if not row.get("error")}
+    todo = [key for key in config.episode_keys() if key not in finished]  # errors are run again
     lo, hi = (
         len(todo) * state.process_index // state.num_processes,
         len(todo) * (state.process_index + 1) // state.num_processes,
@@ -407,7 +536,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     )
     if finished and state.is_main_process:
         print(f"resuming: {len(finished)} episodes already in {out / EPISODES_DIR}, {len(todo)} to run")
-    tally = {"successes": 0, "steps": 0}
+    tally = {"successes": 0, "steps": 0, "policy_errors_in_a_row": 0}
 
     def record(row: dict[str, Any]) -> None:
         with rank_file.open("a") as f:
@@ -416,6 +545,13 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         tally["steps"] += row["steps"]
         bar.set_postfix(success=f"{tally['successes']}/{bar.n + 1}", envs=num_envs)
         bar.update(1)
+        in_a_row = tally["policy_errors_in_a_row"] + 1 if row.get("error_kind") == "policy" else 0
+        tally["policy_errors_in_a_row"] = in_a_row
+        if in_a_row >= config.max_policy_errors:
+            raise EvaluationStopped(
+                f"stopped: {in_a_row} episodes in a row failed in the policy (last: {row['error_message']}); "
+                f"tracebacks in {rank_file}; a rerun with the same --out retries them"
+            )
 
     started = time.perf_counter()
     try:
@@ -441,14 +577,16 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         return {}
     rows = read_episodes(out)
     episodes = [rows[key] for key in config.episode_keys() if key in rows]
-    results = build_results(config, episodes)
+    results = build_results(config, episodes, identity)
     results["this_run"] = this_run
     (out / "results.json").write_text(json.dumps(results, indent=1))
     plot_results(results, out / "results.png")
     return results
 
 
-def build_results(config: EvalConfig, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+def build_results(
+    config: EvalConfig, episodes: list[dict[str, Any]], identity: dict[str, Any] | None = None
+) -> dict[str, Any]:
     summary = summarize(episodes)
     max_steps = {suite: config.max_steps_for(suite) for suite in config.suites}
     standard = {suite: PROTOCOL[suite].max_steps for suite in config.suites}
@@ -470,7 +608,7 @@ def build_results(config: EvalConfig, episodes: list[dict[str, Any]]) -> dict[st
             "image_size": sorted({row["image_size"] for row in episodes if row.get("image_size")}),
         },
         "config": to_dict(config),
-        "policy": policy_identity(config.policy),
+        "policy": identity or policy_identity(config.policy),
         "seeds": {
             "env": config.seed,
             "policy": config.seed,
@@ -543,8 +681,12 @@ def format_table(results: dict[str, Any]) -> str:
         f"{'overall':<18} {100 * o['success_rate']:>8.1f}% {o['episodes']:>9}  95% CI "
         f"[{100 * o['ci95'][0]:.1f}, {100 * o['ci95'][1]:.1f}]"
     )
-    if o["errors"] or o["invalid_chunks"]:
-        lines.append(f"simulator errors: {o['errors']}, undecodable action chunks: {o['invalid_chunks']}")
+    if o["errors"] or o["invalid_chunks"] or o["simulator_retries"]:
+        lines.append(
+            f"policy errors: {o['policy_errors']}, simulator errors: {o['simulator_errors']} "
+            f"(episodes retried after a simulator crash: {o['simulator_retries']}), "
+            f"undecodable action chunks: {o['invalid_chunks']}"
+        )
     if results["protocol"]["shortened"]:
         lines.append(f"note: {describe_cap(results['protocol'])}")
     return "\n".join(lines)
