@@ -277,3 +277,53 @@ def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tm
     assert len(rows) == 3 and not any(row.get("error") for row in rows.values())
     assert results["overall"]["errors"] == 0 and results["this_run"]["episodes"] == 3
     assert all(row["steps"] == 3 for row in rows.values())
+
+
+def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_path):
+    from vla.cli import main
+    from vla.eval.libero import build_results
+
+    lerobot, openpi = (
+        EvalConfig(suite="libero_spatial"),
+        EvalConfig(suite="libero_spatial", protocol="openpi"),
+    )
+    assert lerobot.protocol == "lerobot" and lerobot.max_steps_for("libero_spatial") == 280
+    assert lerobot.chunk_actions is None  # each chunk as the policy gives it
+    assert openpi.max_steps_for("libero_spatial") == 220 and openpi.chunk_actions == 5
+    assert [openpi.max_steps_for(s) for s in ("libero_object", "libero_goal", "libero_10")] == [280, 300, 520]
+    assert EvalConfig(protocol="openpi", actions_per_chunk=8).chunk_actions == 8
+    results = build_results(openpi, [])
+    assert results["protocol"]["name"] == "openpi" and results["protocol"]["actions_per_chunk"] == 5
+    assert (
+        results["protocol"]["standard_max_steps"]
+        == results["protocol"]["max_steps"]
+        == {"libero_spatial": 220}
+    )
+    assert not results["protocol"]["modified"] and results["config"]["protocol"] == "openpi"
+    assert build_results(EvalConfig(protocol="openpi", actions_per_chunk=8), [])["protocol"]["modified"]
+    assert "mujoco_gl" in results["rendering"]
+    with pytest.raises(
+        SystemExit, match=r"^error: protocol='pi0' is invalid: expected one of 'lerobot', 'openpi'$"
+    ):
+        main(["eval", "--policy", "random", "--protocol", "pi0", "--out", str(tmp_path)])
+
+
+@pytest.mark.libero
+def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp_path):
+    from tests.conftest import write_tiny_lerobot_policy
+    from vla.eval.lerobot_policy import LerobotPolicy
+    from vla.eval.libero import run_episode
+    from vla.sim.libero_env import LiberoEnv
+
+    folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, n_action_steps=10, chunk_size=10)
+    policy = LerobotPolicy(str(folder), device="cpu")
+    executed = {}
+    with LiberoEnv("libero_object", 0, image_size=32, cameras=policy.cameras) as env:
+        for protocol in ("lerobot", "openpi"):
+            config = EvalConfig(policy=f"lerobot:{folder}", protocol=protocol, task_ids=(0,), episodes_per_task=1,
+                                video="none", output_dir=str(tmp_path / protocol))  # fmt: skip
+            row = run_episode(env, policy, config, 0, 0, 12)
+            assert row["steps"] == 12
+            executed[protocol] = (row["chunks"], row["actions_per_chunk"])
+    assert executed["lerobot"] == (2, {"2": 1, "10": 1})  # its n_action_steps, then cut by the step limit
+    assert executed["openpi"] == (3, {"2": 1, "5": 2})  # replan every 5 actions

@@ -190,6 +190,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         episodes_per_task=args.episodes_per_task,
         max_steps=args.max_steps,
         actions_per_chunk=args.actions_per_chunk,
+        protocol=args.protocol,
         video=args.video,
         videos_per_task=args.videos_per_task,
         output_dir=args.out,
@@ -350,7 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap per episode (default: the suite's standard)"
     )
-    p.add_argument("--actions-per-chunk", type=int, default=None)
+    p.add_argument(
+        "--protocol",
+        default="lerobot",
+        help="named protocol: lerobot (lerobot-eval's step limits, spatial 280; chunks as the policy gives "
+        "them) or openpi (spatial 220, replan every 5 actions) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--actions-per-chunk",
+        type=int,
+        default=None,
+        help="actions executed from each chunk before predicting again (default: the protocol's)",
+    )
     p.add_argument("--video", choices=("none", "failures", "first", "all"), default="failures")
     p.add_argument("--videos-per-task", type=int, default=1, help="with --video first")
     p.add_argument("--seed", type=int, default=0)

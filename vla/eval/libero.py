@@ -1,10 +1,11 @@
 """Roll a policy out in LIBERO with the standard protocol and report success per task, suite and overall.
 
-Protocol (one table, ``PROTOCOL``, recorded in every result): each episode starts from the benchmark's
-fixed initial state with the episode's index, settles with 10 no-op steps, and runs up to the suite's step
-limit unless ``max_steps`` shortens it (the result says so). Images are rotated 180 degrees and the state
-built exactly as in the datasets (``LiberoEnv``); the policy executes ``actions_per_chunk`` actions of each
-predicted chunk.
+Protocol (a named row of ``vla.eval.protocols.PROTOCOLS``, ``lerobot`` by default or ``openpi``, recorded in
+every result): each episode starts from the benchmark's fixed initial state with the episode's index (numpy
+seeded before the reset, ``reset_seed``), settles with 10 no-op steps, and runs up to the protocol's step
+limit for the suite unless ``max_steps`` shortens it (the result says so). Images are rotated 180 degrees
+and the state built exactly as in the datasets (``LiberoEnv``); the policy executes the protocol's (or
+``actions_per_chunk``) actions of each predicted chunk, and each row counts what it executed.
 
 Resumable and shardable: every finished episode is appended at once to ``episodes/rank-NN.jsonl``; a rerun
 with the same output folder skips finished episodes; under ``accelerate launch`` each process takes a
@@ -35,6 +36,7 @@ import numpy as np
 
 from vla.config import check, check_choice, to_dict
 from vla.eval.policies import INFERENCE_DTYPES
+from vla.eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS, EvalProtocol
 from vla.sim.libero_env import ACTION_DIM, PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
 from vla.versions import package_versions
 
@@ -57,10 +59,12 @@ class EvalConfig:
     #: Task ids of each suite; empty (the default, the standard protocol) means all of them.
     task_ids: tuple[int, ...] = ()
     episodes_per_task: int = 50
-    #: Step limit per episode; ``None`` uses each suite's standard limit.
+    #: Step limit per episode; ``None`` uses each suite's limit in ``protocol``.
     max_steps: int | None = None
-    #: Actions executed from each predicted chunk before predicting again (``None``: the whole chunk).
+    #: Actions executed from each predicted chunk before predicting again (``None``: what ``protocol`` says).
     actions_per_chunk: int | None = None
+    #: A named protocol of ``vla.eval.protocols.PROTOCOLS``: ``lerobot`` (default) or ``openpi``.
+    protocol: str = DEFAULT_PROTOCOL
     #: ``none``, ``failures``, ``first`` (the first ``videos_per_task`` episodes of each task) or ``all``.
     video: str = "failures"
     videos_per_task: int = 1
@@ -83,6 +87,7 @@ class EvalConfig:
     max_policy_errors: int = 5
 
     def __post_init__(self) -> None:
+        check_choice("protocol", self.protocol, PROTOCOLS)
         for suite in self.suites:
             check_choice("suite", suite, PROTOCOL)
             for task_id in self.task_ids:
@@ -116,8 +121,17 @@ class EvalConfig:
     def tasks(self, suite: str) -> tuple[int, ...]:
         return self.task_ids or tuple(range(PROTOCOL[suite].n_tasks))
 
+    @property
+    def named_protocol(self) -> EvalProtocol:
+        return PROTOCOLS[self.protocol]
+
     def max_steps_for(self, suite: str) -> int:
-        return self.max_steps or PROTOCOL[suite].max_steps
+        return self.max_steps or self.named_protocol.max_steps[suite]
+
+    @property
+    def chunk_actions(self) -> int | None:
+        """Actions executed from each chunk before predicting again (``None``: the whole chunk)."""
+        return self.actions_per_chunk or self.named_protocol.actions_per_chunk
 
     def episode_keys(self) -> list[tuple[str, int, int]]:
         """(suite, task, episode) in the order they run: suite by suite, task by task."""
@@ -406,11 +420,14 @@ def run_episode(
         policy.reset(episode_seed=task_id * 1000 + episode)
     frames = [obs["image"]] if filmed else None
     queue, success, steps = [], False, 0
+    executed: list[int] = []  # actions executed from each chunk (the last one may be cut by the limit)
     while steps < max_steps and not success:
         if not queue:
             chunk = _next_chunk(policy, env, obs)
-            queue = list(chunk[: config.actions_per_chunk or len(chunk)])
+            queue = list(chunk[: config.chunk_actions or len(chunk)])
+            executed.append(0)
         action = queue.pop(0)
+        executed[-1] += 1
         # the next observation is read by the policy only if the queue is now empty
         cameras = env.cameras if not queue else ("image",) if filmed else ()
         obs, success = env.step(action, cameras=cameras)
@@ -426,6 +443,9 @@ def run_episode(
         "steps": steps,
         "reset_seed": seed,
         "scene": scene,
+        "chunks": len(executed),
+        #: how many chunks had k actions executed, {k: count}
+        "actions_per_chunk": {str(k): executed.count(k) for k in sorted(set(executed))},
         "invalid_chunks": int(getattr(policy, "invalid_chunks", 0)),
         "final_state": [round(float(v), 6) for v in obs["state"]],
         "cameras": list(env.cameras),
@@ -588,11 +608,20 @@ def build_results(
     config: EvalConfig, episodes: list[dict[str, Any]], identity: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     summary = summarize(episodes)
+    protocol = config.named_protocol
     max_steps = {suite: config.max_steps_for(suite) for suite in config.suites}
-    standard = {suite: PROTOCOL[suite].max_steps for suite in config.suites}
+    standard = {suite: protocol.max_steps[suite] for suite in config.suites}
+    executed: dict[str, int] = {}
+    for row in episodes:
+        for k, n in row.get("actions_per_chunk", {}).items():
+            executed[k] = executed.get(k, 0) + n
     return {
         **summary,
         "protocol": {
+            "name": protocol.name,
+            "source": protocol.source,
+            #: the named protocol's settings were changed (--max-steps, --actions-per-chunk)
+            "modified": max_steps != standard or config.chunk_actions != protocol.actions_per_chunk,
             "suite": config.suite,
             "suites": list(config.suites),
             #: per suite
@@ -603,7 +632,11 @@ def build_results(
             "init_states": "the benchmark's fixed initial state with index = episode",
             "image_rotation_deg": 180,
             "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",
-            "actions_per_chunk": config.actions_per_chunk,
+            #: executed from each chunk before predicting again (None: the whole chunk)
+            "actions_per_chunk": config.chunk_actions,
+            "protocol_actions_per_chunk": protocol.actions_per_chunk,
+            #: what was actually executed over all episodes: {actions from one chunk: number of chunks}
+            "actions_per_chunk_executed": dict(sorted(executed.items(), key=lambda kv: int(kv[0]))),
             "cameras": sorted({c for row in episodes for c in row.get("cameras", [])}),
             "image_size": sorted({row["image_size"] for row in episodes if row.get("image_size")}),
         },
@@ -617,6 +650,10 @@ def build_results(
             "lerobot-eval: equal to its default --seed 1000 when seed is 0)",
         },
         "versions": package_versions(),
+        "rendering": {  # MuJoCo's GL backend (egl on a headless machine, osmesa as a fallback)
+            "mujoco_gl": os.environ.get("MUJOCO_GL"),
+            "pyopengl_platform": os.environ.get("PYOPENGL_PLATFORM"),
+        },
         # The fields of lerobot-eval's eval_info.json, so numbers compare directly.
         "eval_info": {
             "overall": {
@@ -687,6 +724,8 @@ def format_table(results: dict[str, Any]) -> str:
             f"(episodes retried after a simulator crash: {o['simulator_retries']}), "
             f"undecodable action chunks: {o['invalid_chunks']}"
         )
+    if results["protocol"].get("name", DEFAULT_PROTOCOL) != DEFAULT_PROTOCOL:
+        lines.append(f"protocol: {results['protocol']['name']} ({results['protocol']['source']})")
     if results["protocol"]["shortened"]:
         lines.append(f"note: {describe_cap(results['protocol'])}")
     return "\n".join(lines)
