@@ -256,3 +256,60 @@ def test_a_dead_worker_is_replaced_and_its_episode_retried(tmp_path, capfd):
     assert len(retried) == 1 and "died (killed by SIGKILL)" in retried[0]["errors"][0]
     assert all(row["steps"] == 30 and "error" not in row for row in rows.values())  # the retry succeeded
     assert "starting a new worker" in capfd.readouterr().err
+
+
+def _schema(value):
+    """The shape of a JSON value: keys of dicts, the first element's schema for lists, type names."""
+    if isinstance(value, dict):
+        return {key: _schema(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_schema(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_eval_info_follows_lerobot_evals_schema_key_for_key():
+    from vla.eval.libero import lerobot_eval_info
+
+    rows = [{"suite": "libero_object", "task_id": t, "episode": e, "success": e == 0, "steps": 3,
+             **({"video": f"videos/t{t}e{e}.mp4"} if e == 0 else {})} for t in (0, 2) for e in range(2)]  # fmt: skip
+    info = lerobot_eval_info(rows, "out", eval_s=8.0, episodes_run=4)
+    assert [(t["task_group"], t["task_id"]) for t in info["per_task"]] == [
+        ("libero_object", 0),
+        ("libero_object", 2),
+    ]
+    assert info["per_task"][0]["metrics"] == {"sum_rewards": [1.0, 0.0], "max_rewards": [1.0, 0.0],
+                                              "successes": [True, False], "video_paths": ["out/videos/t0e0.mp4"],
+                                              "predicted_video_paths": []}  # fmt: skip
+    assert info["per_group"]["libero_object"]["pc_success"] == 50.0
+    assert list(info["overall"]) == ["avg_sum_reward", "avg_max_reward", "pc_success", "n_episodes", "eval_s",
+                                     "eval_ep_s", "video_paths", "predicted_video_paths"]  # fmt: skip
+    assert info["overall"]["avg_max_reward"] == 0.5 and info["overall"]["eval_ep_s"] == 2.0
+
+
+@pytest.mark.libero
+@pytest.mark.slow
+def test_eval_info_json_matches_the_file_lerobot_eval_writes(tmp_path, tiny_lerobot_policy):
+    """lerobot-eval and we roll out the same tiny ACT policy for one short episode: same schema, same numbers."""
+    import json
+    import os
+
+    from vla.sim.setup import ensure_libero
+
+    ensure_libero()  # lerobot-eval needs LIBERO's config and MuJoCo's backend in its environment too
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    theirs_dir = tmp_path / "lerobot"
+    subprocess.run([str(Path(sys.executable).parent / "lerobot-eval"), f"--policy.path={tiny_lerobot_policy}",
+                    "--policy.device=cpu", "--env.type=libero", "--env.task=libero_object", "--env.task_ids=[0]",
+                    "--env.episode_length=8", "--eval.n_episodes=1", "--eval.batch_size=1",
+                    "--env.observation_height=64", "--env.observation_width=64", f"--output_dir={theirs_dir}",
+                    "--seed=1000"], check=True, cwd=ROOT, env=env, capture_output=True, timeout=900)  # fmt: skip
+    theirs = json.loads((theirs_dir / "eval_info.json").read_text())
+    evaluate(EvalConfig(task_ids=(0,), policy=f"lerobot:{tiny_lerobot_policy}", episodes_per_task=1, max_steps=8,
+                        video="all", output_dir=str(tmp_path / "ours"), num_envs=1))  # fmt: skip
+    ours = json.loads((tmp_path / "ours" / "eval_info.json").read_text())
+    assert _schema(ours) == _schema(theirs)
+    for info in (ours, theirs):  # random weights, 8 steps: no success
+        assert info["overall"]["n_episodes"] == 1 and info["overall"]["pc_success"] == 0.0
+        assert info["overall"]["avg_sum_reward"] == info["overall"]["avg_max_reward"] == 0.0
+        assert [(t["task_group"], t["task_id"]) for t in info["per_task"]] == [("libero_object", 0)]
+        assert Path(info["overall"]["video_paths"][0]).suffix == ".mp4"

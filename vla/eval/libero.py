@@ -314,7 +314,7 @@ FINGERPRINT_FILE = "fingerprint.json"
 UNFINGERPRINTED_FIELDS = ("policy", "suite", "task_ids", "episodes_per_task", "output_dir", "num_envs", "video",
                           "videos_per_task", "overwrite", "max_policy_errors")  # fmt: skip
 #: What ``overwrite`` deletes from the output folder (nothing else in it is touched).
-RUN_OUTPUTS = (EPISODES_DIR, "videos", "results.json", "results.png", FINGERPRINT_FILE)
+RUN_OUTPUTS = (EPISODES_DIR, "videos", "results.json", "results.png", "eval_info.json", FINGERPRINT_FILE)
 
 
 def fingerprint(config: EvalConfig, identity: dict[str, Any]) -> dict[str, Any]:
@@ -597,15 +597,22 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         return {}
     rows = read_episodes(out)
     episodes = [rows[key] for key in config.episode_keys() if key in rows]
-    results = build_results(config, episodes, identity)
+    results = build_results(config, episodes, identity, this_run["seconds"], this_run["episodes"])
     results["this_run"] = this_run
     (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "eval_info.json").write_text(
+        json.dumps(results["eval_info"], indent=2)
+    )  # as lerobot-eval names it
     plot_results(results, out / "results.png")
     return results
 
 
 def build_results(
-    config: EvalConfig, episodes: list[dict[str, Any]], identity: dict[str, Any] | None = None
+    config: EvalConfig,
+    episodes: list[dict[str, Any]],
+    identity: dict[str, Any] | None = None,
+    eval_s: float = 0.0,
+    episodes_run: int = 0,
 ) -> dict[str, Any]:
     summary = summarize(episodes)
     protocol = config.named_protocol
@@ -654,25 +661,60 @@ def build_results(
             "mujoco_gl": os.environ.get("MUJOCO_GL"),
             "pyopengl_platform": os.environ.get("PYOPENGL_PLATFORM"),
         },
-        # The fields of lerobot-eval's eval_info.json, so numbers compare directly.
-        "eval_info": {
-            "overall": {
-                "pc_success": 100.0 * summary["overall"]["success_rate"],
-                "n_episodes": len(episodes),
-            },
-            "per_group": {
-                suite: {"pc_success": 100.0 * s["success_rate"], "n_episodes": s["episodes"]}
-                for suite, s in summary["per_suite"].items()
-            },
-            "per_task": [
-                {
-                    "task_group": key.split("/")[0],
-                    "task_id": int(key.split("/")[1]),
-                    "metrics": {"pc_success": 100.0 * t["success_rate"], "n_episodes": t["episodes"]},
-                }
-                for key, t in summary["per_task"].items()
-            ],
-        },
+        # lerobot-eval's eval_info.json, key for key, so numbers and tools compare directly.
+        "eval_info": lerobot_eval_info(episodes, config.output_dir, eval_s, episodes_run),
+    }
+
+
+def lerobot_eval_info(
+    episodes: list[dict[str, Any]], output_dir: str, eval_s: float = 0.0, episodes_run: int = 0
+) -> dict[str, Any]:
+    """lerobot-eval's ``eval_info.json`` (``eval_policy_all``'s schema) from our episode rows.
+
+    LIBERO's reward is sparse (1.0 on a step where the task is achieved) and an episode ends at its first
+    success, so an episode's sum and max reward are 1.0 if it succeeded, else 0.0, as lerobot-eval's masked
+    sums give. ``eval_s`` is this run's wall time and ``eval_ep_s`` that divided by the episodes it ran (a
+    resumed run's earlier episodes are not timed again). Videos: their paths under ``output_dir``; we
+    record no predicted videos.
+    """
+
+    def mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None  # lerobot writes NaN; we keep strict JSON
+
+    def metrics(rows: list[dict[str, Any]]) -> dict[str, list]:
+        return {
+            "sum_rewards": [float(r["success"]) for r in rows],
+            "max_rewards": [float(r["success"]) for r in rows],
+            "successes": [bool(r["success"]) for r in rows],
+            "video_paths": [str(Path(output_dir) / r["video"]) for r in rows if r.get("video")],
+            "predicted_video_paths": [],
+        }
+
+    def aggregate(rows: list[dict[str, Any]], timing: dict[str, float] | None = None) -> dict[str, Any]:
+        m = metrics(rows)
+        success = mean([float(v) for v in m["successes"]])
+        return {
+            "avg_sum_reward": mean(m["sum_rewards"]),
+            "avg_max_reward": mean(m["max_rewards"]),
+            "pc_success": None if success is None else 100.0 * success,
+            "n_episodes": len(rows),
+            **(timing or {}),
+            "video_paths": m["video_paths"],
+            "predicted_video_paths": [],
+        }
+
+    tasks: dict[tuple[str, int], list] = {}
+    groups: dict[str, list] = {}
+    for row in episodes:
+        tasks.setdefault((row["suite"], row["task_id"]), []).append(row)
+        groups.setdefault(row["suite"], []).append(row)
+    return {
+        "per_task": [
+            {"task_group": suite, "task_id": task_id, "metrics": metrics(rows)}
+            for (suite, task_id), rows in tasks.items()
+        ],
+        "per_group": {suite: aggregate(rows) for suite, rows in groups.items()},
+        "overall": aggregate(episodes, {"eval_s": eval_s, "eval_ep_s": eval_s / max(1, episodes_run)}),
     }
 
 
