@@ -6,6 +6,7 @@
     vla train RECIPE.yaml [key=value ...] # one process; multi-process: accelerate launch -m vla.train ...
     vla eval --policy CHECKPOINT --suite libero_object --tasks all [--num-envs 4]
     vla eval --policy lerobot:FOLDER_OR_HUB_ID ...      # any lerobot policy
+    vla eval --policy CHECKPOINT --protocol openpi ...   # openpi's step limits, replan every 5 actions
     accelerate launch --num_processes 2 -m vla.eval --policy CHECKPOINT ...   # sharded evaluation
     vla push CHECKPOINT --repo-id USER/NAME
     vla demo                              # the whole pipeline on the embedded default (make demo)
