@@ -80,6 +80,8 @@ def test_simulator_errors_are_recorded_and_retried(tmp_path, monkeypatch):
     row = read_episodes(tmp_path)[("libero_object", 0, 0)]
     assert "mujoco exploded" in row["errors"][0] and "Traceback" in row["errors"][0]
     assert row["steps"] == 3 and results["overall"]["episodes"] == 1
+    assert row["simulator_retries"] == 1 and results["overall"]["simulator_retries"] == 1
+    assert results["overall"]["errors"] == results["overall"]["simulator_errors"] == 0
 
 
 @pytest.mark.libero
@@ -172,3 +174,156 @@ def test_several_suites_in_one_run_report_each_suite_and_the_overall_rate(tmp_pa
     assert rows.keys() == {("libero_object", 0, 0), ("libero_goal", 0, 0)}
     assert rows["libero_object", 0, 0]["instruction"] != rows["libero_goal", 0, 0]["instruction"]
     assert "libero_goal (suite)" in format_table(results)
+
+
+@pytest.mark.libero
+def test_an_episode_gets_the_same_fixtures_whatever_ran_before_it(tmp_path):
+    """LIBERO redraws fixture placements from numpy's global state at each reset (libero_goal 0's cabinet
+    and wine rack moved ~2 cm between two resets of episode 0): the harness seeds each episode's reset."""
+    from vla.eval.libero import reset_seed, run_episode
+    from vla.eval.policies import RandomPolicy
+    from vla.sim.libero_env import LiberoEnv
+
+    config = EvalConfig(suite="libero_goal", task_ids=(0,), policy="random", episodes_per_task=2, max_steps=2,
+                        video="none", output_dir=str(tmp_path))  # fmt: skip
+    rows, placements = [], []
+    with LiberoEnv("libero_goal", 0, cameras=()) as env:
+        np.random.seed(12345)  # whatever ran before in this process
+        for episode in (0, 1, 0):
+            rows.append(run_episode(env, RandomPolicy(), config, 0, episode, 2))
+            placements.append(env._env.sim.model.body_pos.copy())
+    np.testing.assert_array_equal(placements[0], placements[2])  # bit for bit
+    assert rows[0] == {**rows[2], "seconds": rows[0]["seconds"]}
+    assert rows[0]["reset_seed"] == reset_seed(0, "libero_goal", 0, 0) == 1000  # lerobot-eval's default
+    # the seed does move the fixtures: episode 1's scene is another draw
+    assert np.abs(placements[1] - placements[0]).max() > 1e-3 and rows[1]["scene"] != rows[0]["scene"]
+
+
+@pytest.mark.libero
+def test_a_rerun_into_the_folder_of_another_evaluation_is_refused(tmp_path):
+    from vla.cli import main
+
+    def run(policy="expert", max_steps=3, episodes=1, *extra):
+        main(["eval", "--policy", policy, "--suite", "libero_object", "--tasks", "0", "--episodes-per-task",
+              str(episodes), "--max-steps", str(max_steps), "--video", "none", "--num-envs", "1",
+              "--out", str(tmp_path), *extra])  # fmt: skip
+
+    run()
+    expert_rows = read_episodes(tmp_path)
+    assert json.loads((tmp_path / "fingerprint.json").read_text())["config"]["max_steps"] == 3
+    with pytest.raises(SystemExit) as refused:
+        run("random")
+    message = str(refused.value)
+    assert message.startswith(f"error: {tmp_path} holds episodes of another evaluation (")
+    assert "policy.spec 'expert' there, 'random' now" in message and "--overwrite" in message
+    assert "\n" not in message
+    with pytest.raises(SystemExit, match="config.max_steps 3 there, None now"):
+        main(["eval", "--policy", "expert", "--suite", "libero_object", "--tasks", "0", "--episodes-per-task", "1",
+              "--out", str(tmp_path)])  # fmt: skip
+    assert read_episodes(tmp_path) == expert_rows  # nothing was touched
+    run("expert", 3, 2)  # more episodes of the same evaluation: a resume
+    rows = read_episodes(tmp_path)
+    assert len(rows) == 2 and rows[("libero_object", 0, 0)] == expert_rows[("libero_object", 0, 0)]
+    run("random", 3, 1, "--overwrite")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(read_episodes(tmp_path)) == 1 and results["policy"] == {"spec": "random"}
+    assert json.loads((tmp_path / "fingerprint.json").read_text())["policy"] == {"spec": "random"}
+
+
+def test_episodes_of_unknown_origin_are_refused(tmp_path):
+    from vla.config import ConfigError
+
+    (tmp_path / "episodes").mkdir()
+    row = {
+        "suite": "libero_object",
+        "task_id": 0,
+        "episode": 0,
+        "success": True,
+        "steps": 5,
+        "instruction": "x",
+    }
+    (tmp_path / "episodes" / "rank-00.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(ConfigError, match="holds episodes without a fingerprint.json: cannot tell what ran"):
+        evaluate(EvalConfig(policy="random", task_ids=(0,), episodes_per_task=1, output_dir=str(tmp_path)))
+
+
+@pytest.mark.libero
+def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tmp_path, monkeypatch):
+    import vla.eval.policies as policies
+    from vla.eval.libero import EvaluationStopped
+
+    class Broken(policies.RandomPolicy):
+        def act(self, env, observation):
+            raise RuntimeError("CUDA out of memory")
+
+    config = EvalConfig(policy="random", task_ids=(0,), episodes_per_task=3, max_steps=3, video="none",
+                        output_dir=str(tmp_path), num_envs=1, max_policy_errors=2)  # fmt: skip
+    monkeypatch.setattr(policies, "load_rollout_policy", lambda spec, **kwargs: Broken())
+    with pytest.raises(EvaluationStopped, match=r"stopped: 2 episodes in a row failed in the policy \(last: "
+                       r"vla.eval.libero.PolicyError: RuntimeError: CUDA out of memory\)"):  # fmt: skip
+        evaluate(config)
+    rows = read_episodes(tmp_path)
+    assert sorted(rows) == [("libero_object", 0, 0), ("libero_object", 0, 1)]  # the third never ran
+    for row in rows.values():
+        assert row["error_kind"] == "policy" and len(row["errors"]) == 1  # no retry
+        assert row["simulator_retries"] == 0 and "CUDA out of memory" in row["error"]
+    assert summarize(list(rows.values()))["overall"] | {"ci95": None} == {
+        "episodes": 2, "successes": 0, "success_rate": 0.0, "ci95": None, "errors": 2, "policy_errors": 2,
+        "simulator_errors": 0, "simulator_retries": 0, "invalid_chunks": 0,
+    }  # fmt: skip
+    monkeypatch.undo()  # the policy is fixed: the errors are run again, the finished rows win
+    results = evaluate(config)
+    rows = read_episodes(tmp_path)
+    assert len(rows) == 3 and not any(row.get("error") for row in rows.values())
+    assert results["overall"]["errors"] == 0 and results["this_run"]["episodes"] == 3
+    assert all(row["steps"] == 3 for row in rows.values())
+
+
+def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_path):
+    from vla.cli import main
+    from vla.eval.libero import build_results
+
+    lerobot, openpi = (
+        EvalConfig(suite="libero_spatial"),
+        EvalConfig(suite="libero_spatial", protocol="openpi"),
+    )
+    assert lerobot.protocol == "lerobot" and lerobot.max_steps_for("libero_spatial") == 280
+    assert lerobot.chunk_actions is None  # each chunk as the policy gives it
+    assert openpi.max_steps_for("libero_spatial") == 220 and openpi.chunk_actions == 5
+    assert [openpi.max_steps_for(s) for s in ("libero_object", "libero_goal", "libero_10")] == [280, 300, 520]
+    assert EvalConfig(protocol="openpi", actions_per_chunk=8).chunk_actions == 8
+    results = build_results(openpi, [])
+    assert results["protocol"]["name"] == "openpi" and results["protocol"]["actions_per_chunk"] == 5
+    assert (
+        results["protocol"]["standard_max_steps"]
+        == results["protocol"]["max_steps"]
+        == {"libero_spatial": 220}
+    )
+    assert not results["protocol"]["modified"] and results["config"]["protocol"] == "openpi"
+    assert build_results(EvalConfig(protocol="openpi", actions_per_chunk=8), [])["protocol"]["modified"]
+    assert "mujoco_gl" in results["rendering"]
+    with pytest.raises(
+        SystemExit, match=r"^error: protocol='pi0' is invalid: expected one of 'lerobot', 'openpi'$"
+    ):
+        main(["eval", "--policy", "random", "--protocol", "pi0", "--out", str(tmp_path)])
+
+
+@pytest.mark.libero
+def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp_path):
+    from tests.conftest import write_tiny_lerobot_policy
+    from vla.eval.lerobot_policy import LerobotPolicy
+    from vla.eval.libero import run_episode
+    from vla.sim.libero_env import LiberoEnv
+
+    folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, n_action_steps=10, chunk_size=10)
+    policy = LerobotPolicy(str(folder), device="cpu")
+    executed = {}
+    with LiberoEnv("libero_object", 0, image_size=32, cameras=policy.cameras) as env:
+        for protocol in ("lerobot", "openpi"):
+            config = EvalConfig(policy=f"lerobot:{folder}", protocol=protocol, task_ids=(0,), episodes_per_task=1,
+                                video="none", output_dir=str(tmp_path / protocol))  # fmt: skip
+            row = run_episode(env, policy, config, 0, 0, 12)
+            assert row["steps"] == 12
+            executed[protocol] = (row["chunks"], row["actions_per_chunk"])
+    assert executed["lerobot"] == (2, {"2": 1, "10": 1})  # its n_action_steps, then cut by the step limit
+    assert executed["openpi"] == (3, {"2": 1, "5": 2})  # replan every 5 actions

@@ -158,27 +158,32 @@ def test_our_checkpoint_runs_batched_over_two_simulators(tmp_path, tiny_policy, 
 
     policy, _ = tiny_policy
     policy.save_pretrained(tmp_path / "checkpoint")
-    batch_sizes = []
+    batch_sizes, broken = [], [True]
     predict = VLAPolicy.predict_action_chunk
 
     def counting(self, observations, return_valid=False):
         batch_sizes.append(len(observations))
-        if len(batch_sizes) == 1:
-            raise RuntimeError("out of GPU memory")  # the first batch fails: its episodes must be retried
+        if broken[0]:
+            raise RuntimeError("out of GPU memory")  # every batch of the first run fails: policy errors
         return predict(self, observations, return_valid=return_valid)
 
     monkeypatch.setattr(VLAPolicy, "predict_action_chunk", counting)
     out = tmp_path / "eval"
-    results = evaluate(EvalConfig(task_ids=(0,), policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
-                                  video="first", output_dir=str(out), num_envs=2))  # fmt: skip
+    config = EvalConfig(task_ids=(0,), policy=str(tmp_path / "checkpoint"), episodes_per_task=2, max_steps=6,
+                        video="first", output_dir=str(out), num_envs=2)  # fmt: skip
+    results = evaluate(config)
+    rows = read_episodes(out)
+    assert len(rows) == 2 and results["overall"]["policy_errors"] == 2 and sum(batch_sizes) == 2
+    assert results["overall"]["simulator_errors"] == results["overall"]["simulator_retries"] == 0
+    for row in rows.values():  # recorded at once, no retry
+        assert row["error_kind"] == "policy" and len(row["errors"]) == 1 and row["steps"] == 0
+        assert "the policy failed in the main process" in row["error"] and "out of GPU memory" in row["error"]
+    broken[0], batch_sizes[:] = False, []
+    results = evaluate(config)  # the resume runs the failed episodes again
     rows = read_episodes(out)
     assert len(rows) == 2 and results["overall"]["errors"] == 0
     for row in rows.values():
         assert row["steps"] == 6 and row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 256
-    retried = [row for row in rows.values() if row.get("errors")]
-    assert len(retried) == batch_sizes[0]  # each episode of the failed batch recorded the error and went on
-    assert all("the policy failed in the main process" in r["errors"][0] for r in retried)
-    assert "out of GPU memory" in retried[0]["errors"][0]
     assert max(batch_sizes) == 2  # one forward pass served both simulators
     assert [p.name[:24] for p in (out / "videos").glob("*.mp4")] == ["libero_object_task0_ep00"]
 
@@ -251,3 +256,60 @@ def test_a_dead_worker_is_replaced_and_its_episode_retried(tmp_path, capfd):
     assert len(retried) == 1 and "died (killed by SIGKILL)" in retried[0]["errors"][0]
     assert all(row["steps"] == 30 and "error" not in row for row in rows.values())  # the retry succeeded
     assert "starting a new worker" in capfd.readouterr().err
+
+
+def _schema(value):
+    """The shape of a JSON value: keys of dicts, the first element's schema for lists, type names."""
+    if isinstance(value, dict):
+        return {key: _schema(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_schema(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_eval_info_follows_lerobot_evals_schema_key_for_key():
+    from vla.eval.libero import lerobot_eval_info
+
+    rows = [{"suite": "libero_object", "task_id": t, "episode": e, "success": e == 0, "steps": 3,
+             **({"video": f"videos/t{t}e{e}.mp4"} if e == 0 else {})} for t in (0, 2) for e in range(2)]  # fmt: skip
+    info = lerobot_eval_info(rows, "out", eval_s=8.0, episodes_run=4)
+    assert [(t["task_group"], t["task_id"]) for t in info["per_task"]] == [
+        ("libero_object", 0),
+        ("libero_object", 2),
+    ]
+    assert info["per_task"][0]["metrics"] == {"sum_rewards": [1.0, 0.0], "max_rewards": [1.0, 0.0],
+                                              "successes": [True, False], "video_paths": ["out/videos/t0e0.mp4"],
+                                              "predicted_video_paths": []}  # fmt: skip
+    assert info["per_group"]["libero_object"]["pc_success"] == 50.0
+    assert list(info["overall"]) == ["avg_sum_reward", "avg_max_reward", "pc_success", "n_episodes", "eval_s",
+                                     "eval_ep_s", "video_paths", "predicted_video_paths"]  # fmt: skip
+    assert info["overall"]["avg_max_reward"] == 0.5 and info["overall"]["eval_ep_s"] == 2.0
+
+
+@pytest.mark.libero
+@pytest.mark.slow
+def test_eval_info_json_matches_the_file_lerobot_eval_writes(tmp_path, tiny_lerobot_policy):
+    """lerobot-eval and we roll out the same tiny ACT policy for one short episode: same schema, same numbers."""
+    import json
+    import os
+
+    from vla.sim.setup import ensure_libero
+
+    ensure_libero()  # lerobot-eval needs LIBERO's config and MuJoCo's backend in its environment too
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    theirs_dir = tmp_path / "lerobot"
+    subprocess.run([str(Path(sys.executable).parent / "lerobot-eval"), f"--policy.path={tiny_lerobot_policy}",
+                    "--policy.device=cpu", "--env.type=libero", "--env.task=libero_object", "--env.task_ids=[0]",
+                    "--env.episode_length=8", "--eval.n_episodes=1", "--eval.batch_size=1",
+                    "--env.observation_height=64", "--env.observation_width=64", f"--output_dir={theirs_dir}",
+                    "--seed=1000"], check=True, cwd=ROOT, env=env, capture_output=True, timeout=900)  # fmt: skip
+    theirs = json.loads((theirs_dir / "eval_info.json").read_text())
+    evaluate(EvalConfig(task_ids=(0,), policy=f"lerobot:{tiny_lerobot_policy}", episodes_per_task=1, max_steps=8,
+                        video="all", output_dir=str(tmp_path / "ours"), num_envs=1))  # fmt: skip
+    ours = json.loads((tmp_path / "ours" / "eval_info.json").read_text())
+    assert _schema(ours) == _schema(theirs)
+    for info in (ours, theirs):  # random weights, 8 steps: no success
+        assert info["overall"]["n_episodes"] == 1 and info["overall"]["pc_success"] == 0.0
+        assert info["overall"]["avg_sum_reward"] == info["overall"]["avg_max_reward"] == 0.0
+        assert [(t["task_group"], t["task_id"]) for t in info["per_task"]] == [("libero_object", 0)]
+        assert Path(info["overall"]["video_paths"][0]).suffix == ".mp4"

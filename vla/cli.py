@@ -6,6 +6,7 @@
     vla train RECIPE.yaml [key=value ...] # one process; multi-process: accelerate launch -m vla.train ...
     vla eval --policy CHECKPOINT --suite libero_object --tasks all [--num-envs 4]
     vla eval --policy lerobot:FOLDER_OR_HUB_ID ...      # any lerobot policy
+    vla eval --policy CHECKPOINT --protocol openpi ...   # openpi's step limits, replan every 5 actions
     accelerate launch --num_processes 2 -m vla.eval --policy CHECKPOINT ...   # sharded evaluation
     vla push CHECKPOINT --repo-id USER/NAME
     vla demo                              # the whole pipeline on the embedded default (make demo)
@@ -194,6 +195,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         episodes_per_task=args.episodes_per_task,
         max_steps=args.max_steps,
         actions_per_chunk=args.actions_per_chunk,
+        protocol=args.protocol,
         video=args.video,
         videos_per_task=args.videos_per_task,
         output_dir=args.out,
@@ -202,6 +204,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         image_size=args.image_size,
         device=args.device,
         dtype=args.dtype,
+        overwrite=args.overwrite,
+        max_policy_errors=args.max_policy_errors,
     )
     results = evaluate(config)
     if results:  # only the main process of a sharded run holds the merged results
@@ -372,7 +376,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-steps", type=int, default=None, help="cap per episode (default: the suite's standard)"
     )
-    p.add_argument("--actions-per-chunk", type=int, default=None)
+    p.add_argument(
+        "--protocol",
+        default="lerobot",
+        help="named protocol: lerobot (lerobot-eval's step limits, spatial 280; chunks as the policy gives "
+        "them) or openpi (spatial 220, replan every 5 actions) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--actions-per-chunk",
+        type=int,
+        default=None,
+        help="actions executed from each chunk before predicting again (default: the protocol's)",
+    )
     p.add_argument("--video", choices=("none", "failures", "first", "all"), default="failures")
     p.add_argument("--videos-per-task", type=int, default=1, help="with --video first")
     p.add_argument("--seed", type=int, default=0)
@@ -395,7 +410,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="weights of our checkpoints: auto (bfloat16 on a GPU, float32 on the CPU), float32, bfloat16, float16",
     )
-    p.add_argument("--out", default="outputs/eval")
+    p.add_argument(
+        "--out",
+        default="outputs/eval",
+        help="run folder; a rerun resumes it only with the same policy and settings (default: %(default)s)",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="start over in --out (its episodes, results, videos)"
+    )
+    p.add_argument(
+        "--max-policy-errors",
+        type=int,
+        default=5,
+        help="stop after this many episodes in a row fail in the policy (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_eval)
 
     _add_push_parser(sub, "push", "upload a checkpoint or tokenizer folder (with a model card) to the Hub")
@@ -432,6 +460,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.config import ConfigError
     from vla.data.dataset import DatasetError
     from vla.data.normalize import StatisticsError
+    from vla.eval.libero import EvaluationStopped
     from vla.hub import HubUnavailableError
     from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
@@ -440,6 +469,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ConfigError,
         DatasetError,
         StatisticsError,
+        EvaluationStopped,
         HubUnavailableError,
         LiberoSetupError,
         TokenizerFitError,

@@ -122,6 +122,7 @@ def run_demo(
             max_steps=eval_max_steps,
             video="all",
             output_dir=str(out / "eval"),
+            overwrite=True,  # the checkpoint was just trained: never resume a previous demo's episodes
         )
     )
     timings["eval_s"] = time.perf_counter() - t

@@ -1,10 +1,11 @@
 """Roll a policy out in LIBERO with the standard protocol and report success per task, suite and overall.
 
-Protocol (one table, ``PROTOCOL``, recorded in every result): each episode starts from the benchmark's
-fixed initial state with the episode's index, settles with 10 no-op steps, and runs up to the suite's step
-limit unless ``max_steps`` shortens it (the result says so). Images are rotated 180 degrees and the state
-built exactly as in the datasets (``LiberoEnv``); the policy executes ``actions_per_chunk`` actions of each
-predicted chunk.
+Protocol (a named row of ``vla.eval.protocols.PROTOCOLS``, ``lerobot`` by default or ``openpi``, recorded in
+every result): each episode starts from the benchmark's fixed initial state with the episode's index (numpy
+seeded before the reset, ``reset_seed``), settles with 10 no-op steps, and runs up to the protocol's step
+limit for the suite unless ``max_steps`` shortens it (the result says so). Images are rotated 180 degrees
+and the state built exactly as in the datasets (``LiberoEnv``); the policy executes the protocol's (or
+``actions_per_chunk``) actions of each predicted chunk, and each row counts what it executed.
 
 Resumable and shardable: every finished episode is appended at once to ``episodes/rank-NN.jsonl``; a rerun
 with the same output folder skips finished episodes; under ``accelerate launch`` each process takes a
@@ -26,6 +27,7 @@ import os
 import re
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,8 @@ import numpy as np
 
 from vla.config import check, check_choice, to_dict
 from vla.eval.policies import INFERENCE_DTYPES
-from vla.sim.libero_env import PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
+from vla.eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS, EvalProtocol
+from vla.sim.libero_env import ACTION_DIM, PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
 from vla.versions import package_versions
 
 VIDEO_MODES = ("none", "failures", "first", "all")
@@ -43,6 +46,8 @@ EPISODES_DIR = "episodes"
 VIDEO_SIZE = 256
 #: At most this many simulator workers per process when ``num_envs`` is left to choose (see ``auto_num_envs``).
 MAX_AUTO_ENVS = 8
+#: lerobot-eval's default ``--seed``; it seeds numpy before episode i's reset with ``seed + i``.
+LEROBOT_START_SEED = 1000
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,12 @@ class EvalConfig:
     #: Task ids of each suite; empty (the default, the standard protocol) means all of them.
     task_ids: tuple[int, ...] = ()
     episodes_per_task: int = 50
-    #: Step limit per episode; ``None`` uses each suite's standard limit.
+    #: Step limit per episode; ``None`` uses each suite's limit in ``protocol``.
     max_steps: int | None = None
-    #: Actions executed from each predicted chunk before predicting again (``None``: the whole chunk).
+    #: Actions executed from each predicted chunk before predicting again (``None``: what ``protocol`` says).
     actions_per_chunk: int | None = None
+    #: A named protocol of ``vla.eval.protocols.PROTOCOLS``: ``lerobot`` (default) or ``openpi``.
+    protocol: str = DEFAULT_PROTOCOL
     #: ``none``, ``failures``, ``first`` (the first ``videos_per_task`` episodes of each task) or ``all``.
     video: str = "failures"
     videos_per_task: int = 1
@@ -74,8 +81,13 @@ class EvalConfig:
     #: Weights of our checkpoints: ``auto`` (bfloat16 on a GPU that supports it, else float32), ``float32``,
     #: ``bfloat16`` or ``float16``.
     dtype: str = "auto"
+    #: Start over in ``output_dir`` (its episodes, results and videos are deleted) instead of resuming.
+    overwrite: bool = False
+    #: Stop the run after this many episodes in a row ended in an error raised by the policy.
+    max_policy_errors: int = 5
 
     def __post_init__(self) -> None:
+        check_choice("protocol", self.protocol, PROTOCOLS)
         for suite in self.suites:
             check_choice("suite", suite, PROTOCOL)
             for task_id in self.task_ids:
@@ -100,6 +112,7 @@ class EvalConfig:
             "auto, cpu, cuda or cuda:N",
         )
         check_choice("dtype", self.dtype, INFERENCE_DTYPES)
+        check(self.max_policy_errors >= 1, "max_policy_errors", self.max_policy_errors, "must be >= 1")
 
     @property
     def suites(self) -> tuple[str, ...]:
@@ -108,8 +121,17 @@ class EvalConfig:
     def tasks(self, suite: str) -> tuple[int, ...]:
         return self.task_ids or tuple(range(PROTOCOL[suite].n_tasks))
 
+    @property
+    def named_protocol(self) -> EvalProtocol:
+        return PROTOCOLS[self.protocol]
+
     def max_steps_for(self, suite: str) -> int:
-        return self.max_steps or PROTOCOL[suite].max_steps
+        return self.max_steps or self.named_protocol.max_steps[suite]
+
+    @property
+    def chunk_actions(self) -> int | None:
+        """Actions executed from each chunk before predicting again (``None``: the whole chunk)."""
+        return self.actions_per_chunk or self.named_protocol.actions_per_chunk
 
     def episode_keys(self) -> list[tuple[str, int, int]]:
         """(suite, task, episode) in the order they run: suite by suite, task by task."""
@@ -119,6 +141,15 @@ class EvalConfig:
             for task in self.tasks(suite)
             for episode in range(self.episodes_per_task)
         ]
+
+
+class PolicyError(RuntimeError):
+    """The policy raised or returned an unusable chunk (not the simulator): the episode is recorded as a
+    policy error without a retry, and ``max_policy_errors`` of them in a row stop the run."""
+
+
+class EvaluationStopped(RuntimeError):
+    """The run stopped on purpose (too many policy errors in a row); the message says why and what next."""
 
 
 def auto_num_envs() -> int:
@@ -197,6 +228,10 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
             "success_rate": s / n if n else 0.0,
             "ci95": [lo, hi],
             "errors": sum(1 for r in rows if r.get("error")),
+            "policy_errors": sum(1 for r in rows if r.get("error_kind") == "policy"),
+            "simulator_errors": sum(1 for r in rows if r.get("error") and r.get("error_kind") != "policy"),
+            #: episodes run again after a simulator crash (a dead worker included)
+            "simulator_retries": sum(r.get("simulator_retries", 0) for r in rows),
             "invalid_chunks": sum(r.get("invalid_chunks", 0) for r in rows),
         }
 
@@ -224,7 +259,9 @@ def read_episodes(out: Path) -> dict[tuple[str, int, int], dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            rows[(row["suite"], row["task_id"], row["episode"])] = row
+            key = (row["suite"], row["task_id"], row["episode"])
+            if key not in rows or not row.get("error") or rows[key].get("error"):
+                rows[key] = row  # an episode rerun after an error: its finished row wins, whatever the file
     return rows
 
 
@@ -259,7 +296,99 @@ def policy_identity(spec: str) -> dict[str, Any]:
                         digest.update(block)
                 identity["weights"] = name
                 identity["sha256"] = digest.hexdigest()
+        # config, tokenizer, normalization statistics: a policy is more than its weights
+        files = sorted(
+            p for p in folder.rglob("*.json") if "training_state" not in p.relative_to(folder).parts
+        )
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+        identity["json_sha256"] = digest.hexdigest()
     return identity
+
+
+FINGERPRINT_FILE = "fingerprint.json"
+#: Fields that choose which episodes run, on how many workers, what is filmed, or how the run behaves:
+#: they may change between a run and its resume. Every other field can change an episode's row.
+#: ``policy`` is fingerprinted through its identity (weights' sha256 for a folder, whatever its path).
+UNFINGERPRINTED_FIELDS = ("policy", "suite", "task_ids", "episodes_per_task", "output_dir", "num_envs", "video",
+                          "videos_per_task", "overwrite", "max_policy_errors")  # fmt: skip
+#: What ``overwrite`` deletes from the output folder (nothing else in it is touched).
+RUN_OUTPUTS = (EPISODES_DIR, "videos", "results.json", "results.png", "eval_info.json", FINGERPRINT_FILE)
+
+
+def fingerprint(config: EvalConfig, identity: dict[str, Any]) -> dict[str, Any]:
+    """What makes two runs' episodes comparable: the policy (its weights' and files' sha256 for a folder)
+    and the whole configuration except which episodes run and where."""
+    settings = {k: v for k, v in to_dict(config).items() if k not in UNFINGERPRINTED_FIELDS}
+    policy = {k: v for k, v in identity.items() if k != "path"}  # a moved folder is the same policy
+    return {"policy": policy, "config": settings}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} there, {b!r} now")
+    return out
+
+
+def prepare_output(out: Path, config: EvalConfig, identity: dict[str, Any], state) -> None:
+    """Start over (``overwrite``), or refuse to resume into a folder holding another evaluation's episodes.
+
+    Every process checks the same file between two barriers; the main process alone deletes and writes.
+    """
+    import shutil
+
+    from vla.config import ConfigError
+
+    if config.overwrite and state.is_main_process:
+        for name in RUN_OUTPUTS:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    state.wait_for_everyone()
+    mine = fingerprint(config, identity)
+    file = out / FINGERPRINT_FILE
+    advice = "rerun with --overwrite to start over, or choose another --out"
+    if file.is_file():
+        try:
+            theirs = json.loads(file.read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{file} is not valid JSON: cannot tell what ran there; {advice}") from None
+        if theirs != mine:
+            diff = "; ".join(_differences(theirs, mine)[:4])
+            raise ConfigError(f"{out} holds episodes of another evaluation ({diff}); {advice}")
+    elif any((out / EPISODES_DIR).glob("rank-*.jsonl")):
+        raise ConfigError(
+            f"{out} holds episodes without a {FINGERPRINT_FILE}: cannot tell what ran there; {advice}"
+        )
+    state.wait_for_everyone()
+    if state.is_main_process and not file.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps(mine, indent=1))
+
+
+def reset_seed(seed: int, suite: str, task_id: int, episode: int) -> int:
+    """numpy's global seed before the reset of (suite, task, episode): LIBERO draws the fixtures' placement
+    from it, so an episode's scene never depends on the worker, shard or resume that runs it.
+
+    As lerobot-eval does (each task's episode i reset with ``--seed + i``, default 1000): with ``seed`` 0
+    an episode's fixtures are exactly lerobot-eval's. Suite and task need no term of their own: each
+    (suite, task) is a different scene, drawn by its own environment.
+    """
+    del suite, task_id  # the same numbers as lerobot-eval for every task
+    return LEROBOT_START_SEED + seed + episode
+
+
+def scene_digest(env) -> str:
+    """A short hash of every body's placement in the model (fixtures included): equal scenes, equal digests."""
+    return hashlib.sha256(np.ascontiguousarray(env._env.sim.model.body_pos).tobytes()).hexdigest()[:16]
 
 
 def _may_film(config: EvalConfig, episode: int) -> bool:
@@ -284,15 +413,21 @@ def run_episode(
     chunk, the agent view on every step only when this episode may become a video."""
     started = time.perf_counter()
     filmed = "image" in env.cameras and _may_film(config, episode)
-    obs = env.reset(episode)
-    policy.reset(episode_seed=task_id * 1000 + episode)
+    seed = reset_seed(config.seed, env.suite, task_id, episode)
+    obs = env.reset(episode, seed=seed)
+    scene = scene_digest(env)
+    with _blame_policy():
+        policy.reset(episode_seed=task_id * 1000 + episode)
     frames = [obs["image"]] if filmed else None
     queue, success, steps = [], False, 0
+    executed: list[int] = []  # actions executed from each chunk (the last one may be cut by the limit)
     while steps < max_steps and not success:
         if not queue:
-            chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
-            queue = list(chunk[: config.actions_per_chunk or len(chunk)])
+            chunk = _next_chunk(policy, env, obs)
+            queue = list(chunk[: config.chunk_actions or len(chunk)])
+            executed.append(0)
         action = queue.pop(0)
+        executed[-1] += 1
         # the next observation is read by the policy only if the queue is now empty
         cameras = env.cameras if not queue else ("image",) if filmed else ()
         obs, success = env.step(action, cameras=cameras)
@@ -306,6 +441,11 @@ def run_episode(
         "instruction": env.instruction,
         "success": bool(success),
         "steps": steps,
+        "reset_seed": seed,
+        "scene": scene,
+        "chunks": len(executed),
+        #: how many chunks had k actions executed, {k: count}
+        "actions_per_chunk": {str(k): executed.count(k) for k in sorted(set(executed))},
         "invalid_chunks": int(getattr(policy, "invalid_chunks", 0)),
         "final_state": [round(float(v), 6) for v in obs["state"]],
         "cameras": list(env.cameras),
@@ -321,29 +461,59 @@ def run_episode(
     return row
 
 
+@contextmanager
+def _blame_policy():
+    """Whatever the policy raises in this block is a PolicyError (the simulator is not at fault)."""
+    try:
+        yield
+    except PolicyError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the policy raised, it is the policy's failure
+        raise PolicyError(f"{type(err).__name__}: {err}") from err
+
+
+def _next_chunk(policy, env, obs) -> np.ndarray:
+    with _blame_policy():
+        chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
+    if chunk.ndim != 2 or chunk.shape[0] < 1 or chunk.shape[1] != ACTION_DIM or not np.isfinite(chunk).all():
+        raise PolicyError(
+            f"the policy returned a chunk of shape {chunk.shape}; expected (n >= 1, {ACTION_DIM}), finite"
+        )
+    return chunk
+
+
 def attempt_episode(
     slot: EnvSlot, policy, config: EvalConfig, suite: str, task_id: int, episode: int
 ) -> dict[str, Any]:
-    """One episode's row; a simulator (or policy) error gets one retry in a fresh environment."""
+    """One episode's row. A simulator error gets one retry in a fresh environment; a policy error none
+    (the same policy would fail the same way, and a retry would hide it)."""
     errors = []
     for _attempt in range(2):
         try:
             env = slot.get(suite, task_id)
             row = run_episode(env, policy, config, task_id, episode, config.max_steps_for(suite))
             break
-        except Exception:  # noqa: BLE001 - any simulator/policy failure is recorded, not fatal
+        except PolicyError:
+            errors.append(traceback.format_exc())
+            row = error_row(suite, task_id, episode, errors[-1], "policy")
+            break
+        except Exception:  # noqa: BLE001 - any simulator failure is recorded, not fatal
             errors.append(traceback.format_exc())
             slot.close()
     else:
-        row = error_row(suite, task_id, episode, errors[-1])
+        row = error_row(suite, task_id, episode, errors[-1], "simulator")
     if errors:
         row["errors"] = errors
+        row["simulator_retries"] = len(errors) - (1 if row.get("error") else 0)
     return row
 
 
-def error_row(suite: str, task_id: int, episode: int, error: str) -> dict[str, Any]:
+def error_row(suite: str, task_id: int, episode: int, error: str, kind: str) -> dict[str, Any]:
+    """The row of an episode that ended in an error; ``kind``: ``policy`` or ``simulator``."""
+    message = next((line for line in reversed(error.strip().splitlines()) if line.strip()), "")
     return {"suite": suite, "task_id": task_id, "episode": episode, "success": False, "steps": 0,
-            "instruction": task_instruction(suite, task_id), "error": error}  # fmt: skip
+            "instruction": task_instruction(suite, task_id), "error": error, "error_kind": kind,
+            "error_message": message.strip()}  # fmt: skip
 
 
 def evaluate(config: EvalConfig) -> dict[str, Any]:
@@ -355,14 +525,16 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
 
     state = process_state()
     out = Path(config.output_dir)
+    identity = policy_identity(config.policy)
+    prepare_output(out, config, identity, state)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
     if state.is_main_process:
         for file in (out / EPISODES_DIR).glob("rank-*.jsonl"):
             drop_partial_last_line(file)
     state.wait_for_everyone()
-    finished = read_episodes(out)
-    todo = [key for key in config.episode_keys() if key not in finished]
+    finished = {key: row for key, row in read_episodes(out).items() if not row.get("error")}
+    todo = [key for key in config.episode_keys() if key not in finished]  # errors are run again
     lo, hi = (
         len(todo) * state.process_index // state.num_processes,
         len(todo) * (state.process_index + 1) // state.num_processes,
@@ -384,7 +556,7 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     )
     if finished and state.is_main_process:
         print(f"resuming: {len(finished)} episodes already in {out / EPISODES_DIR}, {len(todo)} to run")
-    tally = {"successes": 0, "steps": 0}
+    tally = {"successes": 0, "steps": 0, "policy_errors_in_a_row": 0}
 
     def record(row: dict[str, Any]) -> None:
         with rank_file.open("a") as f:
@@ -393,6 +565,13 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         tally["steps"] += row["steps"]
         bar.set_postfix(success=f"{tally['successes']}/{bar.n + 1}", envs=num_envs)
         bar.update(1)
+        in_a_row = tally["policy_errors_in_a_row"] + 1 if row.get("error_kind") == "policy" else 0
+        tally["policy_errors_in_a_row"] = in_a_row
+        if in_a_row >= config.max_policy_errors:
+            raise EvaluationStopped(
+                f"stopped: {in_a_row} episodes in a row failed in the policy (last: {row['error_message']}); "
+                f"tracebacks in {rank_file}; a rerun with the same --out retries them"
+            )
 
     started = time.perf_counter()
     try:
@@ -418,20 +597,38 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         return {}
     rows = read_episodes(out)
     episodes = [rows[key] for key in config.episode_keys() if key in rows]
-    results = build_results(config, episodes)
+    results = build_results(config, episodes, identity, this_run["seconds"], this_run["episodes"])
     results["this_run"] = this_run
     (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "eval_info.json").write_text(
+        json.dumps(results["eval_info"], indent=2)
+    )  # as lerobot-eval names it
     plot_results(results, out / "results.png")
     return results
 
 
-def build_results(config: EvalConfig, episodes: list[dict[str, Any]]) -> dict[str, Any]:
+def build_results(
+    config: EvalConfig,
+    episodes: list[dict[str, Any]],
+    identity: dict[str, Any] | None = None,
+    eval_s: float = 0.0,
+    episodes_run: int = 0,
+) -> dict[str, Any]:
     summary = summarize(episodes)
+    protocol = config.named_protocol
     max_steps = {suite: config.max_steps_for(suite) for suite in config.suites}
-    standard = {suite: PROTOCOL[suite].max_steps for suite in config.suites}
+    standard = {suite: protocol.max_steps[suite] for suite in config.suites}
+    executed: dict[str, int] = {}
+    for row in episodes:
+        for k, n in row.get("actions_per_chunk", {}).items():
+            executed[k] = executed.get(k, 0) + n
     return {
         **summary,
         "protocol": {
+            "name": protocol.name,
+            "source": protocol.source,
+            #: the named protocol's settings were changed (--max-steps, --actions-per-chunk)
+            "modified": max_steps != standard or config.chunk_actions != protocol.actions_per_chunk,
             "suite": config.suite,
             "suites": list(config.suites),
             #: per suite
@@ -442,33 +639,82 @@ def build_results(config: EvalConfig, episodes: list[dict[str, Any]]) -> dict[st
             "init_states": "the benchmark's fixed initial state with index = episode",
             "image_rotation_deg": 180,
             "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",
-            "actions_per_chunk": config.actions_per_chunk,
+            #: executed from each chunk before predicting again (None: the whole chunk)
+            "actions_per_chunk": config.chunk_actions,
+            "protocol_actions_per_chunk": protocol.actions_per_chunk,
+            #: what was actually executed over all episodes: {actions from one chunk: number of chunks}
+            "actions_per_chunk_executed": dict(sorted(executed.items(), key=lambda kv: int(kv[0]))),
             "cameras": sorted({c for row in episodes for c in row.get("cameras", [])}),
             "image_size": sorted({row["image_size"] for row in episodes if row.get("image_size")}),
         },
         "config": to_dict(config),
-        "policy": policy_identity(config.policy),
-        "seeds": {"env": config.seed, "policy": config.seed, "episode_seed": "task_id * 1000 + episode"},
-        "versions": package_versions(),
-        # The fields of lerobot-eval's eval_info.json, so numbers compare directly.
-        "eval_info": {
-            "overall": {
-                "pc_success": 100.0 * summary["overall"]["success_rate"],
-                "n_episodes": len(episodes),
-            },
-            "per_group": {
-                suite: {"pc_success": 100.0 * s["success_rate"], "n_episodes": s["episodes"]}
-                for suite, s in summary["per_suite"].items()
-            },
-            "per_task": [
-                {
-                    "task_group": key.split("/")[0],
-                    "task_id": int(key.split("/")[1]),
-                    "metrics": {"pc_success": 100.0 * t["success_rate"], "n_episodes": t["episodes"]},
-                }
-                for key, t in summary["per_task"].items()
-            ],
+        "policy": identity or policy_identity(config.policy),
+        "seeds": {
+            "env": config.seed,
+            "policy": config.seed,
+            "episode_seed": "task_id * 1000 + episode",
+            "reset_seed": f"{LEROBOT_START_SEED} + {config.seed} + episode (numpy, before each reset, as "
+            "lerobot-eval: equal to its default --seed 1000 when seed is 0)",
         },
+        "versions": package_versions(),
+        "rendering": {  # MuJoCo's GL backend (egl on a headless machine, osmesa as a fallback)
+            "mujoco_gl": os.environ.get("MUJOCO_GL"),
+            "pyopengl_platform": os.environ.get("PYOPENGL_PLATFORM"),
+        },
+        # lerobot-eval's eval_info.json, key for key, so numbers and tools compare directly.
+        "eval_info": lerobot_eval_info(episodes, config.output_dir, eval_s, episodes_run),
+    }
+
+
+def lerobot_eval_info(
+    episodes: list[dict[str, Any]], output_dir: str, eval_s: float = 0.0, episodes_run: int = 0
+) -> dict[str, Any]:
+    """lerobot-eval's ``eval_info.json`` (``eval_policy_all``'s schema) from our episode rows.
+
+    LIBERO's reward is sparse (1.0 on a step where the task is achieved) and an episode ends at its first
+    success, so an episode's sum and max reward are 1.0 if it succeeded, else 0.0, as lerobot-eval's masked
+    sums give. ``eval_s`` is this run's wall time and ``eval_ep_s`` that divided by the episodes it ran (a
+    resumed run's earlier episodes are not timed again). Videos: their paths under ``output_dir``; we
+    record no predicted videos.
+    """
+
+    def mean(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None  # lerobot writes NaN; we keep strict JSON
+
+    def metrics(rows: list[dict[str, Any]]) -> dict[str, list]:
+        return {
+            "sum_rewards": [float(r["success"]) for r in rows],
+            "max_rewards": [float(r["success"]) for r in rows],
+            "successes": [bool(r["success"]) for r in rows],
+            "video_paths": [str(Path(output_dir) / r["video"]) for r in rows if r.get("video")],
+            "predicted_video_paths": [],
+        }
+
+    def aggregate(rows: list[dict[str, Any]], timing: dict[str, float] | None = None) -> dict[str, Any]:
+        m = metrics(rows)
+        success = mean([float(v) for v in m["successes"]])
+        return {
+            "avg_sum_reward": mean(m["sum_rewards"]),
+            "avg_max_reward": mean(m["max_rewards"]),
+            "pc_success": None if success is None else 100.0 * success,
+            "n_episodes": len(rows),
+            **(timing or {}),
+            "video_paths": m["video_paths"],
+            "predicted_video_paths": [],
+        }
+
+    tasks: dict[tuple[str, int], list] = {}
+    groups: dict[str, list] = {}
+    for row in episodes:
+        tasks.setdefault((row["suite"], row["task_id"]), []).append(row)
+        groups.setdefault(row["suite"], []).append(row)
+    return {
+        "per_task": [
+            {"task_group": suite, "task_id": task_id, "metrics": metrics(rows)}
+            for (suite, task_id), rows in tasks.items()
+        ],
+        "per_group": {suite: aggregate(rows) for suite, rows in groups.items()},
+        "overall": aggregate(episodes, {"eval_s": eval_s, "eval_ep_s": eval_s / max(1, episodes_run)}),
     }
 
 
@@ -514,8 +760,14 @@ def format_table(results: dict[str, Any]) -> str:
         f"{'overall':<18} {100 * o['success_rate']:>8.1f}% {o['episodes']:>9}  95% CI "
         f"[{100 * o['ci95'][0]:.1f}, {100 * o['ci95'][1]:.1f}]"
     )
-    if o["errors"] or o["invalid_chunks"]:
-        lines.append(f"simulator errors: {o['errors']}, undecodable action chunks: {o['invalid_chunks']}")
+    if o["errors"] or o["invalid_chunks"] or o["simulator_retries"]:
+        lines.append(
+            f"policy errors: {o['policy_errors']}, simulator errors: {o['simulator_errors']} "
+            f"(episodes retried after a simulator crash: {o['simulator_retries']}), "
+            f"undecodable action chunks: {o['invalid_chunks']}"
+        )
+    if results["protocol"].get("name", DEFAULT_PROTOCOL) != DEFAULT_PROTOCOL:
+        lines.append(f"protocol: {results['protocol']['name']} ({results['protocol']['source']})")
     if results["protocol"]["shortened"]:
         lines.append(f"note: {describe_cap(results['protocol'])}")
     return "\n".join(lines)

@@ -14,10 +14,11 @@ Where the policy runs depends on it:
 Episodes are handed out from this process's (suite, task, episode) queue as workers free up, and each finished
 row goes to ``record`` at once (it is appended to the JSONL file), so a crash loses in-flight episodes only.
 
-Failures: a simulator (or policy) error is recorded with its traceback and the episode retried once in a
-fresh environment, inside the worker. A worker process that dies (segfault, killed for memory) is reported
-on stderr and replaced; its episode is retried once in the new worker, then recorded as an error. When the
-main process dies, the workers' pipe closes and they exit.
+Failures: a simulator error is recorded with its traceback and the episode retried once in a fresh
+environment, inside the worker; a policy error (the batched call raised) is recorded without a retry. A
+worker process that dies (segfault, killed for memory) is reported on stderr and replaced; its episode is
+retried once in the new worker, then recorded as a simulator error. When the main process dies, the
+workers' pipe closes and they exit.
 
 Workers are forked from a ``forkserver`` process, never from the main process (which may hold a model,
 threads or a CUDA context). The fork server imports LIBERO, robosuite and torch once (``PRELOAD``), so
@@ -41,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from vla.eval.libero import EvalConfig, Rendering, error_row
+from vla.eval.libero import EvalConfig, PolicyError, Rendering, error_row
 
 #: Seconds a worker gets to finish cleanly after ``stop`` before it is terminated.
 STOP_TIMEOUT_S = 30
@@ -85,7 +86,7 @@ class RemotePolicy:
         except (EOFError, OSError) as err:
             raise _MainGone from err
         if message[0] == "error":
-            raise RuntimeError(f"the policy failed in the main process:\n{message[1]}")
+            raise PolicyError(f"the policy failed in the main process:\n{message[1]}")
         _, chunk, valid = message
         self.invalid_chunks += int(not valid)
         return chunk
@@ -210,7 +211,9 @@ def run_vectorized(
                 elif kind == "done":
                     row = message[1]
                     if w.key in deaths:
-                        row["errors"] = deaths.pop(w.key) + row.get("errors", [])
+                        died = deaths.pop(w.key)
+                        row["errors"] = died + row.get("errors", [])
+                        row["simulator_retries"] = row.get("simulator_retries", 0) + len(died)
                     w.key, w.stepping = None, False
                     record(row)
                 elif kind == "fatal":
@@ -234,8 +237,9 @@ def _replace_dead(ctx, job, workers, w, deaths, pending, waiting, record) -> Non
     workers[w.index] = _start_worker(ctx, w.index, job)
     deaths.setdefault(w.key, []).append(note)
     if len(deaths[w.key]) >= 2:  # it died twice: record the episode as an error and go on
-        row = error_row(suite, task_id, episode, note)
+        row = error_row(suite, task_id, episode, note, "simulator")
         row["errors"] = deaths.pop(w.key)
+        row["simulator_retries"] = 1
         record(row)
     else:
         pending.appendleft(w.key)
@@ -248,7 +252,7 @@ def _predict_and_send(policy, workers: list[_Worker], waiting: dict[int, dict[st
         replies = [
             ("chunk", np.asarray(c, dtype=np.float64), bool(v)) for c, v in zip(chunks, valid, strict=True)
         ]
-    except Exception:  # noqa: BLE001 - each episode records the traceback and retries, as in one process
+    except Exception:  # noqa: BLE001 - each episode records it as a policy error, as in one process
         replies = [("error", traceback.format_exc())] * len(order)
     waiting.clear()
     for index, reply in zip(order, replies, strict=True):

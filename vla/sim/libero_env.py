@@ -166,11 +166,18 @@ class LiberoEnv:
         return len(self.init_states)
 
     def reset(
-        self, episode: int = 0, settle_steps: int = SETTLE_STEPS, cameras: tuple[str, ...] | None = None
+        self,
+        episode: int = 0,
+        settle_steps: int = SETTLE_STEPS,
+        cameras: tuple[str, ...] | None = None,
+        seed: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Reset to fixed initial state ``episode`` and let objects settle with no-op steps.
 
         ``cameras``: the images of the returned observation (default: all of this environment's).
+        ``seed``: seeds numpy's global random state before the reset. LIBERO redraws the fixtures' placement
+        (cabinets, stoves, racks) from it at every reset and the initial state restores joints only, so
+        without a seed the same episode's fixtures move (up to ~2 cm) with what ran before it.
         """
         check(
             0 <= episode < self.n_init_states,
@@ -178,7 +185,7 @@ class LiberoEnv:
             episode,
             f"0..{self.n_init_states - 1} for this task",
         )
-        return self._reset(self.init_states[episode], settle_steps, self._cameras_for(cameras))
+        return self._reset(self.init_states[episode], settle_steps, self._cameras_for(cameras), seed)
 
     def reset_random(
         self, seed: int, settle_steps: int = SETTLE_STEPS, cameras: tuple[str, ...] | None = None
@@ -190,7 +197,7 @@ class LiberoEnv:
         :meth:`distance_to_benchmark_states`). The same seed gives the same placement.
         """
         check(seed >= 0, "seed", seed, "must be >= 0")
-        return self._reset(None, settle_steps, self._cameras_for(cameras), seed=seed)
+        return self._reset(None, settle_steps, self._cameras_for(cameras), seed, joint_noise=True)
 
     def _reset(
         self,
@@ -198,11 +205,15 @@ class LiberoEnv:
         settle_steps: int,
         wanted: frozenset[str],
         seed: int | None = None,
+        joint_noise: bool = False,
     ) -> dict[str, np.ndarray]:
         if seed is not None:
-            # LIBERO's placement samplers (and fixture placement) draw from numpy's global state.
+            # LIBERO's placement samplers and fixture placement draw from numpy's global state: what LIBERO's
+            # own env.seed() does, and lerobot-eval before each reset.
             np.random.seed(seed)
-        noise = {"magnitude": ROBOT_INIT_NOISE if seed is not None else 0.0, "type": "gaussian"}
+        # robosuite draws the joint noise whatever its magnitude, so the numbers drawn after it (the
+        # placements) are the same with and without it.
+        noise = {"magnitude": ROBOT_INIT_NOISE if joint_noise else 0.0, "type": "gaussian"}
         robo = self._env.env
         # The joint noise LIBERO's own environments use (robosuite's "default"), which the benchmark's
         # initial states show (joint std ~0.02 rad); a benchmark state overwrites the joints anyway. A hard
