@@ -242,3 +242,16 @@ def test_an_imported_codec_saves_and_reloads_in_vla_layout(tmp_path):
     np.testing.assert_array_equal(again.encode(x), tok.encode(x))
     np.testing.assert_array_equal(again.decode(tok.encode(x)).actions, tok.decode(tok.encode(x)).actions)
     assert again.encode(x, embodiment="a_franka_libero_20hz").shape == (8, 12)
+
+
+def test_vla_tokenizer_import_converts_a_released_folder(tmp_path, capsys):
+    from vla.cli import main
+
+    released_checkpoint(tmp_path / "released", vq_type="vq")
+    main(["tokenizer", "import", str(tmp_path / "released"), "--out", str(tmp_path / "ours")])
+    assert "embodiment a_franka_libero_20hz" in capsys.readouterr().out
+    tok = AutoActionTokenizer.from_pretrained(tmp_path / "ours")
+    assert (tok.tokens_per_chunk, tok.config.action_scale) == (4, LIBERO_ACTION_SCALE)
+    main(["tokenizer", "import", str(tmp_path / "released"), "--embodiment", "widowx_bridge_5hz",
+          "--action-scale", ",".join(["0.5"] * 8), "--out", str(tmp_path / "bridge")])  # fmt: skip
+    assert AutoActionTokenizer.from_pretrained(tmp_path / "bridge").horizon == 5
