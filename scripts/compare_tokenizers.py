@@ -35,6 +35,7 @@ def main() -> None:
         "binning-256": lambda: BinningActionTokenizer(n_bins=256).fit(train),
         "fast-1024": lambda: FastActionTokenizer(vocab_size=1024).fit(train),
         "actioncodec-16x256": lambda: ActionCodecTokenizer(
+            horizon=8,  # synthetic_chunks' horizon (the codec's default is the released 20)
             dim=64,
             depth=2,
             heads=4,

@@ -15,9 +15,11 @@ from vla.tokenizers import (
 )
 from vla.tokenizers.diagnostics import synthetic_chunks, temporal_overlap
 
-# A tiny configuration: ~10 s of training on one CPU core.
-TINY = dict(dim=32, heads=4, depth=1, num_tokens=8, codebook_size=64, lr=3e-3, steps=200, batch_size=64)
-TINY["warmup_steps"] = 20
+# A tiny configuration: a few seconds of training on one CPU core. The released architecture learns slowly
+# at this size with its LayerScale 1e-2 and EMA decay 0.99 (arm error ~0.99 of the variance after 200 steps,
+# measured), so the tiny config starts LayerScale at 1 and lets the codebook follow faster (decay 0.9).
+TINY = dict(horizon=8, dim=32, heads=4, depth=1, latent_dim=32, num_tokens=8, codebook_size=64, lr=1e-2)
+TINY.update(steps=200, batch_size=64, warmup_steps=20, layer_scale=1.0, ema_decay=0.9)
 
 
 @pytest.fixture(scope="module")
@@ -44,36 +46,37 @@ def test_round_trip_explains_most_of_the_motion(codec, data):
     error, decoded = _normalized_error(codec, x)
     assert decoded.valid.all() and np.isfinite(decoded.actions).all()
     variance = np.clip(codec.action_stats.normalize(x), -1, 1).var(axis=(0, 1))
-    # Tiny model, 200 steps, 8 tokens of 6 bits: the arm error must be well under the variance (what
-    # predicting the mean would give; measured ~0.4 of it) on every dimension and the gripper mostly right.
-    # The slow test below holds a bigger configuration to a tighter bound.
+    # Tiny model, 200 steps, 8 tokens of 6 bits: the arm error must be under the variance (what predicting
+    # the mean would give; measured 0.64 of it on average, 0.45-0.96 per dimension) and the gripper mostly
+    # right. The old self-attending net reached ~0.4 here; the released architecture needs longer fits.
     arm_ratio = (error[..., :6] ** 2).mean(axis=(0, 1)) / variance[:6]
-    assert arm_ratio.mean() < 0.5 and arm_ratio.max() < 0.95, arm_ratio
+    assert arm_ratio.mean() < 0.75 and (arm_ratio < 0.6).sum() >= 3, arm_ratio
     assert np.mean(np.sign(decoded.actions[..., 6]) == np.sign(x[..., 6])) > 0.95
     # unseen episodes from the same distribution
     held_out, _ = synthetic_chunks(n_episodes=4, length=60, seed=1)
     error, _ = _normalized_error(codec, held_out)
-    assert (error[..., :6] ** 2).mean() < 0.6 * variance[:6].mean()
+    assert (error[..., :6] ** 2).mean() < 0.8 * variance[:6].mean()
 
 
 @pytest.mark.slow
 def test_longer_training_reconstructs_closely(data):
     # Training length, not capacity, limits the tiny model on CPU: 1200 steps of 32 chunks reached
-    # arm error ~0.13 of the variance and gripper ~0.05 (measured), against ~0.4 after 200 steps of 64.
+    # arm error 0.26 of the variance (0.14-0.41 per dimension) and gripper 0.05 (measured), against 0.64
+    # after 200 steps of 64; the old self-attending net reached 0.13 here.
     x = data[0]
     tok = ActionCodecTokenizer(**{**TINY, "batch_size": 32, "steps": 1200, "warmup_steps": 50})
     tok.fit(*data, progress=False)
     error, decoded = _normalized_error(tok, x)
     variance = np.clip(tok.action_stats.normalize(x), -1, 1).var(axis=(0, 1))
     ratio = (error**2).mean(axis=(0, 1)) / variance
-    assert ratio[:6].mean() < 0.2 and ratio[6] < 0.1, ratio
+    assert ratio[:6].mean() < 0.3 and ratio[6] < 0.1, ratio
     assert np.mean(np.sign(decoded.actions[..., 6]) == np.sign(x[..., 6])) > 0.98
 
 
 def test_training_history_shows_learning(codec):
     first, last = codec.history[0], codec.history[-1]
     assert last["step"] == TINY["steps"] - 1
-    assert last["recon"] < 0.25 * first["recon"]
+    assert last["recon"] < 0.45 * first["recon"]  # measured 0.315 -> 0.121
 
 
 def test_save_load_gives_identical_ids(codec, data, tmp_path):
@@ -152,28 +155,44 @@ def test_decode_fuzz_never_raises_for_any_tokenizer(codec, data):
         codec.decode(np.full(8, 99), strict=True)
 
 
-def test_residual_stages_refine_the_base_tokens(data):
+def test_residual_levels_share_the_ids_and_refine_the_primary_tokens(data):
     x, shifted = data[0][:400], data[1][:400]
     tok = ActionCodecTokenizer(**{**TINY, "rvq_stages": 1, "steps": 50, "warmup_steps": 5})
     tok.fit(x, shifted, progress=False)
-    assert tok.tokens_per_chunk == 16 and tok.vocab_size == 128
+    assert tok.tokens_per_chunk == 16 and tok.vocab_size == 64  # every level's ids in [0, 64), as released
     ids = tok.encode(x)
-    assert ids.shape == (400, 16)
-    assert ids[:, :8].max() < 64 and ids[:, 8:].min() >= 64 and ids[:, 8:].max() < 128  # stage offsets
+    assert ids.shape == (400, 16) and ids.min() >= 0 and ids.max() < 64
+    # the residual book was k-means-initialised on real residuals: many of its codes are in use
+    assert len(np.unique(ids[:, 8:])) > 16
     base = [h["recon"] for h in tok.history if h["stage"] == 0]
     residual = [h["recon"] for h in tok.history if h["stage"] == 1]
     assert np.mean(residual[-3:]) < np.mean(base[-3:])
     assert tok.decode(ids).valid.all()
-    assert not tok.decode(np.r_[ids[0, :8], ids[0, :8]]).valid[0]  # stage-0 ids in stage-1 positions
+    assert tok.decode(np.r_[ids[0, :8], ids[0, :8]]).valid[0]  # level-0 ids are valid level-1 ids too
+    # level-major: the first 8 ids are the primary level's, the same as a one-level encode of the same net
+    import torch
+
+    with torch.no_grad():
+        latents = tok.net.encode(tok._normalized(x), tok._embodiment(0, 400))
+        np.testing.assert_array_equal(tok.net.quantize(latents, 1)[1][0].numpy(), ids[:, :8])
 
 
 @pytest.mark.slow
-def test_overlap_loss_makes_consecutive_chunks_share_tokens(data):
+def test_overlap_loss_pulls_consecutive_chunks_latents_together(data):
     x, shifted = data[0][:600], data[1][:600]
     quick = {**TINY, "steps": 100, "warmup_steps": 5}
     without = ActionCodecTokenizer(**{**quick, "overlap_weight": 0.0}).fit(x, shifted, progress=False)
     strong = ActionCodecTokenizer(**{**quick, "overlap_weight": 3.0}).fit(x, shifted, progress=False)
-    assert temporal_overlap(strong, x, shifted) > temporal_overlap(without, x, shifted)
+
+    def step_distance(tok):  # latent change over one step, relative to the latents' spread
+        a, b = tok.latents(x), tok.latents(shifted)
+        return float(np.mean((a - b) ** 2) / a.var(axis=0).mean())
+
+    # measured 0.0216 with the term against 0.0232 without: consecutive chunks' latents are already close in
+    # the released architecture, and 100 steps of the term move them only ~7% closer
+    assert step_distance(strong) < 0.97 * step_distance(without)
+    # token overlap does not follow at 100 steps (measured 0.66 with the term, 0.69 without)
+    assert temporal_overlap(strong, x, shifted) > 0.5
 
 
 def test_embodiment_prompts_and_the_auxiliary_loss_hook(data):
@@ -212,6 +231,17 @@ def test_fit_errors_are_clear(data):
         ActionCodecTokenizer(**{**TINY, "heads": 3})
     with pytest.raises(ConfigError, match="codebook_size=1 is invalid"):
         AutoActionTokenizer.from_config("actioncodec", codebook_size=1)
+    with pytest.raises(
+        ConfigError, match=r"action_scale=\(1.0, 2.0\) is invalid: must be empty or 7 non-zero"
+    ):
+        ActionCodecTokenizer(action_scale=(1.0, 2.0))
+    with pytest.raises(
+        ConfigError, match="embodiment_names=.* is invalid: must be empty or name all num_embodiments=2"
+    ):
+        ActionCodecTokenizer(num_embodiments=2, embodiment_names=("libero",))
+    named = ActionCodecTokenizer(**{**TINY, "embodiment_names": ("libero",)})
+    with pytest.raises(ValueError, match=r"embodiment='droid' is invalid: expected one of \['libero'\]"):
+        named.embodiment_id("droid")
 
 
 def test_importing_the_tokenizers_does_not_import_torch():
@@ -292,7 +322,8 @@ def test_two_process_fit_follows_the_one_process_loss_trend_and_saves_once(synth
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    options = json.dumps({**TINY, "steps": 150, "codebook_size": 32})
+    tiny = {k: v for k, v in TINY.items() if k != "horizon"}  # --horizon gives it
+    options = json.dumps({**tiny, "steps": 150, "codebook_size": 32})
     fit = ["-m", "vla.cli", "tokenizer", "fit", "--dataset", str(synthetic_dataset), "--type", "actioncodec",
            "--horizon", "4", "--options", options]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -314,3 +345,37 @@ def test_two_process_fit_follows_the_one_process_loss_trend_and_saves_once(synth
     assert 0.5 < curves["two"][-1] / curves["one"][-1] < 2.0  # same trend, different batches
     reloaded = AutoActionTokenizer.from_pretrained(tmp_path / "two")
     assert reloaded.encode(np.zeros((1, 4, 7))).shape == (1, 8)
+
+
+def test_the_released_architecture_tokens_are_independent_and_durations_may_vary():
+    import torch
+
+    from vla.tokenizers import ActionCodecConfig
+    from vla.tokenizers._actioncodec_net import ActionCodecNet
+
+    torch.manual_seed(0)
+    config = ActionCodecConfig(dim=32, heads=4, depth=2, latent_dim=16, num_tokens=6, codebook_size=16)
+    assert (ActionCodecConfig().dim, ActionCodecConfig().depth, ActionCodecConfig().heads) == (256, 6, 8)
+    assert (
+        ActionCodecConfig().latent_dim,
+        ActionCodecConfig().codebook_size,
+        ActionCodecConfig().horizon,
+    ) == (512, 2048, 20)
+    net = ActionCodecNet(config).eval()
+    x, emb = torch.randn(3, 20, 7), torch.zeros(3, dtype=torch.long)
+    with torch.no_grad():
+        latents = net.encode(x, emb)
+        # no self-attention among the queries: changing token 2's query changes token 2 only
+        net.encoder.queries[0, 2] += 1.0
+        changed = net.encode(x, emb)
+        # variable duration: 12 real steps then garbage, masked out == the 12-step chunk alone
+        padded = torch.cat([x[:, :12], 100 * torch.randn(3, 8, 7)], dim=1)
+        mask = torch.arange(20)[None].expand(3, 20) < 12
+        np.testing.assert_allclose(
+            net.encode(padded, emb, mask).numpy(), net.encode(x[:, :12], emb).numpy(), atol=1e-5
+        )
+        assert net.decode(latents, emb, steps=12).shape == (3, 12, 7)
+    assert not torch.allclose(changed[:, 2], latents[:, 2])
+    np.testing.assert_array_equal(
+        np.delete(changed.numpy(), 2, axis=1), np.delete(latents.numpy(), 2, axis=1)
+    )

@@ -9,6 +9,8 @@ from vla.tokenizers.base import ActionTokenizer
 from vla.tokenizers.diagnostics import (
     bigram_gain,
     codebook_redundancy,
+    dependence_bits,
+    overlap_and_shift,
     overlap_between,
     position_mutual_information,
     reconstruction_error,
@@ -52,6 +54,12 @@ class ConstantTokenizer(ActionTokenizer):
         return [self.codebook]
 
 
+def dependence_plugin_bits(x, y):
+    from vla.tokenizers.diagnostics import _plugin_mi_bits
+
+    return _plugin_mi_bits(np.unique(x, return_inverse=True)[1], np.unique(y, return_inverse=True)[1])
+
+
 @pytest.fixture(scope="module")
 def data():
     return synthetic_chunks(n_episodes=10, length=40)
@@ -88,11 +96,46 @@ def test_identical_shifted_chunks_overlap_fully(data):
 
 
 def test_overlap_counts():
-    assert overlap_between(np.array([[1, 2, 3, 4]]), np.array([[1, 2, 0, 4]]), variable_length=False) == 0.75
-    # multiset: {1, 2, 2} vs {2, 2, 5, 1}: 3 in common, the longer has 4
+    assert overlap_between(np.array([[1, 2, 3, 4]]), np.array([[1, 2, 0, 4]])) == 0.75
+    # shifted by one token: [1, 2, 2] read from its 2nd id matches [2, 2, ...] twice; the longer row has 4
     a, b = np.array([[1, 2, 2, PAD_ID]]), np.array([[2, 2, 5, 1]])
-    assert overlap_between(a, b, variable_length=True) == 0.75
-    assert overlap_between(np.full((1, 3), PAD_ID), np.full((1, 3), PAD_ID), variable_length=True) == 1.0
+    assert overlap_and_shift(a, b) == (0.5, 1)
+    assert overlap_between(np.full((1, 3), PAD_ID), np.full((1, 3), PAD_ID)) == 1.0
+    # one shift for all rows: three rows agree only when shifted by 2 (2 of 4), one only unshifted (4 of 4):
+    # shift 2 gives 1.5 / 4, shift 0 gives 1 / 4
+    a = np.array([[7, 8, 1, 2]] * 3 + [[5, 6, 7, 8]])
+    b = np.array([[1, 2, 0, 0]] * 3 + [[5, 6, 7, 8]])
+    assert overlap_and_shift(a, b) == pytest.approx((0.375, 2))
+
+
+def test_binning_overlap_is_aligned_by_the_one_step_shift(data):
+    chunks, shifted = data
+    tok = BinningActionTokenizer(n_bins=64).fit(chunks)
+    a, b = tok.encode(chunks), tok.encode(shifted)
+    overlap, shift = overlap_and_shift(a, b)
+    assert shift == tok.action_dim  # one step of time = one step's action_dim bins
+    same_positions = float(np.mean(a == b))
+    assert overlap > 0.6 and overlap > 2 * same_positions  # equal positions understated binning
+    assert temporal_overlap(tok, chunks, shifted) == overlap
+
+
+@pytest.mark.parametrize("vocab", [256, 2048])
+def test_position_dependence_is_calibrated_at_realistic_vocabulary_sizes(vocab):
+    rng = np.random.default_rng(0)
+    n = 4000
+    weights = 1.0 / np.arange(1, vocab + 1) ** 0.7  # Zipf-like code usage, as trained codebooks have
+    p = weights / weights.sum()
+    entropy = float(-(p * np.log2(p)).sum())  # the true H of every position
+    independent = rng.choice(vocab, size=(n, 6), p=p)
+    estimate = position_mutual_information(independent)
+    plug_in = dependence_plugin_bits(independent[:, 0], independent[:, 1])
+    assert abs(estimate) < 0.05 and plug_in > 1.0  # the plug-in MI calls independent positions dependent
+    copied = np.repeat(independent[:, :1], 6, axis=1)  # every position the same token
+    assert position_mutual_information(copied) == pytest.approx(entropy, rel=0.06)
+    half = independent.copy()
+    half[:, 1] = np.where(rng.random(n) < 0.5, half[:, 0], half[:, 1])  # a copy half of the time
+    between = dependence_bits(half[:, 0], half[:, 1])
+    assert 0.1 * entropy < between < 0.9 * entropy
 
 
 def test_dependence_is_zero_for_independent_and_high_for_copied_positions():

@@ -36,12 +36,14 @@ def test_round_trip_error_is_bounded_by_the_rounding(fitted, data):
     assert result.valid.all()
     stats = fitted.action_stats
     error = stats.normalize(result.actions) - stats.normalize(x)
-    inside = np.all((x >= stats.q01) & (x <= stats.q99), axis=(1, 2))  # rows that were not clipped
-    assert inside.mean() > 0.5
     # each coefficient is off by at most 0.5/scale; the orthonormal IDCT keeps the L2 norm per dimension
     bound = np.sqrt(fitted.horizon) * 0.5 / fitted.config.scale
-    assert np.abs(error[inside]).max() <= bound + 1e-9
-    assert np.sqrt(np.mean(error[inside] ** 2)) < 0.035  # uniform rounding: 0.05 / sqrt(3) = 0.029
+    assert np.abs(error).max() <= bound + 1e-9
+    assert np.sqrt(np.mean(error**2)) < 0.035  # uniform rounding: 0.05 / sqrt(3) = 0.029
+    # no clipping to [-1, 1] before the DCT (as the published FAST): chunks beyond q01/q99 keep their size
+    outside = ~np.all((x >= stats.q01) & (x <= stats.q99), axis=(1, 2))
+    assert outside.sum() > 20 and np.abs(stats.normalize(x[outside])).max() > 1.1
+    assert np.abs(error[outside]).max() <= bound + 1e-9
     np.testing.assert_array_equal(np.sign(result.actions[..., 6]), np.sign(x[..., 6]))  # gripper
 
 

@@ -3,6 +3,7 @@
     vla setup-libero                      # place LIBERO's assets and config (make setup runs it)
     vla data generate --suite libero_object --episodes-per-task 50 --workers 2 --out DIR   # resumable
     vla tokenizer fit --dataset DIR --out DIR
+    vla tokenizer import ZibinDong/ActionCodec-Base-RVQft --out DIR   # the authors' ActionCodec, LIBERO's
     vla train RECIPE.yaml [key=value ...] # one process; multi-process: accelerate launch -m vla.train ...
     vla eval --policy CHECKPOINT --suite libero_object --tasks all [--num-envs 4]
     vla eval --policy lerobot:FOLDER_OR_HUB_ID ...      # any lerobot policy
@@ -213,6 +214,17 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(f"results: {Path(args.out) / 'results.json'} (chart: results.png, episodes: episodes/)")
 
 
+def cmd_tokenizer_import(args: argparse.Namespace) -> None:
+    from vla.hub import resolve_pretrained
+    from vla.tokenizers.actioncodec import ActionCodecTokenizer
+
+    folder = resolve_pretrained(args.source, kind="released ActionCodec")
+    scale = tuple(float(v) for v in args.action_scale.split(",")) if args.action_scale else None
+    tokenizer = ActionCodecTokenizer.from_released(folder, embodiment=args.embodiment, action_scale=scale)
+    tokenizer.save_pretrained(args.out)
+    print(f"{tokenizer!r}\nembodiment {tokenizer.config.embodiment_names[0]}; saved: {args.out}")
+
+
 def cmd_push(args: argparse.Namespace) -> None:
     from vla.hub import push_folder_to_hub
 
@@ -346,6 +358,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--layout", default="libero", help="dataset feature layout: libero or lerobot")
     q.add_argument("--out", default="outputs/tokenizer_report.json")
     q.set_defaults(func=cmd_tokenizer_report)
+    q = tsub.add_parser(
+        "import",
+        help="convert the authors' ActionCodec (config.json + model.safetensors) into a vla tokenizer",
+    )
+    q.add_argument("source", help="folder or Hub repo id in the authors' layout")
+    q.add_argument("--embodiment", help="embodiment name in their config (default: LIBERO's)")
+    q.add_argument(
+        "--action-scale", help="comma-separated signed scale per action dimension (default: their LIBERO one)"
+    )
+    q.add_argument("--out", required=True)
+    q.set_defaults(func=cmd_tokenizer_import)
     _add_push_parser(tsub, "push", "upload a tokenizer folder with a model card (same as `vla push`)")
 
     p = sub.add_parser(

@@ -25,6 +25,10 @@ DEMO_TOKENIZER_OPTIONS = {
         "codebook_size": 256,
         "dim": 64,
         "depth": 1,
+        "latent_dim": 64,
+        # the released LayerScale 1e-2 and EMA decay 0.99 learn too slowly for a 400-step CPU fit
+        "layer_scale": 1.0,
+        "ema_decay": 0.9,
         "steps": 400,
         "batch_size": 128,
     },

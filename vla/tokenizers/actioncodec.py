@@ -1,16 +1,17 @@
-"""ActionCodec: a learned, fixed-length action tokenizer (Perceiver-style transformer + vector quantization).
+"""ActionCodec: a learned, fixed-length action tokenizer (Perceiver encoder/decoder + vector quantization),
+with the architecture of the authors' released code (``configuration_actioncodec.py`` /
+``modeling_actioncodec.py`` / ``modular_actioncodec.py`` on the Hub; see :mod:`vla.tokenizers._actioncodec_net`).
+Defaults are the released Base: width 256, 6 layers, 8 heads, latent 512, 16 tokens, 2048 codes, EMA decay
+0.99, commitment 0.25, k-means init, dead-code threshold 2; chunks of 1 s at 20 Hz.
 
-Design follows the principles of the ActionCodec paper (what makes a good tokenizer for an autoregressive
-VLA), as far as they can be learned from actions alone:
+Design follows the principles of the ActionCodec paper, as far as they can be learned from actions alone:
 
-- *fixed, small token count*: ``num_tokens`` learned queries summarize the whole chunk, so each token
-  describes the motion, not one time step (unlike binning) and the length never varies (unlike FAST);
+- *fixed, small token count*: ``num_tokens`` learned queries per embodiment summarize the whole chunk, and
+  no query sees another (no self-attention among queries), so each token is computed independently;
 - *temporal overlap*: chunks that start one step apart in an episode get their pre-quantization latents
-  pulled together (``overlap_weight``), so consecutive chunks share tokens and the model can reuse them;
-- *low vocabulary redundancy*: EMA codebook with dead-code restarts (``dead_code_threshold``) keeps codes
-  in use and apart; ``vla.tokenizers.diagnostics`` measures near-duplicate codes;
-- *embodiment soft prompts*: ``num_embodiments`` learned prompts prepended to encoder and decoder inputs.
-
+  pulled together (``overlap_weight``; vla's addition, 0 switches it off), so consecutive chunks share tokens;
+- *low vocabulary redundancy*: EMA codebook with k-means init and dead-code restarts;
+- *embodiment soft prompts*: the query tokens themselves, one set per embodiment (``embodiment_names``).
 - *multimodal mutual information*: with ``contrastive_weight > 0``, ``fit(..., observations=features)``
   adds an InfoNCE term between each chunk's token latents and its observation's features (the base VLM's
   vision encoder on the camera images and its text embeddings of the instruction, see
@@ -18,17 +19,23 @@ VLA), as far as they can be learned from actions alone:
   carry what the VLM can see. ``fit(..., aux_loss=...)`` takes any other auxiliary term: a callable that
   receives the latents and chunk indices of a batch and returns a scalar loss.
 
-Optional residual stages (``rvq_stages > 0``): after base training, the encoder and base codebook are
-frozen and ``rvq_stages`` residual codebooks (EMA) plus the decoder are trained on what the base codes
-miss. Token layout is stage-major: ``num_tokens`` base tokens, then ``num_tokens`` tokens per residual
-stage. Stage ``s`` ids are offset by ``s * codebook_size``, so ``vocab_size = codebook_size * (1 +
-rvq_stages)`` and the base ids are unchanged by the residual training.
+Residual levels (``rvq_stages > 0``), as the released RVQ post-training: after base training the encoder
+and the primary codebook are frozen; each residual codebook is k-means-initialised on the real residual
+latents of the first batch and updated by EMA while the decoder is fine-tuned, with quantizer dropout (a
+``quantizer_dropout`` share of every batch decodes from a random number of levels, so every prefix of
+levels decodes). All levels share the ids ``[0, codebook_size)`` (``vocab_size == codebook_size``); tokens
+are laid out level-major: ``num_tokens`` level-0 tokens, then ``num_tokens`` per residual level, so
+block-wise decoding with ``decoding_block_size = num_tokens`` predicts one level per block.
+
+The authors' checkpoints (their ``config.json`` + ``model.safetensors``) load with
+:meth:`ActionCodecTokenizer.from_released` (``AutoActionTokenizer.from_pretrained`` recognises the layout).
 
 Weights are saved as ``actioncodec.safetensors`` next to ``action_tokenizer.json`` (config + statistics).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,33 +53,46 @@ WEIGHTS_FILE = "actioncodec.safetensors"
 
 @dataclass(frozen=True)
 class ActionCodecConfig:
-    """Architecture (dim, depth, heads, num_tokens, codebook_size, code_dim, prompts, rvq_stages), losses
-    (commitment, overlap), codebook upkeep (EMA decay, k-means init, dead-code threshold: codes whose EMA
-    usage falls below it are restarted from batch latents) and training (lr, steps, batch, seed, device).
-    ``code_dim=0`` quantizes in the model width: on synthetic chunks a projection to 8 or 4 dims
-    reconstructed worse (measured with dim 32, 64 codes)."""
+    """Architecture (width ``dim``, ``depth``, ``heads``; ``decoder_*`` 0 = as the encoder; ``latent_dim``,
+    ``num_tokens`` per level, ``codebook_size``, ``rvq_stages``), time (``horizon`` steps at ``freq_hz``,
+    Fourier features of scale ``fourier_scale``), embodiments, losses (commitment, overlap, contrastive),
+    codebook upkeep (EMA decay, k-means init, dead-code threshold: codes whose EMA usage falls below it are
+    restarted from batch latents), and training (lr, steps, batch, seed, device). ``action_scale``, when
+    set, replaces the fitted q01/q99 normalization by ``actions / action_scale`` (signed per dimension, as the
+    released LIBERO pipeline divides by max |q| and negates the gripper); normalized actions are clipped to
+    [-1, 1] either way, as the released pipeline does."""
 
-    horizon: int = 8
+    horizon: int = 20
     action_dim: int = 7
+    freq_hz: float = 20.0
     num_tokens: int = 16
     codebook_size: int = 2048
-    code_dim: int = 0  # 0: quantize in the model width; k > 0: project to k dims to look codes up
-    dim: int = 128
-    depth: int = 2
-    heads: int = 4
+    latent_dim: int = 512
+    dim: int = 256
+    depth: int = 6
+    heads: int = 8
+    decoder_dim: int = 0
+    decoder_depth: int = 0
+    decoder_heads: int = 0
+    mlp_ratio: int = 4
+    layer_scale: float = 1e-2
+    fourier_scale: float = 2.0
     num_embodiments: int = 1
-    prompt_len: int = 4
+    #: Names of the embodiments (soft prompts), e.g. ("a_franka_libero_20hz",); empty: ids only.
+    embodiment_names: tuple[str, ...] = ()
     rvq_stages: int = 0
-    commitment_weight: float = 0.1
+    quantizer_dropout: float = 0.25
+    commitment_weight: float = 0.25
     overlap_weight: float = 0.1
     #: InfoNCE between tokens and observation features; 0 switches it (and the feature computation) off.
     contrastive_weight: float = 0.0
     contrastive_temperature: float = 0.1
     #: Base VLM whose encoders give the observation features (preset, folder or Hub id).
     observation_model: str = "tiny"
-    ema_decay: float = 0.9
-    kmeans_init: bool = False
-    dead_code_threshold: float = 1.0
+    ema_decay: float = 0.99
+    kmeans_init: bool = True
+    dead_code_threshold: float = 2.0
+    action_scale: tuple[float, ...] = ()
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 100
@@ -83,18 +103,34 @@ class ActionCodecConfig:
 
     def __post_init__(self) -> None:
         positive = ("horizon", "action_dim", "num_tokens", "dim", "depth", "heads", "num_embodiments")
-        for name in positive + ("steps", "batch_size"):
+        for name in positive + ("latent_dim", "mlp_ratio", "steps", "batch_size"):
             check(getattr(self, name) >= 1, name, getattr(self, name), "must be >= 1")
+        for name in ("decoder_dim", "decoder_depth", "decoder_heads"):
+            check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0 (0: as the encoder)")
         check(2 <= self.codebook_size <= 65536, "codebook_size", self.codebook_size, "must be in [2, 65536]")
         check(self.dim % self.heads == 0, "heads", self.heads, f"must divide dim={self.dim}")
-        check(
-            0 <= self.code_dim <= self.dim,
-            "code_dim",
-            self.code_dim,
-            f"must be in [0, dim={self.dim}] (0: dim)",
-        )
-        check(self.prompt_len >= 0, "prompt_len", self.prompt_len, "must be >= 0")
+        check(self.dim % 2 == 0, "dim", self.dim, "must be even (Fourier features come in cos/sin pairs)")
+        dec_dim, dec_heads, _ = self.decoder_sizes
+        check(dec_dim % dec_heads == 0, "decoder_heads", dec_heads, f"must divide decoder_dim={dec_dim}")
+        check(dec_dim % 2 == 0, "decoder_dim", dec_dim, "must be even")
+        check(self.freq_hz > 0, "freq_hz", self.freq_hz, "must be > 0")
         check(0 <= self.rvq_stages <= 8, "rvq_stages", self.rvq_stages, "must be in [0, 8]")
+        check(
+            0 <= self.quantizer_dropout <= 1, "quantizer_dropout", self.quantizer_dropout, "must be in [0, 1]"
+        )
+        check(
+            not self.embodiment_names or len(self.embodiment_names) == self.num_embodiments,
+            "embodiment_names",
+            self.embodiment_names,
+            f"must be empty or name all num_embodiments={self.num_embodiments}",
+        )
+        check(
+            not self.action_scale
+            or (len(self.action_scale) == self.action_dim and all(v != 0 for v in self.action_scale)),
+            "action_scale",
+            self.action_scale,
+            f"must be empty or {self.action_dim} non-zero numbers",
+        )
         check(
             self.contrastive_temperature > 0,
             "contrastive_temperature",
@@ -102,12 +138,21 @@ class ActionCodecConfig:
             "must be > 0",
         )
         weights = ("commitment_weight", "overlap_weight", "contrastive_weight", "dead_code_threshold")
-        for name in (*weights, "weight_decay"):
+        for name in (*weights, "weight_decay", "layer_scale", "fourier_scale"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
         check(0 < self.ema_decay < 1, "ema_decay", self.ema_decay, "must be in (0, 1)")
         check(self.lr > 0, "lr", self.lr, "must be > 0")
         check(self.warmup_steps >= 0, "warmup_steps", self.warmup_steps, "must be >= 0")
         check_choice("device", self.device.split(":")[0], ("cpu", "cuda", "mps"))
+
+    @property
+    def decoder_sizes(self) -> tuple[int, int, int]:
+        """(dim, heads, depth) of the decoder."""
+        return (
+            self.decoder_dim or self.dim,
+            self.decoder_heads or self.heads,
+            self.decoder_depth or self.depth,
+        )
 
 
 AuxLoss = Callable[[Any, Any], Any]
@@ -115,7 +160,8 @@ AuxLoss = Callable[[Any, Any], Any]
 
 
 class ActionCodecTokenizer(ActionTokenizer):
-    """Fixed-length learned tokens: ``encode`` -> (N, num_tokens * (1 + rvq_stages)) ids, stage-major."""
+    """Fixed-length learned tokens: ``encode`` -> (N, num_tokens * (1 + rvq_stages)) ids, level-major, every
+    level's ids in ``[0, codebook_size)``."""
 
     tokenizer_type = "actioncodec"
     fits_on_shifted_chunks = True
@@ -129,7 +175,7 @@ class ActionCodecTokenizer(ActionTokenizer):
 
     @property
     def vocab_size(self) -> int:
-        return self.config.codebook_size * (1 + self.config.rvq_stages)
+        return self.config.codebook_size
 
     @property
     def tokens_per_chunk(self) -> int:
@@ -149,15 +195,35 @@ class ActionCodecTokenizer(ActionTokenizer):
 
         return ActionCodecNet(self.config, sync_codebooks=distributed).to(self.config.device)
 
+    def normalize(self, chunks: np.ndarray) -> np.ndarray:
+        """Physical chunks -> what the network reads: q01/q99 (or ``action_scale``) to [-1, 1], clipped."""
+        scale = self.config.action_scale
+        normalized = chunks / np.asarray(scale) if scale else self.action_stats.normalize(chunks)
+        return np.clip(normalized, -1.0, 1.0)
+
+    def unnormalize(self, normalized: np.ndarray) -> np.ndarray:
+        scale = self.config.action_scale
+        return normalized * np.asarray(scale) if scale else self.action_stats.unnormalize(normalized)
+
     def _normalized(self, chunks: np.ndarray) -> Any:
         import torch
 
-        normalized = np.clip(self.action_stats.normalize(chunks), -1.0, 1.0)
-        return torch.as_tensor(normalized, dtype=torch.float32, device=self.config.device)
+        return torch.as_tensor(self.normalize(chunks), dtype=torch.float32, device=self.config.device)
+
+    def embodiment_id(self, embodiment: int | str) -> int:
+        """The id of an embodiment given by id or by name (``embodiment_names``)."""
+        names = self.config.embodiment_names
+        if isinstance(embodiment, str):
+            if embodiment not in names:
+                raise ValueError(f"embodiment={embodiment!r} is invalid: expected one of {list(names)}")
+            return names.index(embodiment)
+        return int(embodiment)
 
     def _embodiment(self, embodiment: Any, n: int) -> Any:
         import torch
 
+        if isinstance(embodiment, str):
+            embodiment = self.embodiment_id(embodiment)
         values = np.array(np.broadcast_to(np.asarray(0 if embodiment is None else embodiment), (n,)))
         if values.size and (
             not np.issubdtype(values.dtype, np.integer)
@@ -266,7 +332,7 @@ class ActionCodecTokenizer(ActionTokenizer):
         from vla.tokenizers._actioncodec_net import ContrastiveHead
 
         c = self.config
-        head = ContrastiveHead(observations.shape[1], c.dim, c.contrastive_temperature).to(c.device)
+        head = ContrastiveHead(observations.shape[1], c.latent_dim, c.contrastive_temperature).to(c.device)
         self.net.contrastive_head = head  # trained with the net; dropped before saving
         features = torch.as_tensor(observations, device=c.device)
 
@@ -323,7 +389,9 @@ class ActionCodecTokenizer(ActionTokenizer):
                 self.history.append(entry)
 
     def _train_residual(self, x: Any, embodiment: Any, run: _FitRun) -> None:
-        """Freeze encoder and base codebook; fit residual codebooks (EMA) and fine-tune the decoder."""
+        """Freeze encoder and primary codebook; fit the residual codebooks (k-means init on the first batch's
+        real residuals, then EMA) and fine-tune the decoder. Quantizer dropout: a ``quantizer_dropout`` share
+        of each batch is decoded from only its first ``n`` levels, ``n`` uniform in [1, levels]."""
         import torch
         import torch.nn.functional as F
 
@@ -331,23 +399,29 @@ class ActionCodecTokenizer(ActionTokenizer):
         net.eval()
         for quantizer in net.quantizers[1:]:
             quantizer.train()
-        decoder_params = [net.decoder_prompts, net.token_position, net.time_queries]
-        decoder_params += [*net.decoder.parameters(), *net.action_out.parameters()]
-        decoder_params += [p for quantizer in net.quantizers[1:] for p in quantizer.parameters()]
-        optimizer, scheduler = self._optimizer(decoder_params)
+        params = [*net.decoder.parameters()]
+        params += [p for quantizer in net.quantizers[1:] for p in quantizer.parameters()]
+        optimizer, scheduler = self._optimizer(params)
+        levels = 1 + c.rvq_stages
         for step, idx in run.steps(1, x.shape[0], optimizer, scheduler, "ActionCodec residual"):
             idx_dev = idx.to(x.device)
             batch, emb = x[idx_dev], embodiment[idx_dev]
             with torch.no_grad():
                 latents = net.encode(batch, emb)
                 total, _ = net.quantize(latents, 1)
+            kept = torch.full((len(idx),), levels, device=x.device)
+            dropped = torch.rand(len(idx), generator=run.generator) < c.quantizer_dropout
+            kept[dropped.to(x.device)] = torch.randint(
+                1, levels + 1, (int(dropped.sum()),), generator=run.generator
+            ).to(x.device)
             residual, commit = latents - total, latents.new_zeros(())
-            for quantizer in net.quantizers[1:]:
-                quantized, _, stage_commit = quantizer(residual)
-                total, residual = total + quantized, residual - quantized
-                commit = commit + stage_commit
+            for level, quantizer in enumerate(net.quantizers[1:], start=1):
+                quantized, _, level_commit = quantizer(residual)
+                keep = (level < kept).to(quantized.dtype)[:, None, None]
+                total, residual = total + keep * quantized, residual - quantized
+                commit = commit + level_commit
             recon = F.mse_loss(net.decode(total, emb), batch)
-            run.optimize(recon + commit, decoder_params, optimizer, scheduler)
+            run.optimize(recon + commit, params, optimizer, scheduler)
             if step % 50 == 0 or step == c.steps - 1:
                 self.history.append(
                     {"stage": 1, "step": step, "recon": recon.item(), "commit": commit.item()}
@@ -355,7 +429,7 @@ class ActionCodecTokenizer(ActionTokenizer):
 
     # -- the interface ------------------------------------------------------------------------------
     def latents(self, chunks: Any, embodiment: Any = 0) -> np.ndarray:
-        """Pre-quantization latents (N, num_tokens, dim), e.g. for diagnostics or an observation loss."""
+        """Pre-quantization latents (N, num_tokens, latent_dim), e.g. for diagnostics or an observation loss."""
         import torch
 
         self._require_net()
@@ -373,39 +447,33 @@ class ActionCodecTokenizer(ActionTokenizer):
         with torch.no_grad():
             latents = self.net.encode(self._normalized(array), self._embodiment(embodiment, array.shape[0]))
             _, codes = self.net.quantize(latents, 1 + self.config.rvq_stages)
-        k = self.config.codebook_size
-        ids = [stage_codes.cpu().numpy().astype(np.int64) + s * k for s, stage_codes in enumerate(codes)]
-        return np.concatenate(ids, axis=1)
+        return np.concatenate([level.cpu().numpy().astype(np.int64) for level in codes], axis=1)
 
     def decode(self, ids: Any, strict: bool = False, embodiment: Any = 0) -> DecodeResult:
-        """Any rows -> chunks. Wrong length: pad with each stage's code 0 / truncate. Ids outside a
-        position's stage range: clipped into it. Either makes the row invalid (or raises if strict)."""
+        """Any rows -> chunks. Wrong length: padded with code 0 / truncated. Ids outside [0, codebook_size):
+        clipped into it. Either makes the row invalid (or raises if strict)."""
         import torch
 
-        stats = self._require_net()
+        self._require_net()
         rows = self._as_id_rows(ids)
-        t, k, stages = self.config.num_tokens, self.config.codebook_size, 1 + self.config.rvq_stages
-        offsets = np.repeat(np.arange(stages) * k, t)
-        fixed = np.tile(offsets, (len(rows), 1))
+        t, k, levels = self.config.num_tokens, self.config.codebook_size, 1 + self.config.rvq_stages
+        fixed = np.zeros((len(rows), self.tokens_per_chunk), dtype=np.int64)
         valid = np.ones(len(rows), dtype=bool)
         for i, row in enumerate(rows):
             take = min(row.shape[0], self.tokens_per_chunk)
-            local = row[:take] - offsets[:take]
-            in_range = (local >= 0) & (local < k)
-            ok = row.shape[0] == self.tokens_per_chunk and bool(in_range.all())
-            if not ok:
+            in_range = (row[:take] >= 0) & (row[:take] < k)
+            if row.shape[0] != self.tokens_per_chunk or not in_range.all():
                 if strict:
                     raise InvalidTokensError(
-                        f"row {i}: expected {self.tokens_per_chunk} ids, position p in "
-                        f"[{k}*s, {k}*(s+1)) for stage s = p // {t}; got {row.shape[0]} ids, "
-                        f"{int((~in_range).sum())} out of their stage's range"
+                        f"row {i}: expected {self.tokens_per_chunk} ids in [0, {k}); got {row.shape[0]} ids, "
+                        f"{int((~in_range).sum())} out of range"
                     )
                 valid[i] = False
-            fixed[i, :take] = np.clip(local, 0, k - 1) + offsets[:take]
-        codes_np = (fixed - offsets).reshape(len(rows), stages, t)
+            fixed[i, :take] = np.clip(row[:take], 0, k - 1)
+        codes_np = fixed.reshape(len(rows), levels, t)
         self.net.eval()
         with torch.no_grad():
-            codes = [torch.as_tensor(codes_np[:, s], device=self.config.device) for s in range(stages)]
+            codes = [torch.as_tensor(codes_np[:, s], device=self.config.device) for s in range(levels)]
             latents = self.net.codes_to_latents(codes)
             emb = self._embodiment(embodiment, len(rows))
             normalized = (
@@ -414,12 +482,49 @@ class ActionCodecTokenizer(ActionTokenizer):
                 else np.zeros((0, self.horizon, self.action_dim))
             )
         normalized = np.nan_to_num(normalized, nan=0.0, posinf=1.0, neginf=-1.0)
-        return DecodeResult(stats.unnormalize(normalized), valid)
+        return DecodeResult(self.unnormalize(normalized), valid)
 
     def codebook_vectors(self) -> list[np.ndarray]:
-        """One (codebook_size, dim) array per stage (base first): the vectors tokens stand for."""
+        """One (codebook_size, latent_dim) array per level (primary first): the vectors tokens stand for."""
         self._require_net()
         return [q.codebook.detach().cpu().numpy().copy() for q in self.net.quantizers]
+
+    # -- the authors' checkpoints ------------------------------------------------------------------
+    @classmethod
+    def from_released(
+        cls,
+        folder: str | Path,
+        embodiment: str | None = None,
+        action_scale: tuple[float, ...] | None = None,
+        device: str = "cpu",
+    ) -> Self:
+        """A tokenizer from a checkpoint folder in the authors' layout (``config.json`` + ``model.safetensors``)
+        for one embodiment (default: LIBERO's). ``action_scale`` (signed, per dimension) replaces their LIBERO
+        normalization, which is used by default for the LIBERO embodiment; other embodiments need it."""
+        from safetensors.torch import load_file
+
+        from vla.tokenizers import released_actioncodec as released
+
+        folder = Path(folder)
+        config = json.loads((folder / released.RELEASED_CONFIG).read_text())
+        name = released.pick_embodiment(list(config["embodiment_config"]), embodiment)
+        if action_scale is None:
+            if name not in released.LIBERO_EMBODIMENTS:
+                raise released.ReleasedCheckpointError(
+                    f"action_scale=None is invalid for embodiment {name!r}: only LIBERO's normalization is "
+                    "known; pass one signed scale per action dimension"
+                )
+            action_scale = released.LIBERO_ACTION_SCALE
+        fields = released.config_fields(config, name)
+        tokenizer = cls(ActionCodecConfig(**fields, action_scale=tuple(action_scale), device=device))
+        state = released.state_dict(config, load_file(str(folder / released.RELEASED_WEIGHTS)), name)
+        tokenizer.net = tokenizer._build_net()
+        tokenizer.net.load_state_dict(state, strict=True)  # raises naming any of our keys left unset
+        tokenizer.net.eval()
+        scale = np.abs(np.asarray(action_scale, dtype=np.float64))
+        zeros = np.zeros_like(scale)
+        tokenizer.action_stats = FeatureStats(zeros, scale, -scale, scale, -scale, scale)
+        return tokenizer
 
     # -- persistence --------------------------------------------------------------------------------
     def _save_pretrained(self, folder: Path) -> None:

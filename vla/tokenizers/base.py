@@ -205,6 +205,12 @@ class AutoActionTokenizer:
     @staticmethod
     def from_pretrained(name_or_path: str | Path) -> ActionTokenizer:
         folder = resolve_pretrained(name_or_path, kind="action tokenizer")
+        from vla.tokenizers.released_actioncodec import is_released_folder
+
+        if not (folder / CONFIG_FILE).is_file() and is_released_folder(folder):
+            from vla.tokenizers.actioncodec import ActionCodecTokenizer
+
+            return ActionCodecTokenizer.from_released(folder)  # the authors' layout, LIBERO's embodiment
         kind = _read_payload(folder)["tokenizer_type"]
         classes = tokenizer_classes()
         if kind not in classes:

@@ -4,9 +4,12 @@ Smooth chunks concentrate their energy in a few low frequencies, so after scalin
 coefficients are 0 and BPE merges the long runs into few tokens: the chunk length in tokens adapts to
 how complex the motion is. Per chunk:
 
-1. normalize with the q01/q99 statistics to [-1, 1] (clipped, as binning does);
+1. normalize with the q01/q99 statistics to about [-1, 1], NOT clipped: the published FAST processor
+   (physical-intelligence/fast, ``processing_action_tokenizer.py``) takes the chunk as given, so values
+   beyond q01/q99 keep their size instead of being cut to the quantile;
 2. DCT-II along time for every action dimension (orthonormal, so it is its own inverse's transpose);
-3. multiply by ``scale`` and round to integers, clipped to the range seen in fit ``[-R, R]``;
+3. multiply by ``scale`` and round to integers, clipped to the range seen in fit ``[-R, R]`` (the published
+   processor only floors them at its minimum; the upper clip keeps our alphabet fixed after fit);
 4. flatten frequency-major (all dimensions of frequency 0, then of frequency 1, ...), so a truncated
    sequence loses only the highest frequencies;
 5. map each integer to one character ``chr(CHAR_OFFSET + R + value)`` and BPE-encode the string.
@@ -84,7 +87,7 @@ class FastActionTokenizer(ActionTokenizer):
         """Physical chunks (N, H, D) -> integer DCT coefficients (N, H*D), frequency-major, unclipped."""
         from scipy.fft import dct
 
-        normalized = np.clip(self.action_stats.normalize(chunks), -1.0, 1.0)
+        normalized = self.action_stats.normalize(chunks)  # unclipped, as the published FAST
         coefficients = dct(normalized, type=2, axis=1, norm="ortho") * self.config.scale
         return np.rint(coefficients).astype(np.int64).reshape(chunks.shape[0], -1)
 
