@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vla.config import to_dict
-from vla.distributed import use_cpu_processes_without_gpu
+from vla.distributed import fsdp_without_gpu, use_cpu_processes_without_gpu
 from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
 
@@ -67,9 +67,11 @@ def _save_checkpoint(
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp / TRAINING_STATE_DIR))
+    # Under FSDP every rank holds a shard: all ranks gather, the main process writes the full weights.
+    state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         policy.model = accelerator.unwrap_model(model)
-        policy.save_pretrained(tmp)
+        policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
         write_policy_card(tmp, to_dict(config), step=step, metrics=metrics)
@@ -103,6 +105,7 @@ def train(config: TrainConfig) -> Path:
     out = Path(tc.output_dir)
     resume_from = resolve_resume(config)
     use_cpu_processes_without_gpu()
+    fsdp_without_gpu()
     accelerator = Accelerator(
         gradient_accumulation_steps=tc.grad_accum,
         mixed_precision=tc.mixed_precision,
@@ -170,7 +173,8 @@ def train(config: TrainConfig) -> Path:
                 loss = model(**batch).loss
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(params, tc.max_grad_norm)
+                    # the prepared model's parameters: FSDP replaced the originals by sharded DTensors
+                    accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
                 optimizer.step()
                 if accelerator.sync_gradients:
                     scheduler.step()
