@@ -61,6 +61,28 @@ def test_resume_gives_identical_weights(synthetic_dataset, tmp_path):
     assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 3, 4]
 
 
+def test_resume_across_an_epoch_boundary_with_accumulation_gives_identical_weights(
+    synthetic_dataset, tmp_path
+):
+    """10 micro-batches per epoch and grad_accum=3: accelerate closes the accumulation at the epoch's end,
+    so an epoch is 4 optimizer steps (3+3+3+1 micro-batches), not 10/3. Resuming at step 5 (inside the
+    second epoch) must continue on the batch an uninterrupted run would see."""
+    from vla.train.trainer import data_position
+
+    assert data_position(4, 10, 3) == (1, 0) and data_position(5, 10, 3) == (1, 3)
+    common = ["training.report_to=[]", "training.lr=3e-3", "training.grad_accum=3", "training.steps=7"]
+    straight = train(config_for(synthetic_dataset, tmp_path / "straight", *common))
+    train(config_for(synthetic_dataset, tmp_path / "resumed", "training.save_every=5", *common))
+    interrupt_after_step_2(tmp_path / "resumed", last_step=7, kept_step=5)
+    resumed = train(config_for(synthetic_dataset, tmp_path / "resumed", "training.resume=last", *common))
+    assert_identical(straight, resumed)
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    resumed_rows = [
+        json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["loss"] for r in resumed_rows[-2:]] == [r["loss"] for r in rows[-2:]]
+
+
 def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):
     (tmp_path / "half").mkdir()
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):

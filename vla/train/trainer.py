@@ -56,6 +56,17 @@ def resolve_resume(config: TrainConfig) -> Path | None:
     return path.resolve()
 
 
+def data_position(step: int, batches_per_epoch: int, grad_accum: int) -> tuple[int, int]:
+    """(epoch, micro-batches of that epoch already consumed) after ``step`` optimizer steps.
+
+    accelerate ends an accumulation at the end of each epoch, so an epoch holds
+    ceil(batches / grad_accum) optimizer steps, the last one possibly shorter.
+    """
+    steps_per_epoch = -(-batches_per_epoch // grad_accum)
+    epoch, steps_into_epoch = divmod(step, steps_per_epoch)
+    return epoch, steps_into_epoch * grad_accum
+
+
 def _save_checkpoint(
     accelerator, policy, model, config: TrainConfig, step: int, metrics: dict[str, Any]
 ) -> Path:
@@ -157,8 +168,7 @@ def train(config: TrainConfig) -> Path:
 
     log_file = out / "metrics.jsonl"
     samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
-    consumed = step * tc.grad_accum  # micro-batches per process already seen
-    epoch, skip = divmod(consumed, len(loader))
+    epoch, skip = data_position(step, len(loader), tc.grad_accum)
     bar = tqdm(
         total=tc.steps, initial=step, desc="training", unit="step", disable=not accelerator.is_main_process
     )
