@@ -83,6 +83,40 @@ def test_resume_across_an_epoch_boundary_with_accumulation_gives_identical_weigh
     assert [r["loss"] for r in resumed_rows[-2:]] == [r["loss"] for r in rows[-2:]]
 
 
+def test_resume_keeps_the_checkpoints_action_tokenizer_and_refuses_other_settings(
+    synthetic_dataset, tmp_path
+):
+    from vla.config import ConfigError
+
+    common = ["training.report_to=[]", "training.steps=3"]
+    train(config_for(synthetic_dataset, tmp_path, "training.save_every=2", *common))
+    interrupt_after_step_2(tmp_path, last_step=3, kept_step=2)
+    # a tokenizer that a refit on this data would not give back: wider action ranges
+    saved = tmp_path / "checkpoints/step-000002/action_tokenizer/action_tokenizer.json"
+    data = json.loads(saved.read_text())
+    data["action_stats"]["min"] = [v - 0.25 for v in data["action_stats"]["min"]]
+    data["action_stats"]["max"] = [v + 0.25 for v in data["action_stats"]["max"]]
+    saved.write_text(json.dumps(data, indent=1))
+    last = train(config_for(synthetic_dataset, tmp_path, "training.resume=last", *common))
+    resumed = json.loads((last / "action_tokenizer/action_tokenizer.json").read_text())
+    assert resumed["action_stats"]["min"] == data["action_stats"]["min"]
+    assert resumed["action_stats"]["max"] == data["action_stats"]["max"]
+    with pytest.raises(ConfigError, match=r"tokenizer=.*n_bins': 16.*trained with tokenizer=.*n_bins': 32"):
+        train(config_for(synthetic_dataset, tmp_path, "training.resume=last", "tokenizer.options.n_bins=16",
+                         *common))  # fmt: skip
+
+
+def test_the_first_step_learns_and_the_logged_lr_is_the_one_used(synthetic_dataset, tmp_path, tiny_model_dir):
+    """Warmup starts at lr / (warmup + 1), not 0: one step with warmup_steps=2 changes the weights."""
+    last = train(config_for(synthetic_dataset, tmp_path, "training.steps=1", "training.warmup_steps=2",
+                            "training.report_to=[]", "training.lr=1e-3"))  # fmt: skip
+    row = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert row["step"] == 1 and row["lr"] == pytest.approx(1e-3 / 3)
+    base, trained = load_file(tiny_model_dir / "model.safetensors"), weights(last)
+    layers = [k for k in base if "text_model.layers" in k]
+    assert layers and all(not torch.equal(base[k], trained[k]) for k in layers if k.endswith("proj.weight"))
+
+
 def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):
     (tmp_path / "half").mkdir()
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
@@ -261,6 +295,7 @@ def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(syn
            "training.batch_size=1")  # fmt: skip
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    lrs = [r["lr"] for r in rows]
-    np.testing.assert_allclose(lrs[:2], [0.5e-3, 1e-3])  # linear warmup over 2 steps (lr 1e-3)
-    assert all(a > b for a, b in zip(lrs[1:], lrs[2:], strict=False)) and lrs[-1] == 0.0  # cosine to 0 at 6
+    # the rate each step used: linear warmup over 2 steps (lr/3, 2lr/3), full lr, then cosine towards 0 after
+    # the 6th step (4 steps of progress 0, 1/4, 2/4, 3/4)
+    cosine = [0.5 * (1 + np.cos(np.pi * k / 4)) * 1e-3 for k in range(4)]
+    np.testing.assert_allclose([r["lr"] for r in rows], [1e-3 / 3, 2e-3 / 3, *cosine], rtol=1e-9)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vla.config import to_dict
+from vla.config import ConfigError, to_dict
 from vla.distributed import fsdp_without_gpu, use_cpu_processes_without_gpu
 from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
@@ -42,6 +42,49 @@ def build_tokenizer(config: TrainConfig, dataset):
         check_stats_match(tokenizer.action_stats, dataset, "actions")
         return tokenizer
     return fit_action_tokenizer(config.tokenizer.type, dataset, config.data.horizon, config.tokenizer.options)
+
+
+def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
+    """The checkpoint's own action tokenizer (its token ids are what the weights learned), never a refit.
+
+    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line.
+    """
+    from vla.data.dataset import check_stats_match
+    from vla.model.policy import ACTION_TOKENIZER_DIR
+    from vla.tokenizers import AutoActionTokenizer
+
+    saved = json.loads((checkpoint / TRAIN_CONFIG_FILE).read_text())
+    for name, now, then in (
+        ("tokenizer", to_dict(config.tokenizer), saved.get("tokenizer")),
+        ("data.horizon", config.data.horizon, saved.get("data", {}).get("horizon")),
+    ):
+        if now != then:
+            raise ConfigError(
+                f"{name}={now!r} is invalid: training.resume={config.training.resume!r} was trained with "
+                f"{name}={then!r}; resume with the same settings or start a new output_dir"
+            )
+    tokenizer = AutoActionTokenizer.from_pretrained(checkpoint / ACTION_TOKENIZER_DIR)
+    check_stats_match(tokenizer.action_stats, dataset, "actions")
+    return tokenizer
+
+
+def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
+    """Linear warmup then cosine decay, indexed by optimizer steps already taken (0 for the first step).
+
+    The first step runs at lr / (warmup + 1), never at 0 (transformers' schedule starts at 0 and wastes
+    it); after ``warmup_steps`` steps the full lr, decaying to 0 after the last step.
+    """
+    import math
+
+    from torch.optim.lr_scheduler import LambdaLR
+
+    def factor(taken: int) -> float:
+        if taken < warmup_steps:
+            return (taken + 1) / (warmup_steps + 1)
+        progress = (taken - warmup_steps) / max(1, total_steps - warmup_steps)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return LambdaLR(optimizer, factor)
 
 
 def resolve_resume(config: TrainConfig) -> Path | None:
@@ -107,9 +150,9 @@ def train(config: TrainConfig) -> Path:
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
-    from transformers import get_cosine_schedule_with_warmup
 
     from vla.data.dataset import compute_norm_stats, load_chunked_dataset
+    from vla.data.normalize import NormStats
     from vla.model.policy import VLAPolicy
 
     tc = config.training
@@ -128,9 +171,14 @@ def train(config: TrainConfig) -> Path:
     )
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
-    # Every process fits the same deterministic tokenizer on the same data: no broadcast needed.
-    tokenizer = build_tokenizer(config, dataset)
-    policy = VLAPolicy.from_base(config.policy, tokenizer, compute_norm_stats(dataset))
+    if resume_from is not None:  # the checkpoint's tokenizer and statistics, as its weights learned them
+        tokenizer, norm_stats = (
+            resume_tokenizer(config, resume_from, dataset),
+            NormStats.from_pretrained(resume_from),
+        )
+    else:  # every process fits the same deterministic tokenizer on the same data: no broadcast needed
+        tokenizer, norm_stats = build_tokenizer(config, dataset), compute_norm_stats(dataset)
+    policy = VLAPolicy.from_base(config.policy, tokenizer, norm_stats)
     if tc.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if policy.is_lora:
@@ -146,7 +194,7 @@ def train(config: TrainConfig) -> Path:
     )
     params = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)
+    scheduler = warmup_cosine_schedule(optimizer, tc.warmup_steps, tc.steps)
     model, optimizer, loader, scheduler = accelerator.prepare(policy.model, optimizer, loader, scheduler)
     if len(loader) == 0:
         raise ValueError(f"the dataset has {len(dataset)} samples: too few for batch_size={tc.batch_size}")
@@ -185,6 +233,7 @@ def train(config: TrainConfig) -> Path:
                 if accelerator.sync_gradients:
                     # the prepared model's parameters: FSDP replaced the originals by sharded DTensors
                     accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
                 optimizer.step()
                 if accelerator.sync_gradients:
                     scheduler.step()
@@ -197,7 +246,7 @@ def train(config: TrainConfig) -> Path:
             metrics = {
                 "step": step,
                 "loss": round(mean_loss, 6),
-                "lr": scheduler.get_last_lr()[0],
+                "lr": lr,
                 "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
                 "elapsed_s": round(elapsed, 3),
             }
