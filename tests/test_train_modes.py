@@ -289,6 +289,30 @@ def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset
     assert "Not the standard protocol: episodes capped at 8 steps (standard: libero_object 280)." in card
 
 
+def test_training_push_to_hub_stages_exactly_what_vla_push_stages(
+    synthetic_dataset, tmp_path, monkeypatch, capsys
+):
+    from vla.cli import main
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy")
+    out = tmp_path / "run"
+    last = train(config_for(synthetic_dataset, out, "training.steps=1", "training.report_to=[]",
+                            "training.push_to_hub=me/policy"))  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "error: Could not push" in printed and "The folder is kept" in printed
+    by_training = out / "push" / "me--policy"
+    with pytest.raises(SystemExit, match="folder is kept"):
+        main(["push", str(last), "--repo-id", "me/policy", "--staging-dir", str(tmp_path / "by_cli")])
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    staged = tree(by_training)
+    assert "model.safetensors" in staged and not any(n.startswith("training_state") for n in staged)
+    assert staged == tree(tmp_path / "by_cli")
+
+
 def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(synthetic_dataset, tmp_path):
     """Warmup + cosine over training.steps optimizer steps, whatever the processes and accumulation."""
     launch(synthetic_dataset, tmp_path, "training.steps=6", "training.grad_accum=2", "training.warmup_steps=2",

@@ -270,16 +270,20 @@ def train(config: TrainConfig) -> Path:
     if accelerator.is_main_process:
         print(f"checkpoint: {last}")
         if tc.push_to_hub:
-            _push(last, tc.push_to_hub)
+            _push(last, tc.push_to_hub, out)
     return last
 
 
-def _push(folder: Path, repo_id: str) -> None:
-    from vla.hub import HubUnavailableError, push_folder_to_hub
+def _push(checkpoint: Path, repo_id: str, output_dir: Path) -> None:
+    """What ``vla push`` pushes (no training state), staged under ``output_dir/push``."""
+    from vla.hub import HubUnavailableError
+    from vla.hub.card import push_checkpoint
 
     try:
-        print(f"pushed: {push_folder_to_hub(folder, repo_id)}")
-    except HubUnavailableError as err:  # training succeeded; the checkpoint stays for a later push
+        print(
+            f"pushed: {push_checkpoint(checkpoint, repo_id, output_dir / 'push' / repo_id.replace('/', '--'))}"
+        )
+    except HubUnavailableError as err:  # training succeeded; the staged folder stays for a later push
         print(f"error: {err}")
 
 
