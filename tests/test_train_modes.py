@@ -57,8 +57,13 @@ def test_resume_gives_identical_weights(synthetic_dataset, tmp_path):
     )
     with pytest.raises(AssertionError):
         assert_identical(straight, other)
-    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 3, 4]
+    # the killed run's rows past step 2 are dropped; the resumed rows are the straight run's
+    rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    straight_rows = [
+        json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["loss"] for r in rows] == [r["loss"] for r in straight_rows]
 
 
 def test_resume_across_an_epoch_boundary_with_accumulation_gives_identical_weights(
@@ -115,6 +120,53 @@ def test_the_first_step_learns_and_the_logged_lr_is_the_one_used(synthetic_datas
     base, trained = load_file(tiny_model_dir / "model.safetensors"), weights(last)
     layers = [k for k in base if "text_model.layers" in k]
     assert layers and all(not torch.equal(base[k], trained[k]) for k in layers if k.endswith("proj.weight"))
+
+
+def test_a_non_empty_output_dir_is_refused_unless_resumed_or_overwritten(synthetic_dataset, tmp_path):
+    from vla.cli import main
+    from vla.config import ConfigError
+
+    common = ["training.report_to=[]", "training.steps=1"]
+    train(config_for(synthetic_dataset, tmp_path, *common))
+    overrides = [f"data.dataset={synthetic_dataset}", f"training.output_dir={tmp_path}", "data.horizon=4",
+                 "tokenizer.options.n_bins=32", *common]  # fmt: skip
+    with pytest.raises(SystemExit) as refused:
+        main(["train", "recipes/tiny_cpu.yaml", *overrides])
+    message = str(refused.value)
+    assert message.startswith(f"error: training.output_dir='{tmp_path}' is not empty (checkpoints, ")
+    assert "training.resume=last" in message and "training.overwrite=true" in message and "\n" not in message
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
+    train(config_for(synthetic_dataset, tmp_path, "training.overwrite=true", "training.report_to=[]",
+                     "training.steps=2"))  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]  # a fresh run, not appended to the old one
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*")) == ["step-000002"]
+    with pytest.raises(
+        ConfigError, match="training.overwrite=True is invalid: overwrite would delete the run"
+    ):
+        config_for(synthetic_dataset, tmp_path, "training.overwrite=true", "training.resume=last")
+
+
+def test_a_diverging_run_stops_in_one_line_and_saves_no_non_finite_checkpoint(synthetic_dataset, tmp_path):
+    """lr=1e30: the first step (lr/3) leaves huge but finite weights, the second step's loss is not finite."""
+    from vla.train.trainer import NonFiniteTrainingError
+
+    def strict(constant):
+        raise ValueError(f"metrics.jsonl holds {constant}: not strict JSON")
+
+    with pytest.raises(NonFiniteTrainingError) as stopped:
+        train(config_for(synthetic_dataset, tmp_path, "training.lr=1e30", "training.steps=4",
+                         "training.save_every=1", "training.report_to=[]"))  # fmt: skip
+    message = str(stopped.value)
+    assert message.startswith("training stopped at step 2: loss=") and "\n" not in message
+    assert f"the last checkpoint is {(tmp_path / 'checkpoints/step-000001').resolve()}" in message
+    rows = [
+        json.loads(line, parse_constant=strict)
+        for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in rows] == [1] and np.isfinite(rows[0]["grad_norm"])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last", "step-000001"]
+    assert all(torch.isfinite(w).all() for w in weights(tmp_path / "checkpoints/step-000001").values())
 
 
 def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):

@@ -399,8 +399,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.hub import HubUnavailableError
     from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
+    from vla.train.trainer import NonFiniteTrainingError
 
     return (
+        NonFiniteTrainingError,
         ConfigError,
         DatasetError,
         StatisticsError,

@@ -87,6 +87,51 @@ def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
     return LambdaLR(optimizer, factor)
 
 
+#: What a training run writes into its output_dir (``training.overwrite`` deletes these).
+RUN_OUTPUTS = ("checkpoints", "logs", "push", "metrics.jsonl", TRAIN_CONFIG_FILE)
+
+
+def check_output_dir(config: TrainConfig) -> None:
+    """Refuse to merge a new run into a folder that already holds one (one line, before any work)."""
+    tc = config.training
+    out = Path(tc.output_dir)
+    if tc.resume or tc.overwrite or not out.is_dir():
+        return
+    held = sorted(p.name for p in out.iterdir())
+    if held:
+        shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+        raise FileExistsError(
+            f"training.output_dir={str(out)!r} is not empty ({shown}): continue that run with "
+            "training.resume=last, start over with training.overwrite=true, or choose another output_dir"
+        )
+
+
+def clear_run_outputs(out: Path) -> None:
+    for name in RUN_OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def truncate_metrics(log_file: Path, step: int) -> None:
+    """Keep the metrics of steps up to ``step`` (a resume redoes the later ones) and no half-written line."""
+    if not log_file.is_file():
+        return
+    kept = []
+    for line in log_file.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", step + 1) <= step:
+            kept.append(line)
+    tmp = log_file.with_name(log_file.name + ".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in kept))
+    os.replace(tmp, log_file)
+
+
 def resolve_resume(config: TrainConfig) -> Path | None:
     resume = config.training.resume
     if not resume:
@@ -113,6 +158,7 @@ def data_position(step: int, batches_per_epoch: int, grad_accum: int) -> tuple[i
 def _save_checkpoint(
     accelerator, policy, model, config: TrainConfig, step: int, metrics: dict[str, Any]
 ) -> Path:
+    _check_finite_weights(accelerator, model, step)
     ckpt_root = Path(config.training.output_dir) / "checkpoints"
     final = ckpt_root / f"step-{step:06d}"
     tmp = ckpt_root / f".tmp-step-{step:06d}"
@@ -158,6 +204,7 @@ def train(config: TrainConfig) -> Path:
     tc = config.training
     out = Path(tc.output_dir)
     resume_from = resolve_resume(config)
+    check_output_dir(config)
     use_cpu_processes_without_gpu()
     fsdp_without_gpu()
     accelerator = Accelerator(
@@ -169,6 +216,9 @@ def train(config: TrainConfig) -> Path:
         # The schedule is in optimizer steps; accelerate's default would step it once per process.
         step_scheduler_with_optimizer=False,
     )
+    if tc.overwrite and accelerator.is_main_process:
+        clear_run_outputs(out)
+    accelerator.wait_for_everyone()
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
     if resume_from is not None:  # the checkpoint's tokenizer and statistics, as its weights learned them
@@ -206,6 +256,7 @@ def train(config: TrainConfig) -> Path:
         accelerator.print(f"resumed from {resume_from} at step {step}")
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
+        truncate_metrics(out / "metrics.jsonl", step)
         (out / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
     if tc.report_to:
         accelerator.init_trackers("vla", config=_flat(to_dict(config)))
@@ -232,7 +283,10 @@ def train(config: TrainConfig) -> Path:
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     # the prepared model's parameters: FSDP replaced the originals by sharded DTensors
-                    accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+                    grad_norm = _scalar(accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm))
+                    mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+                    # every rank sees the same reduced values, so all stop together, before the update
+                    _stop_if_not_finite(step + 1, mean_loss, grad_norm, out)
                 lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
                 optimizer.step()
                 if accelerator.sync_gradients:
@@ -241,20 +295,22 @@ def train(config: TrainConfig) -> Path:
             if not accelerator.sync_gradients:
                 continue
             step += 1
-            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
             elapsed = time.perf_counter() - start
             metrics = {
                 "step": step,
                 "loss": round(mean_loss, 6),
                 "lr": lr,
+                "grad_norm": round(grad_norm, 6),
                 "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
                 "elapsed_s": round(elapsed, 3),
             }
             if tc.report_to:
-                accelerator.log({"train/loss": mean_loss, "train/lr": metrics["lr"]}, step=step)
+                accelerator.log(
+                    {"train/loss": mean_loss, "train/lr": lr, "train/grad_norm": grad_norm}, step=step
+                )
             if accelerator.is_main_process:
                 with log_file.open("a") as f:
-                    f.write(json.dumps(metrics) + "\n")
+                    f.write(json.dumps(metrics, allow_nan=False) + "\n")  # strict JSON
                 bar.set_postfix(
                     loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"]
                 )
@@ -272,6 +328,45 @@ def train(config: TrainConfig) -> Path:
         if tc.push_to_hub:
             _push(last, tc.push_to_hub, out)
     return last
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """The loss or the gradient norm is NaN or infinite: training stops before the update reaches the weights."""
+
+
+def _scalar(value) -> float:
+    full = getattr(value, "full_tensor", None)  # FSDP2 returns a replicated DTensor
+    return float((full() if full else value).item()) if hasattr(value, "item") else float(value)
+
+
+def _stop_if_not_finite(step: int, loss: float, grad_norm: float, out: Path) -> None:
+    import math
+
+    if math.isfinite(loss) and math.isfinite(grad_norm):
+        return
+    last = out / "checkpoints" / "last"
+    saved = f"the last checkpoint is {last.resolve()}" if last.exists() else "no checkpoint was saved"
+    raise NonFiniteTrainingError(
+        f"training stopped at step {step}: loss={loss} and gradient norm={grad_norm} must be finite; "
+        f"nothing of this step was applied or saved, {saved}; lower training.lr or check the data"
+    )
+
+
+def _check_finite_weights(accelerator, model, step: int) -> None:
+    """Refuse to save NaN/inf weights (all ranks decide together: each checks its own shards)."""
+    import torch
+
+    bad = 0
+    with torch.no_grad():
+        for param in model.parameters():
+            local = param.to_local() if hasattr(param, "to_local") else param
+            bad += int(not torch.isfinite(local).all())
+    flags = accelerator.reduce(torch.tensor([bad], device=accelerator.device), reduction="sum")
+    if int(flags.item()):
+        raise NonFiniteTrainingError(
+            f"training stopped at step {step}: {int(flags.item())} weight tensor(s) hold NaN or infinite "
+            "values; the checkpoint is not saved; lower training.lr or check the data"
+        )
 
 
 def _push(checkpoint: Path, repo_id: str, output_dir: Path) -> None:
