@@ -169,6 +169,42 @@ def test_a_diverging_run_stops_in_one_line_and_saves_no_non_finite_checkpoint(sy
     assert all(torch.isfinite(w).all() for w in weights(tmp_path / "checkpoints/step-000001").values())
 
 
+def test_sigint_saves_a_checkpoint_and_a_partial_one_is_removed_at_the_next_start(
+    synthetic_dataset, tmp_path
+):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={synthetic_dataset}",
+           f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
+           "training.report_to=[]", "training.steps=100000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = (
+        time.monotonic() + 900
+    )  # seconds on an idle machine; a loaded 2-core one needs minutes to start
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGINT, stderr[-3000:]
+    step = json.loads(metrics.read_text().splitlines()[-1])["step"]
+    last = (out / "checkpoints" / f"step-{step:06d}").resolve()
+    assert stderr.splitlines()[-1] == (f"interrupted by SIGINT at step {step} of 100000: checkpoint saved to "
+                                       f"{last}; continue with training.resume=last")  # fmt: skip
+    assert (out / "checkpoints/last").resolve() == last
+    assert json.loads((last / "trainer_state.json").read_text())["step"] == step
+    # a crash mid-save leaves a partial folder: the next start removes it, and the run continues
+    partial = out / "checkpoints/.tmp-step-000099"
+    (partial / "training_state").mkdir(parents=True)
+    resumed = train(config_for(synthetic_dataset, out, "training.resume=last", "training.report_to=[]",
+                               f"training.steps={step + 1}"))  # fmt: skip
+    assert not partial.exists() and resumed.name == f"step-{step + 1:06d}"
+
+
 def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):
     (tmp_path / "half").mkdir()
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):

@@ -216,8 +216,12 @@ def train(config: TrainConfig) -> Path:
         # The schedule is in optimizer steps; accelerate's default would step it once per process.
         step_scheduler_with_optimizer=False,
     )
-    if tc.overwrite and accelerator.is_main_process:
-        clear_run_outputs(out)
+    if accelerator.is_main_process:
+        if tc.overwrite:
+            clear_run_outputs(out)
+        for partial in sorted((out / "checkpoints").glob(".tmp-step-*")):
+            shutil.rmtree(partial, ignore_errors=True)
+            print(f"removed {partial}: a partial checkpoint left by an interrupted run")
     accelerator.wait_for_everyone()
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
@@ -273,61 +277,130 @@ def train(config: TrainConfig) -> Path:
     )
     metrics: dict[str, Any] = {}
     start, start_step = time.perf_counter(), step
-    while step < tc.steps:
-        loader.set_epoch(epoch)
-        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
-        skip = 0
-        for batch in batches:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    # the prepared model's parameters: FSDP replaced the originals by sharded DTensors
-                    grad_norm = _scalar(accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm))
-                    mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
-                    # every rank sees the same reduced values, so all stop together, before the update
-                    _stop_if_not_finite(step + 1, mean_loss, grad_norm, out)
-                lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
-                optimizer.step()
-                if accelerator.sync_gradients:
-                    scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            elapsed = time.perf_counter() - start
-            metrics = {
-                "step": step,
-                "loss": round(mean_loss, 6),
-                "lr": lr,
-                "grad_norm": round(grad_norm, 6),
-                "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
-                "elapsed_s": round(elapsed, 3),
-            }
-            if tc.report_to:
-                accelerator.log(
-                    {"train/loss": mean_loss, "train/lr": lr, "train/grad_norm": grad_norm}, step=step
-                )
-            if accelerator.is_main_process:
-                with log_file.open("a") as f:
-                    f.write(json.dumps(metrics, allow_nan=False) + "\n")  # strict JSON
-                bar.set_postfix(
-                    loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"]
-                )
-                bar.update(1)
-            if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
-                _save_checkpoint(accelerator, policy, model, config, step, metrics)
-            if step >= tc.steps:
+    # SIGINT/SIGTERM: finish the current step, save, and say where (a second signal stops at once)
+    stop, saved_step, interrupted = _StopOnSignal(), step, False
+    try:
+        while step < tc.steps:
+            loader.set_epoch(epoch)
+            batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+            skip = 0
+            for batch in batches:
+                with accelerator.accumulate(model):
+                    loss = model(**batch).loss
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        # the prepared model's parameters: FSDP replaced the originals by sharded DTensors
+                        grad_norm = _scalar(accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm))
+                        mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+                        # every rank sees the same reduced values, so all stop together, before the update
+                        _stop_if_not_finite(step + 1, mean_loss, grad_norm, out)
+                    lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
+                    optimizer.step()
+                    if accelerator.sync_gradients:
+                        scheduler.step()
+                    optimizer.zero_grad()
+                if not accelerator.sync_gradients:
+                    continue
+                step += 1
+                elapsed = time.perf_counter() - start
+                metrics = {
+                    "step": step,
+                    "loss": round(mean_loss, 6),
+                    "lr": lr,
+                    "grad_norm": round(grad_norm, 6),
+                    "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
+                    "elapsed_s": round(elapsed, 3),
+                }
+                if tc.report_to:
+                    accelerator.log(
+                        {"train/loss": mean_loss, "train/lr": lr, "train/grad_norm": grad_norm}, step=step
+                    )
+                if accelerator.is_main_process:
+                    with log_file.open("a") as f:
+                        f.write(json.dumps(metrics, allow_nan=False) + "\n")  # strict JSON
+                    bar.set_postfix(
+                        loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"]
+                    )
+                    bar.update(1)
+                if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
+                    _save_checkpoint(accelerator, policy, model, config, step, metrics)
+                    saved_step = step
+                if step >= tc.steps:
+                    break
+                if stop.agreed(accelerator):  # all ranks take this decision together
+                    interrupted = True
+                    break
+            if interrupted:
                 break
-        epoch += 1
-    bar.close()
-    last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+            epoch += 1
+        bar.close()
+        if interrupted and step == saved_step:  # save_every just wrote this step
+            last = Path(tc.output_dir) / "checkpoints" / f"step-{step:06d}"
+        else:
+            last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+    finally:
+        stop.restore()
+    if interrupted:
+        accelerator.end_training()
+        raise TrainingInterrupted(
+            stop.signum,
+            f"interrupted by {stop.name} at step {step} of {tc.steps}: checkpoint saved to {last}; "
+            "continue with training.resume=last",
+        )
     accelerator.end_training()
     if accelerator.is_main_process:
         print(f"checkpoint: {last}")
         if tc.push_to_hub:
             _push(last, tc.push_to_hub, out)
     return last
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training after a finished step; the message says where its checkpoint is."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM ask for a stop after the current optimizer step; a second signal acts at once."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.signum = 0
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    @property
+    def name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        self.restore()
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def agreed(self, accelerator) -> bool:
+        """Every rank stops at the same step, whichever received the signal."""
+        if accelerator.num_processes > 1:
+            import torch
+
+            flags = accelerator.gather(torch.tensor([self.signum], device=accelerator.device))
+            self.signum = int(flags.max().item())
+        return bool(self.signum)
 
 
 class NonFiniteTrainingError(RuntimeError):
