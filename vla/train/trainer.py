@@ -277,7 +277,7 @@ def train(config: TrainConfig) -> Path:
     )
     metrics: dict[str, Any] = {}
     start, start_step = time.perf_counter(), step
-    # SIGINT/SIGTERM: finish the current step, save, and say where (a second signal stops at once)
+    # SIGINT/SIGTERM: finish the current step, save, and say where (a second Ctrl-C stops at once)
     stop, saved_step, interrupted = _StopOnSignal(), step, False
     try:
         while step < tc.steps:
@@ -364,7 +364,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class _StopOnSignal:
-    """SIGINT/SIGTERM ask for a stop after the current optimizer step; a second signal acts at once."""
+    """SIGINT/SIGTERM ask for a stop after the current optimizer step; a second Ctrl-C acts at once."""
 
     def __init__(self) -> None:
         import signal
@@ -383,8 +383,14 @@ class _StopOnSignal:
         return signal.Signals(self.signum).name if self.signum else ""
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        self.restore()
+        import signal
+
+        if self.signum and signum == signal.SIGINT:  # a second Ctrl-C: stop now, without saving
+            self.restore()
+            raise KeyboardInterrupt
+        # A later SIGTERM is ignored: accelerate's launcher forwards one after the user's Ctrl-C (and kills
+        # the processes 30 s later if they are still saving).
+        self.signum = self.signum or signum
 
     def restore(self) -> None:
         import signal
