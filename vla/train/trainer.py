@@ -370,7 +370,7 @@ class _StopOnSignal:
         import signal
         import threading
 
-        self.signum = 0
+        self.signum, self._first = 0, 0.0
         self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -385,12 +385,14 @@ class _StopOnSignal:
     def _handle(self, signum: int, frame: Any) -> None:
         import signal
 
-        if self.signum and signum == signal.SIGINT:  # a second Ctrl-C: stop now, without saving
+        now = time.monotonic()
+        if not self.signum:
+            self.signum, self._first = signum, now
+        # accelerate's launcher (torchrun) echoes the signal it got to every process at once (and kills them
+        # 30 s later if they are still saving): ignore that echo; a Ctrl-C seconds later stops at once.
+        elif signum == signal.SIGINT and now - self._first > 5:
             self.restore()
             raise KeyboardInterrupt
-        # A later SIGTERM is ignored: accelerate's launcher forwards one after the user's Ctrl-C (and kills
-        # the processes 30 s later if they are still saving).
-        self.signum = self.signum or signum
 
     def restore(self) -> None:
         import signal
