@@ -28,12 +28,12 @@ def assert_identical(a: Path, b: Path) -> None:
     assert not different, different[:5]
 
 
-def interrupt_after_step_2(run: Path) -> None:
-    """Make a finished 4-step run look like one killed after its step-2 checkpoint."""
+def interrupt_after_step_2(run: Path, last_step: int = 4, kept_step: int = 2) -> None:
+    """Make a finished run look like one killed after its ``kept_step`` checkpoint."""
     ckpts = run / "checkpoints"
-    shutil.rmtree(ckpts / "step-000004")
+    shutil.rmtree(ckpts / f"step-{last_step:06d}")
     (ckpts / "last").unlink()
-    (ckpts / "last").symlink_to("step-000002")
+    (ckpts / "last").symlink_to(f"step-{kept_step:06d}")
 
 
 def test_resume_gives_identical_weights(synthetic_dataset, tmp_path):
@@ -57,8 +57,152 @@ def test_resume_gives_identical_weights(synthetic_dataset, tmp_path):
     )
     with pytest.raises(AssertionError):
         assert_identical(straight, other)
-    lines = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in lines] == [1, 2, 3, 4, 3, 4]
+    # the killed run's rows past step 2 are dropped; the resumed rows are the straight run's
+    rows = [json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
+    straight_rows = [
+        json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["loss"] for r in rows] == [r["loss"] for r in straight_rows]
+
+
+def test_resume_across_an_epoch_boundary_with_accumulation_gives_identical_weights(
+    synthetic_dataset, tmp_path
+):
+    """10 micro-batches per epoch and grad_accum=3: accelerate closes the accumulation at the epoch's end,
+    so an epoch is 4 optimizer steps (3+3+3+1 micro-batches), not 10/3. Resuming at step 5 (inside the
+    second epoch) must continue on the batch an uninterrupted run would see."""
+    from vla.train.trainer import data_position
+
+    assert data_position(4, 10, 3) == (1, 0) and data_position(5, 10, 3) == (1, 3)
+    common = ["training.report_to=[]", "training.lr=3e-3", "training.grad_accum=3", "training.steps=7"]
+    straight = train(config_for(synthetic_dataset, tmp_path / "straight", *common))
+    train(config_for(synthetic_dataset, tmp_path / "resumed", "training.save_every=5", *common))
+    interrupt_after_step_2(tmp_path / "resumed", last_step=7, kept_step=5)
+    resumed = train(config_for(synthetic_dataset, tmp_path / "resumed", "training.resume=last", *common))
+    assert_identical(straight, resumed)
+    rows = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    resumed_rows = [
+        json.loads(line) for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["loss"] for r in resumed_rows[-2:]] == [r["loss"] for r in rows[-2:]]
+
+
+def test_resume_keeps_the_checkpoints_action_tokenizer_and_refuses_other_settings(
+    synthetic_dataset, tmp_path
+):
+    from vla.config import ConfigError
+
+    common = ["training.report_to=[]", "training.steps=3"]
+    train(config_for(synthetic_dataset, tmp_path, "training.save_every=2", *common))
+    interrupt_after_step_2(tmp_path, last_step=3, kept_step=2)
+    # a tokenizer that a refit on this data would not give back: wider action ranges
+    saved = tmp_path / "checkpoints/step-000002/action_tokenizer/action_tokenizer.json"
+    data = json.loads(saved.read_text())
+    data["action_stats"]["min"] = [v - 0.25 for v in data["action_stats"]["min"]]
+    data["action_stats"]["max"] = [v + 0.25 for v in data["action_stats"]["max"]]
+    saved.write_text(json.dumps(data, indent=1))
+    last = train(config_for(synthetic_dataset, tmp_path, "training.resume=last", *common))
+    resumed = json.loads((last / "action_tokenizer/action_tokenizer.json").read_text())
+    assert resumed["action_stats"]["min"] == data["action_stats"]["min"]
+    assert resumed["action_stats"]["max"] == data["action_stats"]["max"]
+    with pytest.raises(ConfigError, match=r"tokenizer=.*n_bins': 16.*trained with tokenizer=.*n_bins': 32"):
+        train(config_for(synthetic_dataset, tmp_path, "training.resume=last", "tokenizer.options.n_bins=16",
+                         *common))  # fmt: skip
+
+
+def test_the_first_step_learns_and_the_logged_lr_is_the_one_used(synthetic_dataset, tmp_path, tiny_model_dir):
+    """Warmup starts at lr / (warmup + 1), not 0: one step with warmup_steps=2 changes the weights."""
+    last = train(config_for(synthetic_dataset, tmp_path, "training.steps=1", "training.warmup_steps=2",
+                            "training.report_to=[]", "training.lr=1e-3"))  # fmt: skip
+    row = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert row["step"] == 1 and row["lr"] == pytest.approx(1e-3 / 3)
+    base, trained = load_file(tiny_model_dir / "model.safetensors"), weights(last)
+    layers = [k for k in base if "text_model.layers" in k]
+    assert layers and all(not torch.equal(base[k], trained[k]) for k in layers if k.endswith("proj.weight"))
+
+
+def test_a_non_empty_output_dir_is_refused_unless_resumed_or_overwritten(synthetic_dataset, tmp_path):
+    from vla.cli import main
+    from vla.config import ConfigError
+
+    common = ["training.report_to=[]", "training.steps=1"]
+    train(config_for(synthetic_dataset, tmp_path, *common))
+    overrides = [f"data.dataset={synthetic_dataset}", f"training.output_dir={tmp_path}", "data.horizon=4",
+                 "tokenizer.options.n_bins=32", *common]  # fmt: skip
+    with pytest.raises(SystemExit) as refused:
+        main(["train", "recipes/tiny_cpu.yaml", *overrides])
+    message = str(refused.value)
+    assert message.startswith(f"error: training.output_dir='{tmp_path}' is not empty (checkpoints, ")
+    assert "training.resume=last" in message and "training.overwrite=true" in message and "\n" not in message
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
+    train(config_for(synthetic_dataset, tmp_path, "training.overwrite=true", "training.report_to=[]",
+                     "training.steps=2"))  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]  # a fresh run, not appended to the old one
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*")) == ["step-000002"]
+    with pytest.raises(
+        ConfigError, match="training.overwrite=True is invalid: overwrite would delete the run"
+    ):
+        config_for(synthetic_dataset, tmp_path, "training.overwrite=true", "training.resume=last")
+
+
+def test_a_diverging_run_stops_in_one_line_and_saves_no_non_finite_checkpoint(synthetic_dataset, tmp_path):
+    """lr=1e30: the first step (lr/3) leaves huge but finite weights, the second step's loss is not finite."""
+    from vla.train.trainer import NonFiniteTrainingError
+
+    def strict(constant):
+        raise ValueError(f"metrics.jsonl holds {constant}: not strict JSON")
+
+    with pytest.raises(NonFiniteTrainingError) as stopped:
+        train(config_for(synthetic_dataset, tmp_path, "training.lr=1e30", "training.steps=4",
+                         "training.save_every=1", "training.report_to=[]"))  # fmt: skip
+    message = str(stopped.value)
+    assert message.startswith("training stopped at step 2: loss=") and "\n" not in message
+    assert f"the last checkpoint is {(tmp_path / 'checkpoints/step-000001').resolve()}" in message
+    rows = [
+        json.loads(line, parse_constant=strict)
+        for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in rows] == [1] and np.isfinite(rows[0]["grad_norm"])
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last", "step-000001"]
+    assert all(torch.isfinite(w).all() for w in weights(tmp_path / "checkpoints/step-000001").values())
+
+
+def test_sigint_saves_a_checkpoint_and_a_partial_one_is_removed_at_the_next_start(
+    synthetic_dataset, tmp_path
+):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={synthetic_dataset}",
+           f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
+           "training.report_to=[]", "training.steps=100000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = (
+        time.monotonic() + 900
+    )  # seconds on an idle machine; a loaded 2-core one needs minutes to start
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGINT, stderr[-3000:]
+    step = json.loads(metrics.read_text().splitlines()[-1])["step"]
+    last = (out / "checkpoints" / f"step-{step:06d}").resolve()
+    assert stderr.splitlines()[-1] == (f"interrupted by SIGINT at step {step} of 100000: checkpoint saved to "
+                                       f"{last}; continue with training.resume=last")  # fmt: skip
+    assert (out / "checkpoints/last").resolve() == last
+    assert json.loads((last / "trainer_state.json").read_text())["step"] == step
+    # a crash mid-save leaves a partial folder: the next start removes it, and the run continues
+    partial = out / "checkpoints/.tmp-step-000099"
+    (partial / "training_state").mkdir(parents=True)
+    resumed = train(config_for(synthetic_dataset, out, "training.resume=last", "training.report_to=[]",
+                               f"training.steps={step + 1}"))  # fmt: skip
+    assert not partial.exists() and resumed.name == f"step-{step + 1:06d}"
 
 
 def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):
@@ -67,10 +211,11 @@ def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_
         train(config_for(synthetic_dataset, tmp_path, f"training.resume={tmp_path / 'half'}"))
 
 
-def launch(dataset, out, *overrides):
+def launch(
+    dataset, out, *overrides, accelerate_args=("--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"))
+):
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"),
+        sys.executable, "-m", "accelerate.commands.launch", *accelerate_args,
         "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"),
         f"data.dataset={dataset}", f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2",
         "tokenizer.options.n_bins=32", "training.report_to=[]", *overrides,
@@ -87,6 +232,37 @@ def test_resume_with_two_processes_gives_identical_weights(synthetic_dataset, tm
     log = launch(synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.resume=last")
     assert "resumed from" in log.stdout + log.stderr and "2 process(es)" in log.stdout + log.stderr
     assert_identical(tmp_path / "straight/checkpoints/last", tmp_path / "resumed/checkpoints/last")
+
+
+def test_fsdp_recipe_trains_saves_resumes_and_reloads_on_two_cpu_processes(synthetic_dataset, tmp_path):
+    """recipes/accelerate/fsdp.yaml on 2 CPU processes (gloo): the model really is sharded (FSDP2), gradient
+    clipping sees the sharded parameters, the checkpoint holds the gathered full weights, and a resumed run
+    ends on the same weights as the uninterrupted one."""
+    from vla.model.policy import VLAPolicy
+
+    fsdp = ("--config_file", str(ROOT / "recipes/accelerate/fsdp.yaml"), "--num_processes", "2",
+            "--mixed_precision", "no")  # fmt: skip
+    run = tmp_path / "run"
+    launch(synthetic_dataset, run, "training.steps=4", "training.save_every=2", accelerate_args=fsdp)
+    state = run / "checkpoints/last/training_state"
+    assert (state / "pytorch_model_fsdp_0").is_dir() and (state / "optimizer_0").is_dir()  # sharded state
+    straight = weights(run / "checkpoints/last")
+    interrupt_after_step_2(run)
+    log = launch(synthetic_dataset, run, "training.steps=4", "training.resume=last", accelerate_args=fsdp)
+    assert "resumed from" in log.stdout + log.stderr and "2 process(es)" in log.stdout + log.stderr
+    resumed = weights(run / "checkpoints/last")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    base = weights(run / "checkpoints/step-000002")
+    assert any(not torch.equal(base[k], resumed[k]) for k in base)  # steps 3-4 changed the weights
+    policy = VLAPolicy.from_pretrained(run / "checkpoints/last")
+    full = policy.model.state_dict()
+    assert all(full[k].shape == v.shape for k, v in resumed.items() if k in full)  # full, not shards
+    chunk, valid = policy.predict_action_chunk({"image": np.zeros((256, 256, 3), np.uint8),
+                                                "wrist_image": np.zeros((256, 256, 3), np.uint8),
+                                                "state": np.zeros(8), "task": "pick up the soup"},
+                                               return_valid=True)  # fmt: skip
+    assert chunk.shape == (4, 7) and np.isfinite(chunk).all() and valid
 
 
 @pytest.mark.parametrize("mode", ["blockwise", pytest.param("parallel", marks=pytest.mark.slow)])
@@ -201,12 +377,37 @@ def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset
     assert "Not the standard protocol: episodes capped at 8 steps (standard: libero_object 280)." in card
 
 
+def test_training_push_to_hub_stages_exactly_what_vla_push_stages(
+    synthetic_dataset, tmp_path, monkeypatch, capsys
+):
+    from vla.cli import main
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy")
+    out = tmp_path / "run"
+    last = train(config_for(synthetic_dataset, out, "training.steps=1", "training.report_to=[]",
+                            "training.push_to_hub=me/policy"))  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "error: Could not push" in printed and "The folder is kept" in printed
+    by_training = out / "push" / "me--policy"
+    with pytest.raises(SystemExit, match="folder is kept"):
+        main(["push", str(last), "--repo-id", "me/policy", "--staging-dir", str(tmp_path / "by_cli")])
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    staged = tree(by_training)
+    assert "model.safetensors" in staged and not any(n.startswith("training_state") for n in staged)
+    assert staged == tree(tmp_path / "by_cli")
+
+
 def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(synthetic_dataset, tmp_path):
     """Warmup + cosine over training.steps optimizer steps, whatever the processes and accumulation."""
     launch(synthetic_dataset, tmp_path, "training.steps=6", "training.grad_accum=2", "training.warmup_steps=2",
            "training.batch_size=1")  # fmt: skip
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    lrs = [r["lr"] for r in rows]
-    np.testing.assert_allclose(lrs[:2], [0.5e-3, 1e-3])  # linear warmup over 2 steps (lr 1e-3)
-    assert all(a > b for a, b in zip(lrs[1:], lrs[2:], strict=False)) and lrs[-1] == 0.0  # cosine to 0 at 6
+    # the rate each step used: linear warmup over 2 steps (lr/3, 2lr/3), full lr, then cosine towards 0 after
+    # the 6th step (4 steps of progress 0, 1/4, 2/4, 3/4)
+    cosine = [0.5 * (1 + np.cos(np.pi * k / 4)) * 1e-3 for k in range(4)]
+    np.testing.assert_allclose([r["lr"] for r in rows], [1e-3 / 3, 2e-3 / 3, *cosine], rtol=1e-9)

@@ -229,16 +229,16 @@ def cmd_push(args: argparse.Namespace) -> None:
     from vla.hub import push_folder_to_hub
 
     folder = Path(args.checkpoint)
+    staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
     if (folder / "vla_policy.json").is_file():
-        from vla.hub.card import stage_checkpoint
+        from vla.hub.card import push_checkpoint
 
-        staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
-        folder = stage_checkpoint(folder, staging, Path(args.results) if args.results else None)
-        print(f"staged: {folder}")
-    elif (folder / "action_tokenizer.json").is_file():
+        results = Path(args.results) if args.results else None
+        print(f"pushed: {push_checkpoint(folder, args.repo_id, staging, results, private=args.private)}")
+        return
+    if (folder / "action_tokenizer.json").is_file():
         from vla.hub.card import stage_tokenizer
 
-        staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
         folder = stage_tokenizer(folder, staging, Path(args.results) if args.results else None)
         print(f"staged: {folder}")
     else:
@@ -487,8 +487,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.hub import HubUnavailableError
     from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
+    from vla.train.trainer import NonFiniteTrainingError
 
     return (
+        NonFiniteTrainingError,
         ConfigError,
         DatasetError,
         StatisticsError,

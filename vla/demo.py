@@ -49,6 +49,7 @@ def train_command(out: Path, processes: int, steps: int) -> list[str]:
         f"tokenizer.pretrained={out / 'tokenizer'}",
         f"training.output_dir={out / 'train'}",
         f"training.steps={steps}",
+        "training.overwrite=true",  # a rerun of the demo trains afresh
     ]
     if processes == 1:
         return [sys.executable, "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides]

@@ -19,6 +19,25 @@ def use_cpu_processes_without_gpu() -> None:
             os.environ.setdefault("ACCELERATE_USE_CPU", "1")
 
 
+def fsdp_without_gpu() -> None:
+    """Make ``accelerate launch`` with an FSDP config really shard on a GPU-less machine (over gloo).
+
+    accelerate (1.15) makes every multi-process CPU run ``MULTI_CPU`` and upgrades only GPU-like types to
+    ``FSDP``, so an FSDP config would silently train plain data parallel on CPU. torch's FSDP2 itself runs on
+    CPU over gloo; presenting the already joined gloo group as a multi-device one lets accelerate's own
+    FSDP2 path (sharding, gathered state dicts, sharded checkpoints) run, as it does on GPUs. Call before
+    the ``Accelerator`` exists; a no-op unless FSDP is requested, several processes run and CUDA is absent.
+    """
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() != "true":
+        return
+    from accelerate import PartialState
+    from accelerate.utils import DistributedType
+
+    state = process_state()
+    if state.distributed_type == DistributedType.MULTI_CPU:
+        PartialState._shared_state["distributed_type"] = DistributedType.MULTI_GPU
+
+
 def process_state():
     """accelerate's ``PartialState`` (rank, world size, barrier), CPU-safe."""
     use_cpu_processes_without_gpu()

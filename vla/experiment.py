@@ -230,7 +230,9 @@ def _checkpoint_step(checkpoint: Path) -> int | None:
     return json.loads(state.read_text())["step"] if state.is_file() else None
 
 
-def train_command(config: ExperimentConfig, recipe_file: Path, resume: bool) -> list[str]:
+def train_command(
+    config: ExperimentConfig, recipe_file: Path, resume: bool, overwrite: bool = False
+) -> list[str]:
     launch = [sys.executable, "-m", "vla.train"]
     if config.train.processes > 1:
         launch = [
@@ -239,7 +241,8 @@ def train_command(config: ExperimentConfig, recipe_file: Path, resume: bool) -> 
             "--num_processes", str(config.train.processes),
             "-m", "vla.train",
         ]  # fmt: skip
-    return [*launch, str(recipe_file), *(["training.resume=last"] if resume else [])]
+    extra = ["training.resume=last"] if resume else ["training.overwrite=true"] if overwrite else []
+    return [*launch, str(recipe_file), *extra]
 
 
 def run_train(config: ExperimentConfig) -> Path:
@@ -264,8 +267,11 @@ def run_train(config: ExperimentConfig) -> Path:
     )
     if step is not None:
         print(f"      resuming from step {step}")
+    # A run stopped before its first checkpoint left nothing to resume from: it starts over.
+    unfinished = step is None and (config.out / "train").is_dir() and any((config.out / "train").iterdir())
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    subprocess.run(train_command(config, recipe_file, step is not None), check=True, env=env, cwd=REPO_ROOT)
+    command = train_command(config, recipe_file, step is not None, overwrite=unfinished)
+    subprocess.run(command, check=True, env=env, cwd=REPO_ROOT)
     _add_stage_time(config.out, "train", time.perf_counter() - started)
     return last.resolve()
 

@@ -104,10 +104,10 @@ class HubMixin:
     def _from_pretrained(cls, folder: Path, **kwargs: Any) -> Self:
         raise NotImplementedError
 
-    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> Path:
+    def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs: Any) -> Path:
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        self._save_pretrained(folder)
+        self._save_pretrained(folder, **kwargs)
         return folder
 
     @classmethod

@@ -99,6 +99,22 @@ def stage_checkpoint(checkpoint: Path, staging_dir: Path, eval_results: Path | N
     return staging_dir
 
 
+def push_checkpoint(
+    checkpoint: Path,
+    repo_id: str,
+    staging_dir: Path,
+    eval_results: Path | None = None,
+    private: bool | None = None,
+) -> str:
+    """Stage a checkpoint (:func:`stage_checkpoint`: no training state, a model card) and upload the staged
+    folder: the one path of ``vla push`` and ``training.push_to_hub``. Returns the commit URL."""
+    from vla.hub import push_folder_to_hub
+
+    staged = stage_checkpoint(checkpoint, staging_dir, eval_results)
+    print(f"staged: {staged}")
+    return push_folder_to_hub(staged, repo_id, private=private)
+
+
 def stage_tokenizer(folder: Path, staging_dir: Path, report: Path | None = None) -> Path:
     """Copy an action-tokenizer folder into ``staging_dir`` with a model card: type, sizes, config, how to
     load it, and the ``vla tokenizer report`` figures when a report JSON is given (or already staged)."""

@@ -336,8 +336,9 @@ class VLAPolicy(HubMixin):
         return actions[0] if single else actions
 
     # -- persistence ---------------------------------------------------------------------------
-    def _save_pretrained(self, folder: Path) -> None:
-        self.model.save_pretrained(folder)
+    def _save_pretrained(self, folder: Path, state_dict: dict[str, Any] | None = None) -> None:
+        """``state_dict``: the full weights when the model's own are sharded (FSDP gathers them)."""
+        self.model.save_pretrained(folder, state_dict=state_dict)
         self.processor.save_pretrained(folder)
         self.action_tokenizer.save_pretrained(folder / ACTION_TOKENIZER_DIR)
         self.norm_stats.save_pretrained(folder)

@@ -17,11 +17,23 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         return
     recipe, overrides = (argv[0], argv[1:]) if not argv[0].count("=") else (None, argv)
+    import os
+
+    from vla.cli import _user_errors
     from vla.config import load_config
     from vla.train.config import TrainConfig
-    from vla.train.trainer import train
+    from vla.train.trainer import TrainingInterrupted, train
 
-    train(load_config(TrainConfig, recipe, overrides))
+    try:
+        train(load_config(TrainConfig, recipe, overrides))
+    except TrainingInterrupted as stop:  # one line saying where the checkpoint is, exit status 128 + signal
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(stop, file=sys.stderr)
+        raise SystemExit(128 + stop.signum) from None
+    except _user_errors() as err:  # one line, from the main process only under accelerate launch
+        if int(os.environ.get("RANK", "0")) != 0:
+            raise SystemExit(1) from None
+        raise SystemExit(f"error: {err}") from None
 
 
 if __name__ == "__main__":

@@ -78,6 +78,8 @@ class TrainingConfig:
     report_to: tuple[str, ...] = ("tensorboard",)
     #: Continue from a checkpoint: ``last`` (this run's newest), a checkpoint folder, or ``None``.
     resume: str | None = None
+    #: Start over in a non-empty ``output_dir``: its checkpoints, metrics and logs are deleted first.
+    overwrite: bool = False
     #: Push the final checkpoint to this Hub repo id (``None``: do not push).
     push_to_hub: str | None = None
 
@@ -102,6 +104,12 @@ class TrainingConfig:
         check(self.warmup_steps >= 0, "training.warmup_steps", self.warmup_steps, "must be >= 0")
         check(self.save_every >= 0, "training.save_every", self.save_every, "must be >= 0")
         check(self.keep_last >= 1, "training.keep_last", self.keep_last, "must be >= 1")
+        check(
+            not (self.overwrite and self.resume),
+            "training.overwrite",
+            self.overwrite,
+            f"overwrite would delete the run that training.resume={self.resume!r} continues; set one of them",
+        )
         check(self.num_workers >= 0, "training.num_workers", self.num_workers, "must be >= 0")
 
 

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vla.config import to_dict
-from vla.distributed import use_cpu_processes_without_gpu
+from vla.config import ConfigError, to_dict
+from vla.distributed import fsdp_without_gpu, use_cpu_processes_without_gpu
 from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
 
@@ -45,6 +45,94 @@ def build_tokenizer(config: TrainConfig, dataset):
     return fit_action_tokenizer(config.tokenizer.type, dataset, config.data.horizon, config.tokenizer.options)
 
 
+def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
+    """The checkpoint's own action tokenizer (its token ids are what the weights learned), never a refit.
+
+    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line.
+    """
+    from vla.data.dataset import check_stats_match
+    from vla.model.policy import ACTION_TOKENIZER_DIR
+    from vla.tokenizers import AutoActionTokenizer
+
+    saved = json.loads((checkpoint / TRAIN_CONFIG_FILE).read_text())
+    for name, now, then in (
+        ("tokenizer", to_dict(config.tokenizer), saved.get("tokenizer")),
+        ("data.horizon", config.data.horizon, saved.get("data", {}).get("horizon")),
+    ):
+        if now != then:
+            raise ConfigError(
+                f"{name}={now!r} is invalid: training.resume={config.training.resume!r} was trained with "
+                f"{name}={then!r}; resume with the same settings or start a new output_dir"
+            )
+    tokenizer = AutoActionTokenizer.from_pretrained(checkpoint / ACTION_TOKENIZER_DIR)
+    check_stats_match(tokenizer.action_stats, dataset, "actions")
+    return tokenizer
+
+
+def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
+    """Linear warmup then cosine decay, indexed by optimizer steps already taken (0 for the first step).
+
+    The first step runs at lr / (warmup + 1), never at 0 (transformers' schedule starts at 0 and wastes
+    it); after ``warmup_steps`` steps the full lr, decaying to 0 after the last step.
+    """
+    import math
+
+    from torch.optim.lr_scheduler import LambdaLR
+
+    def factor(taken: int) -> float:
+        if taken < warmup_steps:
+            return (taken + 1) / (warmup_steps + 1)
+        progress = (taken - warmup_steps) / max(1, total_steps - warmup_steps)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return LambdaLR(optimizer, factor)
+
+
+#: What a training run writes into its output_dir (``training.overwrite`` deletes these).
+RUN_OUTPUTS = ("checkpoints", "logs", "push", "metrics.jsonl", TRAIN_CONFIG_FILE)
+
+
+def check_output_dir(config: TrainConfig) -> None:
+    """Refuse to merge a new run into a folder that already holds one (one line, before any work)."""
+    tc = config.training
+    out = Path(tc.output_dir)
+    if tc.resume or tc.overwrite or not out.is_dir():
+        return
+    held = sorted(p.name for p in out.iterdir())
+    if held:
+        shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
+        raise FileExistsError(
+            f"training.output_dir={str(out)!r} is not empty ({shown}): continue that run with "
+            "training.resume=last, start over with training.overwrite=true, or choose another output_dir"
+        )
+
+
+def clear_run_outputs(out: Path) -> None:
+    for name in RUN_OUTPUTS:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def truncate_metrics(log_file: Path, step: int) -> None:
+    """Keep the metrics of steps up to ``step`` (a resume redoes the later ones) and no half-written line."""
+    if not log_file.is_file():
+        return
+    kept = []
+    for line in log_file.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("step", step + 1) <= step:
+            kept.append(line)
+    tmp = log_file.with_name(log_file.name + ".tmp")
+    tmp.write_text("".join(f"{line}\n" for line in kept))
+    os.replace(tmp, log_file)
+
+
 def resolve_resume(config: TrainConfig) -> Path | None:
     resume = config.training.resume
     if not resume:
@@ -57,9 +145,21 @@ def resolve_resume(config: TrainConfig) -> Path | None:
     return path.resolve()
 
 
+def data_position(step: int, batches_per_epoch: int, grad_accum: int) -> tuple[int, int]:
+    """(epoch, micro-batches of that epoch already consumed) after ``step`` optimizer steps.
+
+    accelerate ends an accumulation at the end of each epoch, so an epoch holds
+    ceil(batches / grad_accum) optimizer steps, the last one possibly shorter.
+    """
+    steps_per_epoch = -(-batches_per_epoch // grad_accum)
+    epoch, steps_into_epoch = divmod(step, steps_per_epoch)
+    return epoch, steps_into_epoch * grad_accum
+
+
 def _save_checkpoint(
     accelerator, policy, model, config: TrainConfig, step: int, metrics: dict[str, Any]
 ) -> Path:
+    _check_finite_weights(accelerator, model, step)
     ckpt_root = Path(config.training.output_dir) / "checkpoints"
     final = ckpt_root / f"step-{step:06d}"
     tmp = ckpt_root / f".tmp-step-{step:06d}"
@@ -68,9 +168,11 @@ def _save_checkpoint(
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp / TRAINING_STATE_DIR))
+    # Under FSDP every rank holds a shard: all ranks gather, the main process writes the full weights.
+    state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         policy.model = accelerator.unwrap_model(model)
-        policy.save_pretrained(tmp)
+        policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
         write_policy_card(tmp, to_dict(config), step=step, metrics=metrics)
@@ -95,15 +197,17 @@ def train(config: TrainConfig) -> Path:
     from accelerate.utils import set_seed
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
-    from transformers import get_cosine_schedule_with_warmup
 
     from vla.data.dataset import compute_norm_stats, load_chunked_dataset
+    from vla.data.normalize import NormStats
     from vla.model.policy import VLAPolicy
 
     tc = config.training
     out = Path(tc.output_dir)
     resume_from = resolve_resume(config)
+    check_output_dir(config)
     use_cpu_processes_without_gpu()
+    fsdp_without_gpu()
     accelerator = Accelerator(
         gradient_accumulation_steps=tc.grad_accum,
         mixed_precision=tc.mixed_precision,
@@ -113,14 +217,26 @@ def train(config: TrainConfig) -> Path:
         # The schedule is in optimizer steps; accelerate's default would step it once per process.
         step_scheduler_with_optimizer=False,
     )
+    if accelerator.is_main_process:
+        if tc.overwrite:
+            clear_run_outputs(out)
+        for partial in sorted((out / "checkpoints").glob(".tmp-step-*")):
+            shutil.rmtree(partial, ignore_errors=True)
+            print(f"removed {partial}: a partial checkpoint left by an interrupted run")
+    accelerator.wait_for_everyone()
     set_seed(tc.seed)
     dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
-    # Every process fits the same deterministic tokenizer on the same data: no broadcast needed.
-    tokenizer = build_tokenizer(config, dataset)
+    if resume_from is not None:  # the checkpoint's tokenizer and statistics, as its weights learned them
+        tokenizer, norm_stats = (
+            resume_tokenizer(config, resume_from, dataset),
+            NormStats.from_pretrained(resume_from),
+        )
+    else:  # every process fits the same deterministic tokenizer on the same data: no broadcast needed
+        tokenizer, norm_stats = build_tokenizer(config, dataset), compute_norm_stats(dataset)
     policy_config = config.policy
     if policy_config.image_size is None:  # evaluation renders at the size the policy was trained on
         policy_config = dataclasses.replace(policy_config, image_size=dataset.image_size)
-    policy = VLAPolicy.from_base(policy_config, tokenizer, compute_norm_stats(dataset))
+    policy = VLAPolicy.from_base(policy_config, tokenizer, norm_stats)
     if tc.gradient_checkpointing:
         policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if policy.is_lora:
@@ -136,7 +252,7 @@ def train(config: TrainConfig) -> Path:
     )
     params = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, tc.warmup_steps, tc.steps)
+    scheduler = warmup_cosine_schedule(optimizer, tc.warmup_steps, tc.steps)
     model, optimizer, loader, scheduler = accelerator.prepare(policy.model, optimizer, loader, scheduler)
     if len(loader) == 0:
         raise ValueError(f"the dataset has {len(dataset)} samples: too few for batch_size={tc.batch_size}")
@@ -148,6 +264,7 @@ def train(config: TrainConfig) -> Path:
         accelerator.print(f"resumed from {resume_from} at step {step}")
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
+        truncate_metrics(out / "metrics.jsonl", step)
         (out / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
     if tc.report_to:
         accelerator.init_trackers("vla", config=_flat(to_dict(config)))
@@ -158,69 +275,195 @@ def train(config: TrainConfig) -> Path:
 
     log_file = out / "metrics.jsonl"
     samples_per_step = tc.batch_size * tc.grad_accum * accelerator.num_processes
-    consumed = step * tc.grad_accum  # micro-batches per process already seen
-    epoch, skip = divmod(consumed, len(loader))
+    epoch, skip = data_position(step, len(loader), tc.grad_accum)
     bar = tqdm(
         total=tc.steps, initial=step, desc="training", unit="step", disable=not accelerator.is_main_process
     )
     metrics: dict[str, Any] = {}
     start, start_step = time.perf_counter(), step
-    while step < tc.steps:
-        loader.set_epoch(epoch)
-        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
-        skip = 0
-        for batch in batches:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(params, tc.max_grad_norm)
-                optimizer.step()
-                if accelerator.sync_gradients:
-                    scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
-            elapsed = time.perf_counter() - start
-            metrics = {
-                "step": step,
-                "loss": round(mean_loss, 6),
-                "lr": scheduler.get_last_lr()[0],
-                "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
-                "elapsed_s": round(elapsed, 3),
-            }
-            if tc.report_to:
-                accelerator.log({"train/loss": mean_loss, "train/lr": metrics["lr"]}, step=step)
-            if accelerator.is_main_process:
-                with log_file.open("a") as f:
-                    f.write(json.dumps(metrics) + "\n")
-                bar.set_postfix(
-                    loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"]
-                )
-                bar.update(1)
-            if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
-                _save_checkpoint(accelerator, policy, model, config, step, metrics)
-            if step >= tc.steps:
+    # SIGINT/SIGTERM: finish the current step, save, and say where (a second Ctrl-C stops at once)
+    stop, saved_step, interrupted = _StopOnSignal(), step, False
+    try:
+        while step < tc.steps:
+            loader.set_epoch(epoch)
+            batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+            skip = 0
+            for batch in batches:
+                with accelerator.accumulate(model):
+                    loss = model(**batch).loss
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        # the prepared model's parameters: FSDP replaced the originals by sharded DTensors
+                        grad_norm = _scalar(accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm))
+                        mean_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+                        # every rank sees the same reduced values, so all stop together, before the update
+                        _stop_if_not_finite(step + 1, mean_loss, grad_norm, out)
+                    lr = optimizer.param_groups[0]["lr"]  # the rate this step uses
+                    optimizer.step()
+                    if accelerator.sync_gradients:
+                        scheduler.step()
+                    optimizer.zero_grad()
+                if not accelerator.sync_gradients:
+                    continue
+                step += 1
+                elapsed = time.perf_counter() - start
+                metrics = {
+                    "step": step,
+                    "loss": round(mean_loss, 6),
+                    "lr": lr,
+                    "grad_norm": round(grad_norm, 6),
+                    "samples_per_s": round((step - start_step) * samples_per_step / elapsed, 3),
+                    "elapsed_s": round(elapsed, 3),
+                }
+                if tc.report_to:
+                    accelerator.log(
+                        {"train/loss": mean_loss, "train/lr": lr, "train/grad_norm": grad_norm}, step=step
+                    )
+                if accelerator.is_main_process:
+                    with log_file.open("a") as f:
+                        f.write(json.dumps(metrics, allow_nan=False) + "\n")  # strict JSON
+                    bar.set_postfix(
+                        loss=f"{mean_loss:.4f}", lr=f"{metrics['lr']:.2e}", sps=metrics["samples_per_s"]
+                    )
+                    bar.update(1)
+                if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
+                    _save_checkpoint(accelerator, policy, model, config, step, metrics)
+                    saved_step = step
+                if step >= tc.steps:
+                    break
+                if stop.agreed(accelerator):  # all ranks take this decision together
+                    interrupted = True
+                    break
+            if interrupted:
                 break
-        epoch += 1
-    bar.close()
-    last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+            epoch += 1
+        bar.close()
+        if interrupted and step == saved_step:  # save_every just wrote this step
+            last = Path(tc.output_dir) / "checkpoints" / f"step-{step:06d}"
+        else:
+            last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+    finally:
+        stop.restore()
+    if interrupted:
+        accelerator.end_training()
+        raise TrainingInterrupted(
+            stop.signum,
+            f"interrupted by {stop.name} at step {step} of {tc.steps}: checkpoint saved to {last}; "
+            "continue with training.resume=last",
+        )
     accelerator.end_training()
     if accelerator.is_main_process:
         print(f"checkpoint: {last}")
         if tc.push_to_hub:
-            _push(last, tc.push_to_hub)
+            _push(last, tc.push_to_hub, out)
     return last
 
 
-def _push(folder: Path, repo_id: str) -> None:
-    from vla.hub import HubUnavailableError, push_folder_to_hub
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training after a finished step; the message says where its checkpoint is."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class _StopOnSignal:
+    """SIGINT/SIGTERM ask for a stop after the current optimizer step; a second Ctrl-C acts at once."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.signum, self._first = 0, 0.0
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    @property
+    def name(self) -> str:
+        import signal
+
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        now = time.monotonic()
+        if not self.signum:
+            self.signum, self._first = signum, now
+        # accelerate's launcher (torchrun) echoes the signal it got to every process at once (and kills them
+        # 30 s later if they are still saving): ignore that echo; a Ctrl-C seconds later stops at once.
+        elif signum == signal.SIGINT and now - self._first > 5:
+            self.restore()
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def agreed(self, accelerator) -> bool:
+        """Every rank stops at the same step, whichever received the signal."""
+        if accelerator.num_processes > 1:
+            import torch
+
+            flags = accelerator.gather(torch.tensor([self.signum], device=accelerator.device))
+            self.signum = int(flags.max().item())
+        return bool(self.signum)
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """The loss or the gradient norm is NaN or infinite: training stops before the update reaches the weights."""
+
+
+def _scalar(value) -> float:
+    full = getattr(value, "full_tensor", None)  # FSDP2 returns a replicated DTensor
+    return float((full() if full else value).item()) if hasattr(value, "item") else float(value)
+
+
+def _stop_if_not_finite(step: int, loss: float, grad_norm: float, out: Path) -> None:
+    import math
+
+    if math.isfinite(loss) and math.isfinite(grad_norm):
+        return
+    last = out / "checkpoints" / "last"
+    saved = f"the last checkpoint is {last.resolve()}" if last.exists() else "no checkpoint was saved"
+    raise NonFiniteTrainingError(
+        f"training stopped at step {step}: loss={loss} and gradient norm={grad_norm} must be finite; "
+        f"nothing of this step was applied or saved, {saved}; lower training.lr or check the data"
+    )
+
+
+def _check_finite_weights(accelerator, model, step: int) -> None:
+    """Refuse to save NaN/inf weights (all ranks decide together: each checks its own shards)."""
+    import torch
+
+    bad = 0
+    with torch.no_grad():
+        for param in model.parameters():
+            local = param.to_local() if hasattr(param, "to_local") else param
+            bad += int(not torch.isfinite(local).all())
+    flags = accelerator.reduce(torch.tensor([bad], device=accelerator.device), reduction="sum")
+    if int(flags.item()):
+        raise NonFiniteTrainingError(
+            f"training stopped at step {step}: {int(flags.item())} weight tensor(s) hold NaN or infinite "
+            "values; the checkpoint is not saved; lower training.lr or check the data"
+        )
+
+
+def _push(checkpoint: Path, repo_id: str, output_dir: Path) -> None:
+    """What ``vla push`` pushes (no training state), staged under ``output_dir/push``."""
+    from vla.hub import HubUnavailableError
+    from vla.hub.card import push_checkpoint
 
     try:
-        print(f"pushed: {push_folder_to_hub(folder, repo_id)}")
-    except HubUnavailableError as err:  # training succeeded; the checkpoint stays for a later push
+        print(
+            f"pushed: {push_checkpoint(checkpoint, repo_id, output_dir / 'push' / repo_id.replace('/', '--'))}"
+        )
+    except HubUnavailableError as err:  # training succeeded; the staged folder stays for a later push
         print(f"error: {err}")
 
 
