@@ -19,7 +19,7 @@ def test_unreachable_hub_fails_fast_with_instructions(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
-    with pytest.raises(HubUnavailableError, match="huggingface-cli download someone/not-cached"):
+    with pytest.raises(HubUnavailableError, match="hf download someone/not-cached"):
         NormStats.from_pretrained("someone/not-cached")
     assert time.perf_counter() - start < 10
 

@@ -57,7 +57,7 @@ def _offline_message(kind: str, name: str, reason: str) -> str:
     return (
         f"Cannot load {kind} {name!r}: it is not a local folder, not in the Hugging Face cache, "
         f"and the Hub could not be reached ({first_line[:200]}). To use it offline, either pass the path "
-        f"of a local copy, or on a machine with internet run `huggingface-cli download {name}` and copy "
+        f"of a local copy, or on a machine with internet run `hf download {name}` and copy "
         "the cache folder (HF_HOME, default ~/.cache/huggingface) here."
     )
 
@@ -82,7 +82,7 @@ def push_folder_to_hub(
         raise HubUnavailableError(
             f"Could not push {str(folder)!r} to the Hub repo {repo_id!r} ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:200] if str(err) else ''}). The folder is kept as it is; "
-            "log in with `huggingface-cli login` (or set HF_TOKEN) on a machine with internet and push it "
+            "log in with `hf auth login` (or set HF_TOKEN) on a machine with internet and push it "
             f"again with `vla push {folder} --repo-id {repo_id}`."
         ) from None
     return str(getattr(info, "commit_url", info))
