@@ -54,3 +54,25 @@ def test_missing_recipe_and_malformed_override():
         load_config(Outer, "/nonexistent/recipe.yaml")
     with pytest.raises(ConfigError, match="key.path=value"):
         parse_overrides(["no_equals_sign"])
+
+
+def test_values_are_checked_against_the_field_types():
+    from vla.train.config import TrainConfig
+
+    base = ["data.dataset=d"]
+    cases = {
+        "training.gradient_checkpointing=maybe": r"training\.gradient_checkpointing='maybe' is invalid: expected true or false",
+        "policy.image_keys=image": r"policy\.image_keys='image' is invalid: expected a list",
+        "training.batch_size=2.5": r"training\.batch_size=2\.5 is invalid: expected an integer",
+        "training.steps=abc": r"training\.steps='abc' is invalid: expected an integer",
+        "training.save_every=true": r"training\.save_every=True is invalid: expected an integer",
+        "training.resume=3": r"training\.resume=3 is invalid: expected a string or null",
+        "policy.image_keys=[image, 3]": r"policy\.image_keys\[\]=3 is invalid: expected a string",
+    }
+    for override, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(TrainConfig, None, [*base, override])
+    config = load_config(
+        TrainConfig, None, [*base, "training.lr=1", "training.resume=null", "policy.image_size=128"]
+    )
+    assert config.training.lr == 1.0 and config.training.resume is None and config.policy.image_size == 128

@@ -60,11 +60,52 @@ def from_dict[T](cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
             value = tuple(value)
         elif tp is float and isinstance(value, (int, str)) and not isinstance(value, bool):
             value = _as_float(value, prefix + name)
+        _check_type(hints[name], value, prefix + name)
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except TypeError as err:  # e.g. a required field missing
         raise ConfigError(f"{prefix or cls.__name__}: {err}") from None
+
+
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _check_type(tp: Any, value: Any, field: str) -> None:
+    """Reject a value of the wrong type by name, e.g. ``training.batch_size=2.5`` or
+    ``training.gradient_checkpointing='maybe'`` (Python would take both and fail later, or worse, not)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return
+        for arg in args:
+            if arg is not type(None):
+                try:
+                    _check_type(arg, value, field)
+                    return
+                except ConfigError:
+                    continue
+        allowed = " or ".join(
+            _TYPE_NAMES.get(a, getattr(a, "__name__", str(a))) for a in args if a is not type(None)
+        )
+        raise ConfigError(
+            f"{field}={value!r} is invalid: expected {allowed}" + (" or null" if type(None) in args else "")
+        )
+    if tp in (bool, int, float, str):
+        ok = isinstance(value, tp) and not (tp is not bool and isinstance(value, bool))
+        if tp is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        check(ok, field, value, f"expected {_TYPE_NAMES[tp]}")
+    elif origin is tuple:
+        check(isinstance(value, tuple), field, value, "expected a list, e.g. [a, b]")
+        args = typing.get_args(tp)
+        item = args[0] if len(args) == 2 and args[1] is Ellipsis else None
+        if item is not None:
+            for element in value:
+                _check_type(item, element, f"{field}[]")
+    elif origin is dict or tp is dict:
+        check(isinstance(value, Mapping), field, value, "expected a mapping, e.g. {key: value}")
 
 
 def _as_float(value: Any, field: str) -> Any:
