@@ -163,7 +163,8 @@ def _add_stage_time(out: Path, stage: str, seconds: float) -> None:
     os.replace(tmp, file)
 
 
-def _stage(out: Path, number: int, stage: str, text: str):
+def _stage(number: int, stage: str, text: str) -> float:
+    """Announce a stage; returns its start time."""
     print(f"[{number}/{len(STAGES)}] {stage}: {text}", flush=True)
     return time.perf_counter()
 
@@ -173,7 +174,7 @@ def run_data(config: ExperimentConfig) -> Path:
     from vla.data.record import GENERATION_FILE, generate_episodes
 
     d, folder = config.data, config.data_folder
-    started = _stage(config.out, 1, "data", f"{d.episodes_per_task} expert demonstrations per task of "
+    started = _stage(1, "data", f"{d.episodes_per_task} expert demonstrations per task of "
                      f"{d.suite} {list(d.tasks)} at {d.image_size} px, random placements")  # fmt: skip
     report = folder / "meta" / GENERATION_FILE
     if report.is_file():
@@ -210,7 +211,7 @@ def run_tokenizer(config: ExperimentConfig) -> Path:
 
     folder = config.out / "tokenizer"
     horizon = train_config(config).data.horizon
-    started = _stage(config.out, 2, "tokenizer", f"fitting {config.tokenizer.type} on chunks of {horizon}")
+    started = _stage(2, "tokenizer", f"fitting {config.tokenizer.type} on chunks of {horizon}")
     if folder.is_dir():
         print(f"      done: {folder}")
         return folder
@@ -251,7 +252,7 @@ def run_train(config: ExperimentConfig) -> Path:
     tc = train_config(config)
     last = config.out / "train" / "checkpoints" / "last"
     started = _stage(
-        config.out, 3, "train",
+        3, "train",
         f"{tc.policy.base_model} for {tc.training.steps} steps, {config.train.processes} process(es)",
     )  # fmt: skip
     step = _checkpoint_step(last)
@@ -297,7 +298,7 @@ def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, 
     from vla.eval.libero import EvalConfig, evaluate, format_table
 
     e = config.eval
-    started = _stage(config.out, 4, "eval", f"{e.suite} {list(e.tasks) or 'all tasks'} x "
+    started = _stage(4, "eval", f"{e.suite} {list(e.tasks) or 'all tasks'} x "
                      f"{e.episodes_per_task} episodes: policy, then {', '.join(e.baselines) or 'no baseline'}")  # fmt: skip
     results = {}
     for name, spec in policy_specs(config, checkpoint).items():
