@@ -37,7 +37,6 @@ CONTROLLERS = ("expert", "reach")
 #: uses, so a policy trained on them is tested on its training scenes).
 INIT_STATES = ("random", "benchmark")
 IMAGE_SIZE = 256
-IMAGE_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
 GENERATION_FILE = "vla_generation.json"
 #: A random placement closer than this (max-abs over simulator positions) to an evaluation state is refused.
 MIN_DISTANCE_TO_EVAL_STATES = 1e-3
