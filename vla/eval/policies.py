@@ -212,8 +212,7 @@ def mean_demonstrations(dataset: str | Path) -> dict[str, np.ndarray]:
     from vla.data.dataset import load_chunked_dataset
 
     data = load_chunked_dataset(dataset, horizon=1)
-    actions, episodes = data.column("actions"), data.episode_index()
-    tasks = data.lerobot.hf_dataset.with_format(None)["task_index"]
+    actions, episodes, tasks = data.column("actions"), data.episode_index(), data.task_index()
     names = {
         int(index): str(task)
         for task, index in zip(
