@@ -227,7 +227,9 @@ def run_tokenizer(config: ExperimentConfig) -> Path:
 
 
 def _checkpoint_step(checkpoint: Path) -> int | None:
-    state = checkpoint / "trainer_state.json"
+    from vla.train.trainer import TRAINER_STATE_FILE
+
+    state = checkpoint / TRAINER_STATE_FILE
     return json.loads(state.read_text())["step"] if state.is_file() else None
 
 
