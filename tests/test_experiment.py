@@ -122,3 +122,49 @@ def test_experiment_recipe_errors_name_the_key(tmp_path):
 
     shipped = load("recipes/experiments/libero_object_task0.yaml")
     assert shipped.data.tasks == (0,) and shipped.eval.episodes_per_task == 50
+
+
+def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tmp_path):
+    from vla.config import ConfigError
+    from vla.experiment import load_experiment
+
+    base = {"name": "b", "output_dir": str(tmp_path / "b"), "data": {"episodes_per_task": 7},
+            "tokenizer": {"type": "binning", "options": {"n_bins": 32}}}  # fmt: skip
+    (tmp_path / "base.yaml").write_text(json.dumps(base))
+    (tmp_path / "sub").mkdir()
+    variant = tmp_path / "sub" / "v.yaml"
+    variant.write_text(
+        json.dumps(
+            {"base": "../base.yaml", "name": "v", "tokenizer": {"type": "fast", "options": {"scale": 5}}}
+        )
+    )
+    config = load_experiment(variant)
+    assert (config.name, config.data.episodes_per_task) == ("v", 7)  # inherited
+    assert config.tokenizer.options == {"scale": 5}  # binning's n_bins never reaches FAST's config
+    # the same rule for a command-line override of the type; same type: options merge key by key
+    assert load_experiment(tmp_path / "base.yaml", ["tokenizer.type=fast"]).tokenizer.options == {}
+    merged = load_experiment(tmp_path / "base.yaml", ["tokenizer.options.strategy=quantile"]).tokenizer
+    assert merged.options == {"n_bins": 32, "strategy": "quantile"}
+
+    (tmp_path / "base.yaml").write_text(json.dumps({**base, "base": "sub/v.yaml"}))
+    with pytest.raises(ConfigError, match="cycle"):
+        load_experiment(variant)
+    variant.write_text(json.dumps({"base": "missing.yaml"}))
+    with pytest.raises(ConfigError, match="missing.yaml.*does not exist"):
+        load_experiment(variant)
+
+    for shipped in ("fast", "actioncodec"):
+        config = load_experiment(f"recipes/experiments/libero_object_task0_{shipped}.yaml")
+        assert config.tokenizer.type == shipped
+        assert config.data_folder.name == "data" and config.data.folder  # the binning run's episodes
+
+
+def test_experiment_until_stops_after_the_named_stage(tmp_path, synthetic_dataset):
+    from vla.config import ConfigError
+    from vla.experiment import run_experiment
+
+    config = _experiment(tmp_path, synthetic_dataset, steps=1)
+    assert run_experiment(config, until="tokenizer") is None
+    assert (config.out / "tokenizer").is_dir() and not (config.out / "train").exists()
+    with pytest.raises(ConfigError, match="until"):
+        run_experiment(config, until="everything")

@@ -249,7 +249,7 @@ def cmd_push(args: argparse.Namespace) -> None:
 def cmd_experiment(args: argparse.Namespace) -> None:
     from vla.experiment import load_experiment, run_experiment
 
-    run_experiment(load_experiment(args.recipe, args.overrides))
+    run_experiment(load_experiment(args.recipe, args.overrides), until=args.until)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -464,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
+    from vla.experiment import STAGES  # light: the stages import their heavy modules when they run
+
     p = sub.add_parser(
         "experiment",
         help="data -> tokenizer -> train -> standard evaluation with baselines, resumable (make reproduce)",
@@ -473,6 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", help="experiment YAML, e.g. recipes/experiments/libero_object_task0.yaml")
     p.add_argument(
         "overrides", nargs="*", help="key.path=value overrides, e.g. train.recipe.training.steps=200"
+    )
+    p.add_argument(
+        "--until",
+        choices=STAGES,
+        default=STAGES[-1],
+        help="stop after this stage (e.g. fit the tokenizer now, train later); default: %(default)s",
     )
     p.set_defaults(func=cmd_experiment)
     return parser
@@ -485,11 +493,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.data.normalize import StatisticsError
     from vla.eval.libero import EvaluationStopped
     from vla.hub import HubUnavailableError
+    from vla.model.policy import BrokenPolicyError
     from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
     from vla.train.trainer import NonFiniteTrainingError
 
     return (
+        BrokenPolicyError,
         NonFiniteTrainingError,
         ConfigError,
         DatasetError,

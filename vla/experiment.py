@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vla.config import ConfigError, check, check_choice, load_config, to_dict
+from vla.config import ConfigError, check, check_choice, to_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("data", "tokenizer", "train", "eval")
@@ -130,10 +130,43 @@ class ExperimentConfig:
 
 
 def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """Read an experiment YAML with ``key.path=value`` overrides; the training recipe is validated too."""
-    config = load_config(ExperimentConfig, path, overrides)
+    """Read an experiment YAML with ``key.path=value`` overrides; the training recipe is validated too.
+
+    A YAML may start from another one with ``base: other.yaml`` (relative to itself) and change a few
+    values: a variant of an experiment (another tokenizer, more steps) states only what differs.
+    """
+    from vla.config import from_dict, parse_overrides
+
+    data = _experiment_tree(Path(path), seen=())
+    config = from_dict(ExperimentConfig, merge_variant(data, parse_overrides(overrides)))
     train_config(config)  # fail before any stage runs
     return config
+
+
+def _experiment_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"experiment file {str(path)!r} does not exist")
+    if path.resolve() in seen:
+        raise ConfigError(f"experiment file {str(path)!r} is its own base (a cycle of base: entries)")
+    data = yaml.safe_load(path.read_text()) or {}
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return merge_variant(_experiment_tree(path.parent / str(base), (*seen, path.resolve())), data)
+
+
+def merge_variant(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, key by key; a tokenizer of another type replaces the base's tokenizer
+    section whole, so that one type's options never reach another type's config."""
+    from vla.config import merge
+
+    base_type = base.get("tokenizer", {}).get("type")
+    new_type = update.get("tokenizer", {}).get("type")
+    if new_type is not None and new_type != base_type:
+        base = {k: v for k, v in base.items() if k != "tokenizer"}
+    return merge(base, update)
 
 
 def train_config(config: ExperimentConfig):
@@ -351,17 +384,25 @@ def _success(results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_experiment(config: ExperimentConfig) -> Path:
-    """Run (or resume) every stage; returns the path of results.json."""
+def run_experiment(config: ExperimentConfig, until: str = STAGES[-1]) -> Path | None:
+    """Run (or resume) every stage up to ``until``; returns the path of results.json (None when stopped
+    before evaluation)."""
     from vla.data.record import GENERATION_FILE
     from vla.versions import package_versions
 
+    check_choice("until", until, STAGES)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "experiment.json").write_text(json.dumps(to_dict(config), indent=1))
     data = run_data(config)
+    if until == "data":
+        return None
     tokenizer = run_tokenizer(config)
+    if until == "tokenizer":
+        return None
     checkpoint = run_train(config)
+    if until == "train":
+        return None
     evaluations = run_eval(config, checkpoint)
     generation = json.loads((data / "meta" / GENERATION_FILE).read_text())
 
