@@ -66,3 +66,36 @@ def test_tokenizer_push_stages_a_model_card_with_the_report_and_keeps_it_offline
     assert np.array_equal(
         AutoActionTokenizer.from_pretrained(staged).encode(chunks), tokenizer.encode(chunks)
     )
+
+
+def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from vla.hub.card import policy_card_metadata, write_policy_card
+
+    results = {"per_suite": {"libero_object": {"success_rate": 0.955, "episodes": 500}}}
+    config = {
+        "policy": {"base_model": "smolvlm2-2.2b"},
+        "data": {"dataset": "HuggingFaceVLA/libero"},
+        "training": {"push_to_hub": "me/smolvla-libero"},
+    }
+    meta = policy_card_metadata(config, results)
+    assert meta.base_model == "HuggingFaceTB/SmolVLM2-2.2B-Instruct"  # the preset's Hub id
+    assert meta.datasets == ["HuggingFaceVLA/libero"] and meta.license == "apache-2.0"
+    assert meta.pipeline_tag == "robotics" and "vision-language-action" in meta.tags
+    [result] = meta.eval_results
+    assert (result.dataset_config, result.metric_value, meta.model_name) == (
+        "libero_object",
+        95.5,
+        "smolvla-libero",
+    )
+
+    # local folders (a dataset, a base model in the cache) never reach the card
+    local = {"policy": {"base_model": str(tmp_path)}, "data": {"dataset": str(tmp_path)}}
+    meta = policy_card_metadata(local)
+    assert meta.base_model is None and meta.datasets is None and meta.eval_results is None
+
+    # the written card parses back with the Hub's own reader
+    card = ModelCard.load(write_policy_card(tmp_path, config, eval_results=results))
+    assert card.data.base_model == "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
+    assert card.data.eval_results[0].metric_value == 95.5

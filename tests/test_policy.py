@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from tests.conftest import make_policy
@@ -130,3 +131,64 @@ def test_loss_under_bf16_autocast_matches_float32(tiny_policy, synthetic_dataset
         out = policy.model(**batch)
     assert out.logits.dtype == torch.bfloat16
     assert abs(out.loss.item() - reference) < 0.05 * reference
+
+
+def test_broken_checkpoints_are_refused_at_load_in_one_line(tiny_policy, tmp_path):
+    import json
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from vla.model.policy import BrokenPolicyError
+    from vla.tokenizers import BinningActionTokenizer
+
+    policy, dataset = tiny_policy
+    good = policy.save_pretrained(tmp_path / "good")
+    meta = json.loads((good / "vla_policy.json").read_text())
+    assert set(meta["integrity"]["weights"]) == {"model.safetensors"}
+    VLAPolicy.from_pretrained(good)
+
+    def copy(name):
+        return shutil.copytree(good, tmp_path / name)
+
+    # weights changed after saving (a truncated download, an edited file)
+    changed = copy("changed")
+    weights = load_file(changed / "model.safetensors")
+    key = next(iter(weights))
+    weights[key] = weights[key] + 1
+    save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(BrokenPolicyError, match="model.safetensors differs .*sha256"):
+        VLAPolicy.from_pretrained(changed)
+
+    # another tokenizer of the very same size swapped in
+    swapped = copy("swapped")
+    other = BinningActionTokenizer(horizon=4, n_bins=32, strategy="quantile").fit(
+        np.random.default_rng(1).uniform(-1, 1, (64, 4, 7))
+    )
+    shutil.rmtree(swapped / "action_tokenizer")
+    other.save_pretrained(swapped / "action_tokenizer")
+    with pytest.raises(BrokenPolicyError, match="not the action tokenizer this policy was trained with"):
+        VLAPolicy.from_pretrained(swapped)
+
+    # checks that hold without a digest (checkpoints saved before vla recorded them)
+    def without_digests(folder):
+        meta = json.loads((folder / "vla_policy.json").read_text())
+        meta.pop("integrity")
+        (folder / "vla_policy.json").write_text(json.dumps(meta))
+        return folder
+
+    rows = policy.model.get_input_embeddings().weight.shape[0]
+    shifted = without_digests(copy("shifted"))
+    meta = json.loads((shifted / "vla_policy.json").read_text())
+    meta["action_token_offset"] = rows - 3
+    (shifted / "vla_policy.json").write_text(json.dumps(meta))
+    with pytest.raises(BrokenPolicyError, match=f"past the model's {rows} embedding rows"):
+        VLAPolicy.from_pretrained(shifted)
+
+    nan = without_digests(copy("nan"))
+    weights = load_file(nan / "model.safetensors")
+    weights[key] = torch.full_like(weights[key], float("nan"))
+    save_file(weights, nan / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(BrokenPolicyError, match="weight .* holds NaN"):
+        VLAPolicy.from_pretrained(nan)

@@ -147,6 +147,26 @@ def test_a_non_empty_output_dir_is_refused_unless_resumed_or_overwritten(synthet
         config_for(synthetic_dataset, tmp_path, "training.overwrite=true", "training.resume=last")
 
 
+def test_a_second_live_run_in_the_same_folder_is_refused_before_it_touches_anything(
+    synthetic_dataset, tmp_path
+):
+    import os
+
+    from vla.train.trainer import LOCK_FILE, check_output_dir, lock_output_dir
+
+    live = lock_output_dir(tmp_path)  # what the main process of a live run holds
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')
+    second = config_for(synthetic_dataset, tmp_path, "training.overwrite=true", "training.report_to=[]",
+                        "training.steps=1")  # fmt: skip
+    with pytest.raises(FileExistsError, match=f"in use by a live training run \\(pid {os.getpid()}\\)"):
+        train(second)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n'  # overwrite did not clear it
+    live.close()  # the run ended (or was killed): the lock goes with it, the file stays and means nothing
+    (tmp_path / "metrics.jsonl").unlink()
+    assert (tmp_path / LOCK_FILE).exists()
+    check_output_dir(config_for(synthetic_dataset, tmp_path, "training.report_to=[]"))  # empty but for it
+
+
 def test_a_diverging_run_stops_in_one_line_and_saves_no_non_finite_checkpoint(synthetic_dataset, tmp_path):
     """lr=1e30: the first step (lr/3) leaves huge but finite weights, the second step's loss is not finite."""
     from vla.train.trainer import NonFiniteTrainingError
@@ -299,7 +319,9 @@ def test_lora_trains_adapters_and_action_rows_only(synthetic_dataset, tmp_path, 
         )  # fmt: skip
     )
     assert (last / "adapter_model.safetensors").is_file() and not (last / "model.safetensors").exists()
-    assert json.loads((last / "adapter_config.json").read_text())["r"] == 4
+    adapter = json.loads((last / "adapter_config.json").read_text())
+    assert adapter["r"] == 4
+    assert adapter["base_model_name_or_path"] == "tiny"  # the preset vla resolves, not a cache path
     policy = VLAPolicy.from_pretrained(last)
     base = load_file(tiny_model_dir / "model.safetensors")
     emb = policy.model.get_input_embeddings().weight
@@ -374,6 +396,8 @@ def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset
     card = (staging / "README.md").read_text()
     assert "| libero_object/0 | 50.0% | 2 |" in card and "library_name: vla" in card
     assert "| libero_object (suite) | 50.0% | 2 |" in card
+    assert "license: apache-2.0" in card and "base_model:" not in card  # the tiny model is built locally
+    assert "value: 50.0" in card  # model-index
     assert "Not the standard protocol: episodes capped at 8 steps (standard: libero_object 280)." in card
 
 

@@ -283,6 +283,7 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
 def policy_identity(spec: str) -> dict[str, Any]:
     """What was evaluated: the spec and, for a checkpoint folder, its resolved path and weights' sha256."""
     from vla.eval.policies import LEROBOT_PREFIX
+    from vla.hub import file_sha256
 
     identity: dict[str, Any] = {"spec": spec}
     folder = Path(spec.removeprefix(LEROBOT_PREFIX))
@@ -290,12 +291,8 @@ def policy_identity(spec: str) -> dict[str, Any]:
         identity["path"] = str(folder.resolve())
         for name in ("model.safetensors", "adapter_model.safetensors"):
             if (folder / name).is_file():
-                digest = hashlib.sha256()
-                with (folder / name).open("rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        digest.update(block)
                 identity["weights"] = name
-                identity["sha256"] = digest.hexdigest()
+                identity["sha256"] = file_sha256(folder / name)
         # config, tokenizer, normalization statistics: a policy is more than its weights
         files = sorted(
             p for p in folder.rglob("*.json") if "training_state" not in p.relative_to(folder).parts

@@ -19,15 +19,10 @@ def write_policy_card(
     tokenizer = train_config.get("tokenizer", {})
     tokenizer_name = tokenizer.get("pretrained") or tokenizer.get("type", "?")
     base = policy.get("base_model", "?")
+    metadata = policy_card_metadata(train_config, eval_results)
     lines = [
         "---",
-        "library_name: vla",
-        "pipeline_tag: robotics",
-        "tags: [robotics, vision-language-action, libero, lerobot]",
-    ]
-    if base not in ("tiny", "?") and "/" in base:
-        lines.append(f"base_model: {base}")
-    lines += [
+        metadata.to_yaml(),
         "---",
         "",
         f"# VLA policy: {base} + {tokenizer_name} action tokens",
@@ -69,6 +64,49 @@ def write_policy_card(
     path = folder / "README.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+#: License of the weights vla's presets start from (SmolVLM2) and of vla itself.
+LICENSE = "apache-2.0"
+TAGS = ["robotics", "vision-language-action", "libero", "lerobot", "vla"]
+
+
+def policy_card_metadata(train_config: dict[str, Any], eval_results: dict[str, Any] | None = None):
+    """The model card's YAML header as the Hub reads it (``huggingface_hub.ModelCardData``): base model and
+    datasets as Hub ids (never local or cache paths), license, tags, pipeline tag and, with evaluation
+    results, a ``model-index`` entry per LIBERO suite (metric: success rate in %)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    from vla.model.presets import hub_base_model_id
+
+    policy, data = train_config.get("policy", {}), train_config.get("data", {})
+    base = hub_base_model_id(str(policy.get("base_model", "")))
+    dataset = hub_base_model_id(str(data.get("dataset", "")))  # the same rule: a repo id or nothing
+    results = []
+    for suite, block in (eval_results or {}).get("per_suite", {}).items():
+        results.append(
+            EvalResult(
+                task_type="robotics",
+                task_name="Robot manipulation",
+                dataset_type="libero",
+                dataset_name=f"LIBERO ({suite})",
+                dataset_config=suite,
+                metric_type="success_rate",
+                metric_name="Success rate (%)",
+                metric_value=round(100 * block["success_rate"], 2),
+            )
+        )
+    name = train_config.get("training", {}).get("push_to_hub") or "vla-policy"
+    return ModelCardData(
+        library_name="vla",
+        pipeline_tag="robotics",
+        license=LICENSE,
+        tags=TAGS,
+        base_model=base,
+        datasets=[dataset] if dataset else None,
+        model_name=str(name).split("/")[-1] if results else None,
+        eval_results=results or None,
+    )
 
 
 #: Left out of a pushed checkpoint: optimizer/RNG state is for resuming, not for acting.

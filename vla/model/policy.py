@@ -41,6 +41,13 @@ logger = logging.getLogger(__name__)
 quiet_known_noise()
 
 POLICY_FILE = "vla_policy.json"
+
+
+class BrokenPolicyError(ValueError):
+    """A checkpoint that cannot act as it was trained: files changed since save, a tokenizer that does not fit
+    the vocabulary, non-finite weights. Refused at load, never scored."""
+
+
 ACTION_TOKENIZER_DIR = "action_tokenizer"
 FINETUNE_MODES = ("full", "frozen_vision", "lora")
 
@@ -339,10 +346,16 @@ class VLAPolicy(HubMixin):
     def _save_pretrained(self, folder: Path, state_dict: dict[str, Any] | None = None) -> None:
         """``state_dict``: the full weights when the model's own are sharded (FSDP gathers them)."""
         self.model.save_pretrained(folder, state_dict=state_dict)
+        if self.is_lora:
+            _record_adapter_base(folder / "adapter_config.json", self.config.base_model)
         self.processor.save_pretrained(folder)
         self.action_tokenizer.save_pretrained(folder / ACTION_TOKENIZER_DIR)
         self.norm_stats.save_pretrained(folder)
-        meta = {"config": to_dict(self.config), "action_token_offset": self.action_token_offset}
+        meta = {
+            "config": to_dict(self.config),
+            "action_token_offset": self.action_token_offset,
+            "integrity": _integrity_record(folder),
+        }
         (folder / POLICY_FILE).write_text(json.dumps(meta, indent=1))
 
     @classmethod
@@ -354,6 +367,7 @@ class VLAPolicy(HubMixin):
         if not meta_file.is_file():
             raise FileNotFoundError(f"{folder} is not a VLA policy checkpoint: it has no {POLICY_FILE}")
         meta = json.loads(meta_file.read_text())
+        _check_integrity(folder, meta.get("integrity"))
         config = from_dict(PolicyConfig, meta["config"])
         attn = choose_attn_implementation(config.attn_implementation, config.decoding)
         processor = AutoProcessor.from_pretrained(folder)
@@ -365,7 +379,71 @@ class VLAPolicy(HubMixin):
             )
         tokenizer = AutoActionTokenizer.from_pretrained(folder / ACTION_TOKENIZER_DIR)
         norm_stats = NormStats.from_pretrained(folder)
-        return cls(model, processor, tokenizer, norm_stats, config, int(meta["action_token_offset"]))
+        offset = int(meta["action_token_offset"])
+        _check_vocabulary_fits(folder, model, processor.tokenizer, tokenizer, offset)
+        _check_finite_weights(folder, model)
+        return cls(model, processor, tokenizer, norm_stats, config, offset)
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.safetensors"))
+
+
+def _integrity_record(folder: Path) -> dict[str, Any]:
+    """sha256 of the weight files and of the action tokenizer folder, checked at every load."""
+    from vla.hub import file_sha256, folder_sha256
+
+    return {
+        "weights": {path.name: file_sha256(path) for path in _weight_files(folder)},
+        "action_tokenizer": folder_sha256(folder / ACTION_TOKENIZER_DIR),
+    }
+
+
+def _check_integrity(folder: Path, record: dict[str, Any] | None) -> None:
+    """Refuse weights or a tokenizer that changed since the checkpoint was saved (checkpoints written before
+    vla recorded digests have none to check)."""
+    from vla.hub import file_sha256, folder_sha256
+
+    if not record:
+        return
+    for name, expected in record.get("weights", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise BrokenPolicyError(f"{folder}: weight file {name} is missing")
+        if file_sha256(path) != expected:
+            raise BrokenPolicyError(
+                f"{folder}: {name} differs from the weights saved with this checkpoint (sha256 mismatch); "
+                "it was modified or truncated after saving"
+            )
+    expected = record.get("action_tokenizer")
+    if expected and folder_sha256(folder / ACTION_TOKENIZER_DIR) != expected:
+        raise BrokenPolicyError(
+            f"{folder}: {ACTION_TOKENIZER_DIR}/ is not the action tokenizer this policy was trained with "
+            "(sha256 mismatch); a policy's tokens mean nothing under another tokenizer"
+        )
+
+
+def _check_vocabulary_fits(folder: Path, model, text_tokenizer, action_tokenizer, offset: int) -> None:
+    rows = model.get_input_embeddings().weight.shape[0]
+    end = offset + action_tokenizer.vocab_size
+    if end > rows:
+        raise BrokenPolicyError(
+            f"{folder}: the action tokenizer's {action_tokenizer.vocab_size} tokens from id {offset} end at "
+            f"{end}, past the model's {rows} embedding rows (a tokenizer from another policy?)"
+        )
+    first = text_tokenizer.convert_tokens_to_ids(action_token_strings(1)[0])
+    if first != offset:
+        raise BrokenPolicyError(
+            f"{folder}: <action_0> has id {first} in the processor's vocabulary, not the recorded offset {offset}"
+        )
+
+
+def _check_finite_weights(folder: Path, model) -> None:
+    import torch
+
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            raise BrokenPolicyError(f"{folder}: weight {name} holds NaN or infinite values")
 
 
 def _pixel_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
@@ -418,6 +496,17 @@ def apply_finetune_mode(
         )
         model = get_peft_model(model, lora)
     return model
+
+
+def _record_adapter_base(adapter_config: Path, base_model: str) -> None:
+    """peft records the folder the base weights were read from (a Hub cache snapshot path here); the Hub
+    and other machines need the base model's repo id (or the preset name, which vla resolves)."""
+    from vla.model.presets import hub_base_model_id
+
+    if adapter_config.is_file():
+        meta = json.loads(adapter_config.read_text())
+        meta["base_model_name_or_path"] = hub_base_model_id(base_model) or base_model
+        adapter_config.write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
 def _load_lora_model(folder: Path, config: PolicyConfig, attn: str, vocab_size: int):

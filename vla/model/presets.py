@@ -94,3 +94,18 @@ def resolve_model_source(name_or_path: str) -> str | Path:
         return embedded_model_path(name_or_path)
     source = PRESETS[name_or_path].source if name_or_path in PRESETS else name_or_path
     return resolve_pretrained(source, kind="base model")
+
+
+def hub_base_model_id(name_or_path: str) -> str | None:
+    """The Hub repo id a base model is known by, for model cards and LoRA adapters: a preset's source, or
+    the name itself when it is a repo id. ``None`` for the embedded stand-ins and local folders (a cache
+    path would mean nothing on another machine)."""
+    from vla.model.tiny import EMBEDDED
+
+    if name_or_path in EMBEDDED:
+        return None
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path].source
+    if Path(name_or_path).expanduser().exists() or name_or_path.count("/") != 1:
+        return None
+    return name_or_path

@@ -92,13 +92,41 @@ def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
 RUN_OUTPUTS = ("checkpoints", "logs", "push", "metrics.jsonl", TRAIN_CONFIG_FILE)
 
 
+#: Held (flock) by the main process of a live run; the file itself may stay behind, it means nothing alone.
+LOCK_FILE = ".vla-train.lock"
+
+
+def lock_output_dir(out: Path):
+    """Refuse a second live run in the same folder (e.g. both ranks of a run whose launcher was killed -9
+    keep training); the lock dies with the process that holds it. Returns the open lock file (keep it)."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    handle = (out / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise FileExistsError(
+            f"training.output_dir={str(out)!r} is in use by a live training run (pid {holder}); wait for it, "
+            "stop it, or choose another output_dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def check_output_dir(config: TrainConfig) -> None:
     """Refuse to merge a new run into a folder that already holds one (one line, before any work)."""
     tc = config.training
     out = Path(tc.output_dir)
     if tc.resume or tc.overwrite or not out.is_dir():
         return
-    held = sorted(p.name for p in out.iterdir())
+    held = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
     if held:
         shown = ", ".join(held[:4]) + (", ..." if len(held) > 4 else "")
         raise FileExistsError(
@@ -204,6 +232,8 @@ def train(config: TrainConfig) -> Path:
 
     tc = config.training
     out = Path(tc.output_dir)
+    # rank 0 (accelerate launch sets RANK) holds the folder's lock until it exits, before anything is cleared
+    lock = lock_output_dir(out) if int(os.environ.get("RANK", "0")) == 0 else None  # noqa: F841
     resume_from = resolve_resume(config)
     check_output_dir(config)
     use_cpu_processes_without_gpu()
