@@ -372,8 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_push_parser(tsub, "push", "upload a tokenizer folder with a model card (same as `vla push`)")
 
     p = sub.add_parser(
-        "train", help="train in this process (see `python -m vla.train --help` for accelerate)"
+        "train",
+        help="train in this process (see `python -m vla.train --help` for accelerate)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    p.add_argument("-h", "--help", action=_HelpWithRecipeKeys, help="show this help and the recipe keys")
     p.add_argument("recipe", help="recipe YAML, e.g. recipes/tiny_cpu.yaml")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides")
     p.set_defaults(func=cmd_train)
@@ -484,6 +488,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_experiment)
     return parser
+
+
+class _HelpWithRecipeKeys(argparse.Action):
+    """``vla train --help`` lists every recipe key with its default; built only when asked (it imports the
+    config classes, which every other command would pay for at start-up)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from vla.train.__main__ import recipe_keys_help
+
+        parser.epilog = recipe_keys_help()
+        parser.print_help()
+        parser.exit()
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

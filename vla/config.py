@@ -169,3 +169,26 @@ def load_config[T](cls: type[T], path: str | Path | None = None, overrides: Iter
             raise ConfigError(f"config file {str(path)!r} does not exist")
         data = yaml.safe_load(path.read_text()) or {}
     return from_dict(cls, merge(data, parse_overrides(overrides)))
+
+
+def config_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every ``key.path`` of a config tree with its type and default, one per line (for ``--help``):
+    ``training.lr: float = 0.0001``; a required field shows ``(required)``."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = _resolve_type(hints[f.name])
+        key = prefix + f.name
+        if dataclasses.is_dataclass(tp):
+            lines += config_keys(tp, key + ".")
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        hint = hints[f.name]
+        name = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+        lines.append(f"{key}: {name} = {default}" if default != "(required)" else f"{key}: {name} (required)")
+    return lines

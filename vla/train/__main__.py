@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
+        print(recipe_keys_help())
         return
     recipe, overrides = (argv[0], argv[1:]) if not argv[0].count("=") else (None, argv)
     import os
@@ -34,6 +35,15 @@ def main(argv: list[str] | None = None) -> None:
         if int(os.environ.get("RANK", "0")) != 0:
             raise SystemExit(1) from None
         raise SystemExit(f"error: {err}") from None
+
+
+def recipe_keys_help() -> str:
+    """The recipe's keys with their types and defaults (what a YAML or an override may set)."""
+    from vla.config import config_keys
+    from vla.train.config import TrainConfig
+
+    keys = "\n".join("  " + line for line in config_keys(TrainConfig))
+    return f"recipe keys (type = default); tokenizer.options holds the tokenizer's own fields:\n{keys}"
 
 
 if __name__ == "__main__":
