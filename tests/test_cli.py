@@ -75,3 +75,16 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
         assert result.returncode != 0, args
         assert message in result.stderr, (args, result.stderr[-500:])
         assert "Traceback" not in result.stderr, args
+
+
+def test_vla_log_lines_reach_stderr_from_the_entry_points(capsys, monkeypatch):
+    import logging
+
+    from vla._logging import configure_logging
+
+    configure_logging()
+    configure_logging()  # idempotent: one handler
+    logging.getLogger("vla.model.policy").info("attention implementation: sdpa")
+    logging.getLogger("transformers.modeling_utils").info("library chatter stays at its level")
+    err = capsys.readouterr().err
+    assert err.count("attention implementation: sdpa") == 1 and "chatter" not in err

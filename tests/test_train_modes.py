@@ -435,3 +435,28 @@ def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(syn
     # the 6th step (4 steps of progress 0, 1/4, 2/4, 3/4)
     cosine = [0.5 * (1 + np.cos(np.pi * k / 4)) * 1e-3 for k in range(4)]
     np.testing.assert_allclose([r["lr"] for r in rows], [1e-3 / 3, 2e-3 / 3, *cosine], rtol=1e-9)
+
+
+def test_trackers_that_cannot_start_are_refused_before_any_work(synthetic_dataset, tmp_path, monkeypatch):
+    from vla.config import ConfigError
+    from vla.train.trainer import _wandb_can_log, check_trackers
+
+    check_trackers(("tensorboard",))
+    with pytest.raises(ConfigError, match="'trackio' but trackio is not installed: `uv pip install trackio`"):
+        train(config_for(synthetic_dataset, tmp_path / "run", "training.report_to=[trackio]"))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    with pytest.raises(ConfigError, match="training.report_to=.neptune. is invalid: expected one of"):
+        config_for(synthetic_dataset, tmp_path / "run", "training.report_to=[neptune]")
+
+    # wandb without a key would stop at an interactive login prompt
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("NETRC", raising=False)
+    for name in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    assert not _wandb_can_log()
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert _wandb_can_log()
+    monkeypatch.delenv("WANDB_MODE")
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    assert _wandb_can_log()

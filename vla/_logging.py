@@ -29,3 +29,33 @@ def quiet_known_noise() -> None:
         if not any(isinstance(f, _DropMessages) and f.fragment == fragment for f in logger.filters):
             logger.addFilter(_DropMessages(fragment))
     warnings.filterwarnings("ignore", message=r"(?s).*torchcodec.*")
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (a redirected or captured stream too), not the one at setup."""
+
+    @property
+    def stream(self):
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Show vla's own log lines (attention implementation, ...) on stderr from the entry points; library
+    loggers keep their levels. Under ``accelerate launch`` only rank 0 logs below WARNING."""
+    import os
+
+    logger = logging.getLogger("vla")
+    if any(getattr(h, "_vla_handler", False) for h in logger.handlers):
+        return
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler._vla_handler = True
+    logger.addHandler(handler)
+    logger.setLevel(level if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING)
+    logger.propagate = False

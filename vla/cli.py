@@ -535,6 +535,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from vla._logging import configure_logging
+
+    configure_logging()
     errors = _user_errors()
     try:
         args.func(args)

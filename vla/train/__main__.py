@@ -20,11 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     recipe, overrides = (argv[0], argv[1:]) if not argv[0].count("=") else (None, argv)
     import os
 
+    from vla._logging import configure_logging
     from vla.cli import _user_errors
     from vla.config import load_config
     from vla.train.config import TrainConfig
     from vla.train.trainer import TrainingInterrupted, train
 
+    configure_logging()
     try:
         train(load_config(TrainConfig, recipe, overrides))
     except TrainingInterrupted as stop:  # one line saying where the checkpoint is, exit status 128 + signal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vla.config import check
+from vla.config import check, check_choice
 from vla.model.policy import PolicyConfig
 
 
@@ -53,6 +53,10 @@ class TokenizerConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+#: Experiment trackers accelerate logs to (``training.report_to``), and the package each one needs.
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     output_dir: str = "outputs/train"
@@ -91,12 +95,7 @@ class TrainingConfig:
             "expected null, 'no', 'bf16' or 'fp16'",
         )
         for tracker in self.report_to:
-            check(
-                tracker in ("tensorboard", "wandb"),
-                "training.report_to",
-                self.report_to,
-                "tensorboard, wandb",
-            )
+            check_choice("training.report_to", tracker, tuple(TRACKERS))
         check(self.steps >= 1, "training.steps", self.steps, "must be >= 1")
         check(self.batch_size >= 1, "training.batch_size", self.batch_size, "must be >= 1")
         check(self.grad_accum >= 1, "training.grad_accum", self.grad_accum, "must be >= 1")

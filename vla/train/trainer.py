@@ -120,6 +120,41 @@ def lock_output_dir(out: Path):
     return handle
 
 
+def check_trackers(report_to: tuple[str, ...]) -> None:
+    """Fail before any work when a tracker cannot start: its package is missing, or wandb has no key (it
+    would otherwise stop at an interactive login prompt, or after the model was built)."""
+    import importlib.util
+
+    from vla.config import ConfigError
+    from vla.train.config import TRACKERS
+
+    for tracker in report_to:
+        package = TRACKERS[tracker]
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"training.report_to includes {tracker!r} but {package} is not installed: `uv pip install "
+                f"{package}`, or drop it (training.report_to=[] logs to metrics.jsonl only)"
+            )
+        if tracker == "wandb" and not _wandb_can_log():
+            raise ConfigError(
+                "training.report_to includes 'wandb' but no W&B key is set: `wandb login`, WANDB_API_KEY=..., "
+                "or WANDB_MODE=offline to log locally and sync later"
+            )
+
+
+def _wandb_can_log() -> bool:
+    import netrc
+
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
+        return True
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
 def check_output_dir(config: TrainConfig) -> None:
     """Refuse to merge a new run into a folder that already holds one (one line, before any work)."""
     tc = config.training
@@ -236,6 +271,7 @@ def train(config: TrainConfig) -> Path:
     lock = lock_output_dir(out) if int(os.environ.get("RANK", "0")) == 0 else None  # noqa: F841
     resume_from = resolve_resume(config)
     check_output_dir(config)
+    check_trackers(tc.report_to)
     use_cpu_processes_without_gpu()
     fsdp_without_gpu()
     accelerator = Accelerator(
