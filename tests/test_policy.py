@@ -118,6 +118,26 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
     chunk = policy.predict_action_chunk(dict(dataset[0]))
     assert chunk.shape == (4, 7) and np.isfinite(chunk).all()
 
+    # an untrained model spells malformed rows; the length constraint makes every row decode exactly
+    import dataclasses
+
+    from vla.model.decoding import decode_action_ids
+
+    observations = [dict(dataset[i]) for i in range(6)]
+    plain = dataclasses.replace(policy.config, constrain_lengths=False)
+    valid = {}
+    for name, config in (("plain", plain), ("constrained", policy.config)):
+        policy.config = config
+        batch = {
+            k: v for k, v in policy.collate(observations, with_targets=False, padding_side="left").items()
+        }
+        rows = decode_action_ids(policy.model, batch, policy.decode_spec)
+        valid[name] = tokenizer.decode(rows).valid
+        if name == "constrained":
+            per_token, needed = tokenizer.token_lengths()
+            assert all(per_token[row].sum() == needed for row in rows)  # exactly 28 coefficients each
+    assert valid["constrained"].all() and not valid["plain"].all()
+
 
 def test_loss_under_bf16_autocast_matches_float32(tiny_policy, synthetic_dataset):
     """mixed_precision=bf16: SmolVLM writes half-precision image features into float32 embeddings, which

@@ -78,6 +78,10 @@ class DecodeSpec:
     pad_id: int
     #: End token that may stop autoregressive decoding early (variable-length tokenizers); else None.
     end_token_id: int | None = None
+    #: Values each action token stands for and the number a chunk needs (``ActionTokenizer.token_lengths``);
+    #: autoregressive decoding then emits only rows that add up exactly (FAST). None: no constraint.
+    token_lengths: tuple[int, ...] | None = None
+    values_per_chunk: int = 0
 
     def slot_id(self, j: int) -> int:
         return self.slot_offset + j
@@ -97,6 +101,42 @@ class ActionTokenMask:
         masked[:, self.offset : self.offset + self.n] = scores[:, self.offset : self.offset + self.n]
         if self.end_token_id is not None:
             masked[:, self.end_token_id] = scores[:, self.end_token_id]
+        return masked
+
+
+class ExactLengthMask:
+    """Logits processor for tokens of variable length (FAST's BPE pieces): an action token is allowed only
+    if it fits in the values the row still needs, and the end token only (and then alone) once the row
+    holds exactly ``values_per_chunk`` values. Every finished row then decodes without truncation or
+    padding; without it, a sequence one coefficient short or long shifts every later coefficient onto the
+    wrong action dimension."""
+
+    def __init__(self, spec: DecodeSpec, prompt_length: int) -> None:
+        import torch
+
+        if spec.token_lengths is None or spec.end_token_id is None:
+            raise ValueError("ExactLengthMask needs the spec's token_lengths and end token")
+        self.spec, self.prompt_length = spec, prompt_length
+        self.lengths = torch.as_tensor(spec.token_lengths, dtype=torch.long)
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        spec = self.spec
+        lengths = self.lengths.to(scores.device)
+        generated = input_ids[:, self.prompt_length :] - spec.action_offset
+        is_action = (generated >= 0) & (generated < spec.action_vocab)
+        used = (lengths[generated.clamp(0, spec.action_vocab - 1)] * is_action).sum(1)
+        remaining = spec.values_per_chunk - used  # (batch,)
+        masked = torch.full_like(scores, float("-inf"))
+        actions = scores[:, spec.action_offset : spec.action_offset + spec.action_vocab]
+        fits = lengths[None, :] <= remaining[:, None]
+        masked[:, spec.action_offset : spec.action_offset + spec.action_vocab] = torch.where(
+            fits, actions, torch.full_like(actions, float("-inf"))
+        )
+        done = remaining <= 0
+        masked[done] = float("-inf")
+        masked[done, spec.end_token_id] = 0.0
         return masked
 
 
@@ -285,14 +325,17 @@ def _decode_autoregressive(model, batch: dict[str, Any], spec: DecodeSpec) -> li
     from transformers import LogitsProcessorList
 
     n, variable = spec.tokens_per_chunk, spec.end_token_id is not None
+    if variable and spec.token_lengths is not None:
+        mask = ExactLengthMask(spec, prompt_length=batch["input_ids"].shape[1])
+        n = max(n, spec.values_per_chunk + 1)  # room for the shortest pieces and the end token
+    else:
+        mask = ActionTokenMask(spec.action_offset, spec.action_vocab, spec.end_token_id)
     out = model.generate(
         **batch,
         max_new_tokens=n,
         min_new_tokens=1 if variable else n,
         do_sample=False,
-        logits_processor=LogitsProcessorList(
-            [ActionTokenMask(spec.action_offset, spec.action_vocab, spec.end_token_id)]
-        ),
+        logits_processor=LogitsProcessorList([mask]),
         pad_token_id=spec.pad_id,
         eos_token_id=spec.end_token_id,
     )

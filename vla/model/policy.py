@@ -80,6 +80,9 @@ class PolicyConfig:
     #: ``decoding_block_size`` tokens). Fixed-length tokenizers only for the last two.
     decoding: str = "autoregressive"
     decoding_block_size: int = 4
+    #: Variable-length tokenizers (FAST): emit only token rows that decode to exactly one chunk (see
+    #: ``ExactLengthMask``). False: the plain action-token mask, whose malformed rows are zero-padded or cut.
+    constrain_lengths: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -230,7 +233,15 @@ class VLAPolicy(HubMixin):
             pad_id=self.processor.tokenizer.pad_token_id,
             # fixed-length tokenizers never stop early
             end_token_id=self.eos_token_id if self.action_tokenizer.variable_length else None,
+            **self._length_constraint(),
         )
+
+    def _length_constraint(self) -> dict[str, Any]:
+        lengths = self.action_tokenizer.token_lengths() if self.config.constrain_lengths else None
+        if lengths is None:
+            return {}
+        per_token, per_chunk = lengths
+        return {"token_lengths": tuple(int(v) for v in per_token), "values_per_chunk": int(per_chunk)}
 
     # -- prompts and batches -------------------------------------------------------------------
     def prompt_text(self, instruction: str, state: Any | None = None) -> str:

@@ -96,6 +96,12 @@ class ActionTokenizer(HubMixin, ABC):
     def is_fitted(self) -> bool:
         return self.action_stats is not None
 
+    def token_lengths(self) -> tuple[np.ndarray, int] | None:
+        """For variable-length tokenizers whose tokens stand for a variable number of values (FAST: BPE
+        pieces of DCT coefficients): each id's number of values and the number a chunk needs. Constrained
+        decoding then only emits rows that decode exactly. ``None``: no such constraint."""
+        return None
+
     @property
     def uses_observations(self) -> bool:
         """True when ``fit`` needs ``observations=`` features of each chunk's observation (a contrastive

@@ -167,6 +167,15 @@ class FastActionTokenizer(ActionTokenizer):
             out[i, : len(ids)] = ids
         return out
 
+    def token_lengths(self) -> tuple[np.ndarray, int]:
+        """Coefficients per BPE id, and the chunk's ``horizon * action_dim``: a row decodes exactly when its
+        ids' lengths add up to it."""
+        self._require_fitted()
+        # ids past the fitted BPE vocabulary stand for nothing: longer than any chunk, so never allowed
+        lengths = np.full(self.vocab_size, self.n_coefficients + 1, dtype=np.int64)
+        lengths[: len(self._pieces)] = [len(piece) for piece in self._pieces]
+        return lengths, self.n_coefficients
+
     def decode(self, ids: Any, strict: bool = False) -> DecodeResult:
         """Any rows -> chunks. Trailing PAD_ID ends a row. A row is invalid when it holds an id outside
         the BPE vocabulary, a PAD_ID before a real id, or the wrong number of coefficients; the bad ids
