@@ -166,5 +166,12 @@ def test_experiment_until_stops_after_the_named_stage(tmp_path, synthetic_datase
     config = _experiment(tmp_path, synthetic_dataset, steps=1)
     assert run_experiment(config, until="tokenizer") is None
     assert (config.out / "tokenizer").is_dir() and not (config.out / "train").exists()
+
+    # the tokenizer comparison reads what the experiment wrote (bench/experiment_tokenizers.py)
+    from bench.experiment_tokenizers import experiment_row
+
+    row = experiment_row(config.out, frames=4)
+    assert row["tokenizer"]["type"] == "binning" and row["tokenizer"]["tokens_per_chunk_mean"] == 28
+    assert max(row["tokenizer"]["reconstruction_mean_abs"]) < 0.1 and "policy" not in row
     with pytest.raises(ConfigError, match="until"):
         run_experiment(config, until="everything")

@@ -255,6 +255,19 @@ def _save_checkpoint(
 
 def train(config: TrainConfig) -> Path:
     """Run (or resume) training; returns the last checkpoint folder."""
+    # rank 0 (accelerate launch sets RANK) holds the folder's lock until training ends, before anything is
+    # cleared; released explicitly, since a traceback may keep this frame (and an open file) alive
+    lock = (
+        lock_output_dir(Path(config.training.output_dir)) if int(os.environ.get("RANK", "0")) == 0 else None
+    )
+    try:
+        return _train(config)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _train(config: TrainConfig) -> Path:
     import torch
     from accelerate import Accelerator, DataLoaderConfiguration
     from accelerate.utils import set_seed
@@ -267,8 +280,6 @@ def train(config: TrainConfig) -> Path:
 
     tc = config.training
     out = Path(tc.output_dir)
-    # rank 0 (accelerate launch sets RANK) holds the folder's lock until it exits, before anything is cleared
-    lock = lock_output_dir(out) if int(os.environ.get("RANK", "0")) == 0 else None  # noqa: F841
     resume_from = resolve_resume(config)
     check_output_dir(config)
     check_trackers(tc.report_to)
