@@ -11,7 +11,7 @@
     accelerate launch --num_processes 2 -m vla.eval --policy CHECKPOINT ...   # sharded evaluation
     vla push CHECKPOINT --repo-id USER/NAME
     vla demo                              # the whole pipeline on the embedded default (make demo)
-    vla experiment recipes/experiments/libero_object_task0.yaml   # proof of learning (make reproduce)
+    vla experiment recipes/experiments/libero_object_task0_fast.yaml   # proof of learning (make reproduce)
 
 Heavy libraries are imported inside each command, so ``vla --help`` answers at once.
 """
