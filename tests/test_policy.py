@@ -125,8 +125,9 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
 
     observations = [dict(dataset[i]) for i in range(6)]
     plain = dataclasses.replace(policy.config, constrain_lengths=False)
+    constrained = dataclasses.replace(policy.config, constrain_lengths=True)
     valid = {}
-    for name, config in (("plain", plain), ("constrained", policy.config)):
+    for name, config in (("plain", plain), ("constrained", constrained)):
         policy.config = config
         batch = {
             k: v for k, v in policy.collate(observations, with_targets=False, padding_side="left").items()
