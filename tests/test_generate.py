@@ -77,3 +77,20 @@ def test_generator_resumes_after_kill_9_and_matches_an_uninterrupted_run(tmp_pat
     assert episodes.tolist() == ref_episodes.tolist() == [e for e in range(4) for _ in range(6)]
     assert tasks == ref_tasks and tasks[0] != tasks[-1]
     np.testing.assert_array_equal(actions, ref_actions)
+
+
+@pytest.mark.libero
+def test_an_action_corpus_renders_nothing_and_records_the_same_actions(tmp_path):
+    common = dict(
+        suites=("libero_object",), task_ids=(0,), episodes_per_task=1, max_steps=5, action_noise=0.1
+    )
+    corpus = generate_episodes(tmp_path / "corpus", images=False, **common)
+    rendered = generate_episodes(tmp_path / "rendered", image_size=64, **common)
+    info = json.loads((corpus / "meta" / "info.json").read_text())
+    assert "image" not in info["features"] and "wrist_image" not in info["features"]
+    assert {"state", "actions"} <= set(info["features"])
+    assert json.loads((corpus / "meta" / "vla_generation.json").read_text())["images"] is False
+    # rendering never touches the simulation: the same seeded episode, image or not
+    corpus_actions, _, _ = _frames(corpus)
+    rendered_actions, _, _ = _frames(rendered)
+    np.testing.assert_array_equal(corpus_actions, rendered_actions)

@@ -77,3 +77,25 @@ def test_evaluation_puts_a_checkpoint_on_this_process_gpu_in_bf16(tmp_path):
     assert next(policy.policy.model.parameters()).device == policy.device
     chunks, valid = policy.predict(_samples(4))
     assert chunks.shape == (4, 4, 7) and valid.all()
+
+
+def test_actioncodec_fits_on_the_gpu_and_reloads_on_the_cpu(tmp_path):
+    from vla.tokenizers import ActionCodecTokenizer, AutoActionTokenizer
+
+    rng = np.random.default_rng(0)
+    chunks = np.cumsum(rng.normal(0, 0.05, (512, 9, 7)), axis=1)
+    chunks[..., -1] = np.sign(chunks[..., -1])
+    small = dict(horizon=8, num_tokens=4, codebook_size=32, dim=32, depth=1, heads=2, latent_dim=16,
+                 steps=30, batch_size=64, warmup_steps=2, rvq_stages=1)  # fmt: skip
+    tokenizer = ActionCodecTokenizer(device="cuda", **small).fit(chunks[:, :8], chunks[:, 1:])
+    assert next(tokenizer.net.parameters()).is_cuda
+    ids = tokenizer.encode(chunks[:64, :8])
+    tokenizer.save_pretrained(tmp_path / "codec")
+    on_cpu = AutoActionTokenizer.from_pretrained(
+        tmp_path / "codec"
+    )  # loads on the CPU wherever it was fitted
+    assert on_cpu.config.device == "cpu" and not next(on_cpu.net.parameters()).is_cuda
+    decoded = tokenizer.decode(ids)
+    assert ids.shape == (64, 8) and decoded.valid.all() and np.isfinite(decoded.actions).all()
+    assert (on_cpu.encode(chunks[:64, :8]) == ids).mean() > 0.95
+    np.testing.assert_allclose(on_cpu.decode(ids).actions, decoded.actions, atol=1e-4)

@@ -37,17 +37,20 @@ CONTROLLERS = ("expert", "reach")
 #: uses, so a policy trained on them is tested on its training scenes).
 INIT_STATES = ("random", "benchmark")
 IMAGE_SIZE = 256
+#: Episodes of one task recorded back to back (one simulator) before moving to the next task.
+EPISODES_PER_ROUND = 5
 GENERATION_FILE = "vla_generation.json"
 #: A random placement closer than this (max-abs over simulator positions) to an evaluation state is refused.
 MIN_DISTANCE_TO_EVAL_STATES = 1e-3
 
 
-def libero_features(image_size: int = IMAGE_SIZE) -> dict[str, dict[str, Any]]:
-    """The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout)."""
+def libero_features(image_size: int = IMAGE_SIZE, images: bool = True) -> dict[str, dict[str, Any]]:
+    """The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout);
+    without ``images``, state and actions only (an action corpus for tokenizers: nothing is rendered)."""
     image = {"dtype": "image", "shape": (image_size, image_size, 3), "names": ["height", "width", "channel"]}
+    cameras = {"image": dict(image), "wrist_image": dict(image)} if images else {}
     return {
-        "image": dict(image),
-        "wrist_image": dict(image),
+        **cameras,
         "state": {"dtype": "float32", "shape": (STATE_DIM,), "names": ["state"]},
         "actions": {"dtype": "float32", "shape": (ACTION_DIM,), "names": ["actions"]},
     }
@@ -73,6 +76,8 @@ class RecordSettings:
     #: Std of Gaussian noise added to the executed motion (not the recorded action, not the gripper):
     #: the closed-loop expert corrects it, so the data shows recoveries (DART). 0 = none.
     action_noise: float = 0.0
+    #: Render and record the two cameras; False records state and actions only (physics alone: ~5x faster).
+    images: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,21 +107,22 @@ def _make_controller(name: str, env):
 _WORKER_ENV: dict[str, Any] = {}
 
 
-def _worker_env(suite: str, task_id: int, image_size: int = IMAGE_SIZE):
-    from vla.sim.libero_env import LiberoEnv
+def _worker_env(suite: str, task_id: int, image_size: int = IMAGE_SIZE, images: bool = True):
+    from vla.sim.libero_env import CAMERAS, LiberoEnv
 
-    key = (suite, task_id, image_size)
+    key = (suite, task_id, image_size, images)
     if _WORKER_ENV.get("key") != key:
         if "env" in _WORKER_ENV:
             _WORKER_ENV["env"].close()
-        _WORKER_ENV.update(key=key, env=LiberoEnv(suite, task_id, image_size=image_size))
+        cameras = tuple(CAMERAS) if images else ()
+        _WORKER_ENV.update(key=key, env=LiberoEnv(suite, task_id, image_size=image_size, cameras=cameras))
     return _WORKER_ENV["env"]
 
 
 def record_episode(job: EpisodeJob, staging: Path, settings: RecordSettings) -> dict[str, Any]:
     """Roll one episode out and stage it atomically; returns its outcome. Failed episodes are staged
     without frames unless ``settings.keep_failed`` (so a rerun does not roll them out again)."""
-    env = _worker_env(job.suite, job.task_id, settings.image_size)
+    env = _worker_env(job.suite, job.task_id, settings.image_size, settings.images)
     seed = placement_seed(job.suite, job.task_id, job.episode)
     if settings.init_states == "random":
         obs = env.reset_random(seed)
@@ -129,12 +135,13 @@ def record_episode(job: EpisodeJob, staging: Path, settings: RecordSettings) -> 
         )
     noise = np.random.default_rng(seed)
     policy = _make_controller(settings.controller, env)
-    features = libero_features(settings.image_size)
+    features = libero_features(settings.image_size, settings.images)
     frames: dict[str, list[np.ndarray]] = {key: [] for key in features}
+    observed = [key for key in features if key != "actions"]
     success, steps = False, 0
     for _ in range(settings.max_steps or PROTOCOL[job.suite].max_steps):
         action = np.asarray(policy.act(env), dtype=np.float32)
-        for key in ("image", "wrist_image", "state"):
+        for key in observed:
             frames[key].append(obs[key])
         frames["actions"].append(action)
         executed = action.copy()
@@ -202,6 +209,7 @@ def generate_episodes(
     init_states: str = "random",
     image_size: int = IMAGE_SIZE,
     action_noise: float = 0.0,
+    images: bool = True,
 ) -> Path:
     """Record ``episodes_per_task`` episodes of each task of each suite into the LeRobotDataset ``out``.
 
@@ -213,6 +221,8 @@ def generate_episodes(
     ``successful_only`` failed episodes are left out. ``workers`` simulator processes record in parallel.
     ``image_size``: camera resolution (record at the size the model reads: rendering dominates CPU time).
     ``action_noise``: DART-style noise on the executed motion (see :class:`RecordSettings`).
+    ``images=False`` renders nothing and records state and actions only: an action corpus for fitting
+    tokenizers, several times faster.
     A rerun with the same arguments resumes; ``overwrite`` starts again from nothing.
     """
     from tqdm.auto import tqdm
@@ -229,7 +239,9 @@ def generate_episodes(
     check_choice("init_states", init_states, INIT_STATES)
     check(16 <= image_size <= 1024, "image_size", image_size, "16..1024 pixels")
     check(0.0 <= action_noise <= 1.0, "action_noise", action_noise, "0..1 (std of the executed motion noise)")
-    record = RecordSettings(controller, max_steps, not successful_only, init_states, image_size, action_noise)
+    record = RecordSettings(
+        controller, max_steps, not successful_only, init_states, image_size, action_noise, images
+    )
     out = Path(out)
     staging, building = out.with_name(out.name + ".staging"), out.with_name(out.name + ".building")
     if overwrite:
@@ -253,13 +265,16 @@ def generate_episodes(
         "init_states": init_states,
         "image_size": image_size,
         "action_noise": action_noise,
+        "images": images,
     }
-    episode_keys = ("max_steps", "controller", "successful_only", "init_states", "image_size", "action_noise")
+    episode_keys = (
+        "max_steps", "controller", "successful_only", "init_states", "image_size", "action_noise", "images"
+    )  # fmt: skip
     staging.mkdir(parents=True, exist_ok=True)
     settings_file = staging / "settings.json"
     if settings_file.is_file():
         previous = json.loads(settings_file.read_text())
-        defaults = {"init_states": "benchmark", "image_size": IMAGE_SIZE, "action_noise": 0.0}
+        defaults = {"init_states": "benchmark", "image_size": IMAGE_SIZE, "action_noise": 0.0, "images": True}
         if {k: previous.get(k, defaults.get(k)) for k in episode_keys} != {
             k: settings[k] for k in episode_keys
         }:
@@ -273,7 +288,12 @@ def generate_episodes(
     for job in jobs:
         if (staging / job.name).is_file():
             outcomes[job] = _staged_outcome(staging / job.name, job)
-    pending = [job for job in jobs if job not in outcomes]
+    # Recorded in rounds of a few episodes of every task, so that a partial (or interrupted) run already
+    # covers every task; the dataset is still built in (suite, task, episode) order.
+    pending = sorted(
+        (job for job in jobs if job not in outcomes),
+        key=lambda job: (job.episode // EPISODES_PER_ROUND, jobs.index(job)),
+    )
     started = time.perf_counter()
     with tqdm(total=len(jobs), initial=len(outcomes), desc="recording episodes", unit="episode") as bar:
 
@@ -290,7 +310,7 @@ def generate_episodes(
     record_seconds = time.perf_counter() - started
     _close_worker_env()
 
-    _build_dataset(jobs, staging, building, repo_id or f"local/{out.name}", image_size)
+    _build_dataset(jobs, staging, building, repo_id or f"local/{out.name}", image_size, images)
     summary = generation_summary([outcomes[job] for job in jobs])
     report = {
         **settings,
@@ -338,7 +358,12 @@ def _close_worker_env() -> None:
 
 
 def _build_dataset(
-    jobs: list[EpisodeJob], staging: Path, building: Path, repo_id: str, image_size: int = IMAGE_SIZE
+    jobs: list[EpisodeJob],
+    staging: Path,
+    building: Path,
+    repo_id: str,
+    image_size: int = IMAGE_SIZE,
+    images: bool = True,
 ) -> None:
     """Staged episodes -> a LeRobotDataset in ``building``, in job order (episodes without frames are
     skipped)."""
@@ -349,7 +374,7 @@ def _build_dataset(
     dataset = LeRobotDataset.create(
         repo_id=repo_id,
         fps=FPS,
-        features=libero_features(image_size),
+        features=(features := libero_features(image_size, images)),
         root=building,
         robot_type="panda",
         use_videos=False,
@@ -360,7 +385,7 @@ def _build_dataset(
                 continue
             n = len(data["actions"])
             instruction = str(data["instruction"])
-            columns = {key: data[key] for key in LIBERO_FEATURES}
+            columns = {key: data[key] for key in features}
         for i in range(n):
             dataset.add_frame({**{key: values[i] for key, values in columns.items()}, "task": instruction})
         dataset.save_episode()

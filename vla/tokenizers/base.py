@@ -157,9 +157,12 @@ class ActionTokenizer(HubMixin, ABC):
         pass
 
     def _save_pretrained(self, folder: Path) -> None:
+        config = to_dict(self.config)
+        if "device" in config:  # where it was fitted is no property of the tokenizer: it loads on the CPU
+            config["device"] = "cpu"
         payload = {
             "tokenizer_type": self.tokenizer_type,
-            "config": to_dict(self.config),
+            "config": config,
             "action_stats": None if self.action_stats is None else self.action_stats.to_dict(),
             "state": self._extra_state(),
         }
