@@ -37,6 +37,7 @@ PRESETS: dict[str, dict] = {
     "compact": {"dim": 192, "depth": 2, "heads": 6, "latent_dim": 128},
     "compact-deep": {"dim": 128, "depth": 4, "heads": 4, "latent_dim": 128},
     "compact-rvq": {"dim": 192, "depth": 2, "heads": 6, "latent_dim": 128, "rvq_stages": 2},
+    "small": {"dim": 96, "depth": 2, "heads": 4, "latent_dim": 64},
 }
 COMMON = {"horizon": HORIZON, "action_dim": 7, "freq_hz": 20.0, "num_tokens": 16, "codebook_size": 2048}
 
@@ -151,9 +152,10 @@ def fit(args: argparse.Namespace) -> None:
     tokenizer = ActionCodecTokenizer(**options)
     print(f"{args.preset}: {len(chunks)} training chunks, {len(test)} held-out, {options}", flush=True)
     start = time.perf_counter()
-    tokenizer.fit(chunks, shifted, progress=args.progress)
-    seconds = time.perf_counter() - start
     out = Path(args.out)
+    resume = {"checkpoint_dir": f"{out}.fit-state", "checkpoint_every": args.checkpoint_every}
+    tokenizer.fit(chunks, shifted, progress=args.progress, **(resume if args.checkpoint_every else {}))
+    seconds = time.perf_counter() - start
     tokenizer.save_pretrained(out)
     params = sum(p.numel() for p in tokenizer.net.parameters())
     report = {
@@ -168,6 +170,35 @@ def fit(args: argparse.Namespace) -> None:
     }
     (out / "fit_report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps({k: v for k, v in report.items() if k != "history"}, indent=1))
+
+
+def ship(args: argparse.Namespace) -> None:
+    """A fitted folder -> the folder vla ships: weights in float16 (they load into float32), the fit report
+    without its loss history, a model card. Refuses a result over ``--max-mb``."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    source, out = Path(args.tokenizer), Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copy(source / "action_tokenizer.json", out)
+    weights = load_file(str(source / "actioncodec.safetensors"))
+    save_file(
+        {k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
+        str(out / "actioncodec.safetensors"),
+    )
+    report = json.loads((source / "fit_report.json").read_text())
+    report.pop("history", None)
+    (out / "fit_report.json").write_text(json.dumps(report, indent=1))
+    card = Path(args.card).read_text() if args.card else ""
+    (out / "README.md").write_text(card)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
+    if size > args.max_mb:
+        shutil.rmtree(out)
+        raise SystemExit(f"{out}: {size:.1f} MB is over --max-mb {args.max_mb}")
+    print(f"{out}: {size:.2f} MB")
 
 
 def _machine() -> dict:
@@ -199,10 +230,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--device", default="cpu")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="save the fit state to OUT.fit-state "
+                   "every N steps; the same command resumes from it")  # fmt: skip
     p.add_argument("--time-budget", type=float, default=0, help="seconds: choose --steps to fit in them")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("ship", help="a fitted folder -> float16 weights, trimmed report, model card")
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument(
+        "--card", default="", help="model card (markdown with YAML metadata) to write as README.md"
+    )
+    p.add_argument("--max-mb", type=float, default=5.0)
+    p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    if args.command == "prepare":
+    if args.command == "ship":
+        ship(args)
+    elif args.command == "prepare":
         prepare(args.corpus, args.out, args.heldout_every, args.episodes_per_task)
     else:
         fit(args)

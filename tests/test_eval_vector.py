@@ -93,6 +93,16 @@ def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
     assert rendering_for(EvalConfig(video="none", image_size=48), policy) == Rendering(("image",), 48)
 
 
+def test_lerobot_paths_that_hold_no_lerobot_policy_are_named(tmp_path):
+    from vla.eval.lerobot_policy import LerobotPolicy
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="is not a lerobot policy folder: it has no config.json"):
+        LerobotPolicy(str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError, match="no such folder, and it is not a Hub repo id"):
+        LerobotPolicy(str(tmp_path / "missing" / "act"))
+
+
 def test_lerobot_adapter_feeds_the_policy_what_lerobot_eval_would(tiny_lerobot_policy):
     """Our observations through the adapter give the same actions as lerobot-eval's own pipeline."""
     import torch

@@ -94,3 +94,18 @@ def test_an_action_corpus_renders_nothing_and_records_the_same_actions(tmp_path)
     corpus_actions, _, _ = _frames(corpus)
     rendered_actions, _, _ = _frames(rendered)
     np.testing.assert_array_equal(corpus_actions, rendered_actions)
+    # tokenizers fit on it; what needs cameras says so
+    from vla.data.dataset import DatasetError, fit_action_tokenizer, load_chunked_dataset
+
+    tokenizer = fit_action_tokenizer("binning", load_chunked_dataset(corpus, 4, images=False), 4)
+    assert tokenizer.is_fitted
+    with pytest.raises(DatasetError, match="image"):
+        load_chunked_dataset(corpus, 4)
+
+
+@pytest.mark.libero
+def test_no_episode_kept_is_one_line_that_says_where_the_episodes_are(tmp_path):
+    from vla.data.dataset import DatasetError
+
+    with pytest.raises(DatasetError, match="no episode was kept.*staged outcomes stay in"):
+        generate_episodes(tmp_path / "none", ("libero_object",), (0,), 1, max_steps=2, successful_only=True)

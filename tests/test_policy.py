@@ -182,6 +182,12 @@ def test_broken_checkpoints_are_refused_at_load_in_one_line(tiny_policy, tmp_pat
     with pytest.raises(BrokenPolicyError, match="model.safetensors differs .*sha256"):
         VLAPolicy.from_pretrained(changed)
 
+    # an incomplete copy: the architecture file is missing
+    incomplete = copy("incomplete")
+    (incomplete / "config.json").unlink()
+    with pytest.raises(BrokenPolicyError, match="missing config.json .*incomplete copy"):
+        VLAPolicy.from_pretrained(incomplete)
+
     # another tokenizer of the very same size swapped in
     swapped = copy("swapped")
     other = BinningActionTokenizer(horizon=4, n_bins=32, strategy="quantile").fit(

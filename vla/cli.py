@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -80,7 +81,7 @@ def cmd_data_generate(args: argparse.Namespace) -> None:
 def cmd_data_stats(args: argparse.Namespace) -> None:
     from vla.data.dataset import compare_with_shipped_stats, compute_norm_stats, load_chunked_dataset
 
-    dataset = load_chunked_dataset(args.dataset, 1, args.layout)
+    dataset = load_chunked_dataset(args.dataset, 1, args.layout, images=False)
     stats = compute_norm_stats(dataset)
     if args.out:
         stats.save_pretrained(args.out)
@@ -100,13 +101,38 @@ def cmd_data_stats(args: argparse.Namespace) -> None:
         )
 
 
+def parse_options(text: str, flag: str = "--options") -> dict[str, Any]:
+    """A JSON object of config fields; bad JSON, another type or a key given twice are refused by name."""
+    from vla.config import ConfigError
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ConfigError(f"{flag} gives {', '.join(twice)} more than once; give each field once")
+        return dict(pairs)
+
+    if not text:
+        return {}
+    try:
+        options = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{flag}={text!r} is not valid JSON ({err.msg} at character {err.pos}); "
+                          'expected an object, e.g. \'{"n_bins": 128}\'') from None  # fmt: skip
+    if not isinstance(options, dict):
+        raise ConfigError(f"{flag}={text!r} is invalid: expected a JSON object of config fields")
+    return options
+
+
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
     from vla.distributed import process_state
 
     state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
-    dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout)
-    options = json.loads(args.options) if args.options else {}
+    options = parse_options(args.options)
+    # only the contrastive ActionCodec term reads images: an action corpus without cameras fits the rest
+    images = bool(options.get("contrastive_weight", 0))
+    dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout, images=images)
     fit_kwargs = {}
     if args.checkpoint_every:
         if args.type != "actioncodec":
@@ -140,7 +166,7 @@ def cmd_tokenizer_report(args: argparse.Namespace) -> None:
             f"error: the tokenizers have different horizons {sorted(horizons)}; compare like with like"
         )
     horizon = horizons.pop()
-    dataset = load_chunked_dataset(args.dataset, horizon, args.layout)
+    dataset = load_chunked_dataset(args.dataset, horizon, args.layout, images=False)
     chunks, shifted = shifted_chunk_pairs(dataset, horizon)
     tasks, episodes = shifted_chunk_labels(dataset)
     reports = [
@@ -517,13 +543,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.data.dataset import DatasetError
     from vla.data.normalize import StatisticsError
     from vla.eval.libero import EvaluationStopped
-    from vla.hub import HubUnavailableError
+    from vla.hub import BrokenArtifactError, HubUnavailableError
     from vla.model.policy import BrokenPolicyError
     from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
     from vla.train.trainer import NonFiniteTrainingError
 
     return (
+        BrokenArtifactError,
         BrokenPolicyError,
         NonFiniteTrainingError,
         ConfigError,
@@ -547,7 +574,11 @@ def main(argv: list[str] | None = None) -> None:
     errors = _user_errors()
     try:
         args.func(args)
-    except errors as err:
+    except errors as err:  # one line, from the main process only under accelerate launch (-m vla.eval)
+        import os
+
+        if int(os.environ.get("RANK", "0")) != 0:
+            raise SystemExit(1) from None
         raise SystemExit(f"error: {err}") from None
 
 

@@ -102,11 +102,12 @@ def check_codebase_version(info: dict[str, Any], name: str, root: Path) -> None:
 
 
 def load_chunked_dataset(
-    name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero"
+    name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero", images: bool = True
 ) -> ChunkedDataset:
     """A dataset whose samples carry action chunks of ``horizon`` steps from the current frame. lerobot pads
     chunks that run past the episode end with the last action and marks them in ``actions_is_pad``; frames
-    of two episodes are never mixed."""
+    of two episodes are never mixed. ``images=False`` also accepts a dataset without cameras (an action
+    corpus, ``vla data generate --no-images``) for what reads only states and actions: tokenizer fits."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     if isinstance(features, str):
@@ -129,7 +130,7 @@ def load_chunked_dataset(
     missing = [
         f"{name} -> {features.dataset_key(name)!r}"
         for name in CANONICAL
-        if features.dataset_key(name) not in info["features"]
+        if features.dataset_key(name) not in info["features"] and (images or "image" not in name)
     ]
     if missing:
         raise DatasetError(

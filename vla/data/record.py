@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vla._logging import quiet_known_noise
-from vla.config import check, check_choice
+from vla.config import ConfigError, check, check_choice
 from vla.sim.libero_env import ACTION_DIM, PROTOCOL, STATE_DIM, check_suite_task
 
 quiet_known_noise()
@@ -278,7 +278,7 @@ def generate_episodes(
         if {k: previous.get(k, defaults.get(k)) for k in episode_keys} != {
             k: settings[k] for k in episode_keys
         }:
-            raise ValueError(
+            raise ConfigError(
                 f"{staging} holds episodes recorded with {previous}, not {settings}: rerun with the same "
                 "settings to resume, or pass overwrite=True (--overwrite) to start again"
             )
@@ -323,7 +323,9 @@ def generate_episodes(
     kept = summary["overall"]["kept"]
     if kept == 0:
         shutil.rmtree(building)
-        raise RuntimeError(
+        from vla.data.dataset import DatasetError
+
+        raise DatasetError(
             f"no episode was kept for {out}: the {controller} controller succeeded in none "
             f"(staged outcomes stay in {staging})"
         )

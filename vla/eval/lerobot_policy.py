@@ -18,6 +18,7 @@ which execute the first ``n_action_steps`` of each chunk. Policies that keep an 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,16 @@ class LerobotPolicy(BatchedPolicy):
         from vla.eval.policies import inference_device
 
         self.name = f"lerobot:{path}"
+        local = Path(path).expanduser()
+        if local.exists() and not (local / "config.json").is_file():
+            raise FileNotFoundError(
+                f"lerobot:{path} is not a lerobot policy folder: it has no config.json (expected what "
+                "lerobot's policy.save_pretrained writes: config.json and model.safetensors)"
+            )
+        if not local.exists() and path.count("/") != 1:
+            raise FileNotFoundError(
+                f"lerobot:{path}: no such folder, and it is not a Hub repo id (owner/name)"
+            )
         config = PreTrainedConfig.from_pretrained(path)
         # this process's GPU under accelerate launch (lerobot's own choice would put every rank on cuda:0)
         config.device = str(inference_device(device))

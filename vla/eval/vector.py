@@ -142,6 +142,9 @@ class _Worker:
     #: Executing a chunk the main process sent: the next batch waits for its observation.
     stepping: bool = False
     ready: bool = False
+    #: Has sent an observation: until then the worker is starting up, and the first batch waits for it (all
+    #: workers start together, so the first forward pass serves all of them; later resets do not hold a batch).
+    observed: bool = False
 
 
 class WorkerStartError(RuntimeError):
@@ -192,7 +195,7 @@ def run_vectorized(
                     except OSError:
                         pass  # it died: its sentinel says so below
             busy = [w for w in workers if w.key is not None and w.index not in waiting]
-            must_block = any(w.stepping for w in busy) or not waiting
+            must_block = any(w.stepping or not w.observed for w in busy) or not waiting
             handles = {w.conn: w for w in busy} | {w.process.sentinel: w for w in busy}
             for handle in wait(list(handles), timeout=None if must_block else 0):
                 w = handles[handle]
@@ -207,7 +210,7 @@ def run_vectorized(
                 if kind == "ready":
                     w.ready = True
                 elif kind == "obs":
-                    waiting[w.index], w.stepping = message[1], False
+                    waiting[w.index], w.stepping, w.observed = message[1], False, True
                 elif kind == "done":
                     row = message[1]
                     if w.key in deaths:
@@ -218,7 +221,7 @@ def run_vectorized(
                     record(row)
                 elif kind == "fatal":
                     raise WorkerStartError(f"simulator worker {w.index} failed to start:\n{message[1]}")
-            if waiting and not any(w.stepping for w in workers):
+            if waiting and not any(w.stepping or (w.key is not None and not w.observed) for w in workers):
                 _predict_and_send(policy, workers, waiting)
         clean = True
     finally:

@@ -8,6 +8,7 @@ make the artifact available, never a hang.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +16,10 @@ from typing import Any, Self
 
 #: Seconds to wait for the Hub before calling it unreachable (huggingface_hub reads these at request time).
 HUB_TIMEOUT_S = "10"
+
+
+class BrokenArtifactError(ValueError):
+    """A saved file that cannot be read (truncated, corrupted, or of an unknown kind): the message names it."""
 
 
 class HubUnavailableError(OSError):
@@ -89,10 +94,18 @@ def push_folder_to_hub(
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file; a file unchanged since it was last hashed (same size and mtime) is not read again
+    (evaluation identifies a checkpoint and checks its integrity from the same multi-GB weights)."""
+    stat = Path(path).stat()
+    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

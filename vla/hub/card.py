@@ -77,11 +77,11 @@ def policy_card_metadata(train_config: dict[str, Any], eval_results: dict[str, A
     results, a ``model-index`` entry per LIBERO suite (metric: success rate in %)."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    from vla.model.presets import hub_base_model_id
+    from vla.model.presets import hub_repo_id
 
     policy, data = train_config.get("policy", {}), train_config.get("data", {})
-    base = hub_base_model_id(str(policy.get("base_model", "")))
-    dataset = hub_base_model_id(str(data.get("dataset", "")))  # the same rule: a repo id or nothing
+    base = hub_repo_id(str(policy.get("base_model", "")))
+    dataset = hub_repo_id(str(data.get("dataset", "")))
     results = []
     for suite, block in (eval_results or {}).get("per_suite", {}).items():
         results.append(

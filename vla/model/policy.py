@@ -380,6 +380,12 @@ class VLAPolicy(HubMixin):
         if not meta_file.is_file():
             raise FileNotFoundError(f"{folder} is not a VLA policy checkpoint: it has no {POLICY_FILE}")
         meta = json.loads(meta_file.read_text())
+        model_config = "adapter_config.json" if (folder / "adapter_config.json").is_file() else "config.json"
+        if not (folder / model_config).is_file():
+            raise BrokenPolicyError(
+                f"{folder} is missing {model_config} (the model's architecture): an incomplete copy of a "
+                "checkpoint; copy or download the whole folder"
+            )
         _check_integrity(folder, meta.get("integrity"))
         config = from_dict(PolicyConfig, meta["config"])
         attn = choose_attn_implementation(config.attn_implementation, config.decoding)
@@ -451,12 +457,22 @@ def _check_vocabulary_fits(folder: Path, model, text_tokenizer, action_tokenizer
         )
 
 
-def _check_finite_weights(folder: Path, model) -> None:
+def nonfinite_parameters(model) -> list[str]:
+    """Names of the parameters holding NaN or inf (of this process's shard, for FSDP's DTensors)."""
     import torch
 
-    for name, param in model.named_parameters():
-        if not torch.isfinite(param).all():
-            raise BrokenPolicyError(f"{folder}: weight {name} holds NaN or infinite values")
+    with torch.no_grad():
+        return [
+            name
+            for name, param in model.named_parameters()
+            if not torch.isfinite(param.to_local() if hasattr(param, "to_local") else param).all()
+        ]
+
+
+def _check_finite_weights(folder: Path, model) -> None:
+    bad = nonfinite_parameters(model)
+    if bad:
+        raise BrokenPolicyError(f"{folder}: weight {bad[0]} holds NaN or infinite values")
 
 
 def _pixel_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
@@ -514,11 +530,11 @@ def apply_finetune_mode(
 def _record_adapter_base(adapter_config: Path, base_model: str) -> None:
     """peft records the folder the base weights were read from (a Hub cache snapshot path here); the Hub
     and other machines need the base model's repo id (or the preset name, which vla resolves)."""
-    from vla.model.presets import hub_base_model_id
+    from vla.model.presets import hub_repo_id
 
     if adapter_config.is_file():
         meta = json.loads(adapter_config.read_text())
-        meta["base_model_name_or_path"] = hub_base_model_id(base_model) or base_model
+        meta["base_model_name_or_path"] = hub_repo_id(base_model) or base_model
         adapter_config.write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 

@@ -96,10 +96,10 @@ def resolve_model_source(name_or_path: str) -> str | Path:
     return resolve_pretrained(source, kind="base model")
 
 
-def hub_base_model_id(name_or_path: str) -> str | None:
-    """The Hub repo id a base model is known by, for model cards and LoRA adapters: a preset's source, or
-    the name itself when it is a repo id. ``None`` for the embedded stand-ins and local folders (a cache
-    path would mean nothing on another machine)."""
+def hub_repo_id(name_or_path: str) -> str | None:
+    """The Hub repo id a base model or a dataset is known by, for model cards and LoRA adapters: a preset's
+    source, or the name itself when it is a repo id. ``None`` for the embedded stand-ins and local folders
+    (a cache path would mean nothing on another machine)."""
     from vla.model.tiny import EMBEDDED
 
     if name_or_path in EMBEDDED:

@@ -546,10 +546,19 @@ class ActionCodecTokenizer(ActionTokenizer):
             raise FileNotFoundError(
                 f"{folder} is an ActionCodec tokenizer folder without its weights {file.name}"
             )
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
+        from vla.hub import BrokenArtifactError
+
         self.net = self._build_net()
-        self.net.load_state_dict(load_file(str(file), device=self.config.device))
+        try:
+            weights = load_file(str(file), device=self.config.device)
+        except (SafetensorError, OSError) as err:
+            raise BrokenArtifactError(
+                f"{file} cannot be read ({err}): truncated or corrupted; save, download or fit it again"
+            ) from None
+        self.net.load_state_dict(weights)
         self.net.eval()
 
 

@@ -10,9 +10,9 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from vla.config import from_dict, to_dict
+from vla.config import ConfigError, from_dict, to_dict
 from vla.data.normalize import FeatureStats, check_finite
-from vla.hub import HubMixin, resolve_pretrained
+from vla.hub import BrokenArtifactError, HubMixin, resolve_pretrained
 
 CONFIG_FILE = "action_tokenizer.json"
 PAD_ID = -1
@@ -195,7 +195,13 @@ def _read_payload(folder: Path) -> dict[str, Any]:
     file = folder / CONFIG_FILE
     if not file.is_file():
         raise FileNotFoundError(f"{folder} is not an action tokenizer folder: it has no {CONFIG_FILE}")
-    return json.loads(file.read_text())
+    try:
+        return json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BrokenArtifactError(
+            f"{file} cannot be read ({type(err).__name__}: {err}): truncated or corrupted; save, download or "
+            "fit the tokenizer again"
+        ) from None
 
 
 def tokenizer_classes() -> dict[str, type[ActionTokenizer]]:
@@ -208,12 +214,20 @@ def tokenizer_classes() -> dict[str, type[ActionTokenizer]]:
     return {cls.tokenizer_type: cls for cls in classes}
 
 
+#: Tokenizers that ship inside vla, loadable by name (each folder holds its model card and fit command).
+SHIPPED_TOKENIZERS: dict[str, Path] = {
+    "actioncodec-libero": Path(__file__).resolve().parent / "pretrained" / "actioncodec-libero",
+}
+
+
 class AutoActionTokenizer:
-    """Load any saved action tokenizer from a folder or Hub repo id, reading its saved type."""
+    """Load any saved action tokenizer from a folder, Hub repo id or the name of one vla ships
+    (:data:`SHIPPED_TOKENIZERS`), reading its saved type."""
 
     @staticmethod
     def from_pretrained(name_or_path: str | Path) -> ActionTokenizer:
-        folder = resolve_pretrained(name_or_path, kind="action tokenizer")
+        shipped = SHIPPED_TOKENIZERS.get(str(name_or_path))
+        folder = shipped or resolve_pretrained(name_or_path, kind="action tokenizer")
         from vla.tokenizers.released_actioncodec import is_released_folder
 
         if not (folder / CONFIG_FILE).is_file() and is_released_folder(folder):
@@ -223,7 +237,7 @@ class AutoActionTokenizer:
         kind = _read_payload(folder)["tokenizer_type"]
         classes = tokenizer_classes()
         if kind not in classes:
-            raise TypeError(f"{folder}: unknown tokenizer_type {kind!r}; known: {sorted(classes)}")
+            raise BrokenArtifactError(f"{folder}: unknown tokenizer_type {kind!r}; known: {sorted(classes)}")
         return classes[kind]._from_pretrained(folder)
 
     @staticmethod
@@ -231,7 +245,7 @@ class AutoActionTokenizer:
         """A new, unfitted tokenizer of ``tokenizer_type`` built from config fields."""
         classes = tokenizer_classes()
         if tokenizer_type not in classes:
-            raise ValueError(
+            raise ConfigError(
                 f"tokenizer_type={tokenizer_type!r} is invalid: expected one of {sorted(classes)}"
             )
         cls = classes[tokenizer_type]

@@ -36,7 +36,7 @@ def build_tokenizer(config: TrainConfig, dataset):
     if config.tokenizer.pretrained:
         tokenizer = AutoActionTokenizer.from_pretrained(config.tokenizer.pretrained)
         if tokenizer.horizon != config.data.horizon:
-            raise ValueError(
+            raise ConfigError(
                 f"data.horizon={config.data.horizon} differs from the pretrained tokenizer's horizon "
                 f"{tokenizer.horizon}; set data.horizon={tokenizer.horizon}"
             )
@@ -518,11 +518,9 @@ def _check_finite_weights(accelerator, model, step: int) -> None:
     """Refuse to save NaN/inf weights (all ranks decide together: each checks its own shards)."""
     import torch
 
-    bad = 0
-    with torch.no_grad():
-        for param in model.parameters():
-            local = param.to_local() if hasattr(param, "to_local") else param
-            bad += int(not torch.isfinite(local).all())
+    from vla.model.policy import nonfinite_parameters
+
+    bad = len(nonfinite_parameters(model))
     flags = accelerator.reduce(torch.tensor([bad], device=accelerator.device), reduction="sum")
     if int(flags.item()):
         raise NonFiniteTrainingError(

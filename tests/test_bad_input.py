@@ -1,0 +1,95 @@
+"""Bad input a new user meets, each answered by one line that names the value and what is allowed
+(README "Bad input and faults")."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vla.cli import _user_errors, main
+from vla.config import ConfigError
+from vla.hub import BrokenArtifactError
+from vla.tokenizers import ActionCodecTokenizer, AutoActionTokenizer, BinningActionTokenizer
+
+
+def _error_line(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    return str(stop.value.code)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("{n_bins: 3", "is not valid JSON"),
+        ('{"n_bins": 3, "n_bins": 4}', "gives n_bins more than once"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_tokenizer_options_json_is_checked_before_any_work(tmp_path, capsys, options, expected):
+    argv = [
+        "tokenizer",
+        "fit",
+        "--dataset",
+        str(tmp_path / "none"),
+        "--options",
+        options,
+        "--out",
+        str(tmp_path),
+    ]
+    message = _error_line(argv, capsys)
+    assert message.startswith("error: --options") and expected in message and "\n" not in message
+
+
+def _binning(folder):
+    chunks = np.random.default_rng(0).uniform(-1, 1, (32, 4, 7))
+    BinningActionTokenizer(horizon=4, n_bins=8).fit(chunks).save_pretrained(folder)
+    return folder
+
+
+def test_truncated_or_unknown_tokenizer_files_are_named(tmp_path):
+    folder = _binning(tmp_path / "binning")
+    config = folder / "action_tokenizer.json"
+    text = config.read_text()
+    config.write_text(text[: len(text) // 2])
+    with pytest.raises(BrokenArtifactError, match="action_tokenizer.json cannot be read.*truncated"):
+        AutoActionTokenizer.from_pretrained(folder)
+    payload = json.loads(text)
+    config.write_text(json.dumps({**payload, "tokenizer_type": "mystery"}))
+    with pytest.raises(BrokenArtifactError, match="unknown tokenizer_type 'mystery'"):
+        AutoActionTokenizer.from_pretrained(folder)
+    with pytest.raises(ConfigError, match="tokenizer_type='nope' is invalid: expected one of"):
+        AutoActionTokenizer.from_config("nope")
+    assert issubclass(BrokenArtifactError, _user_errors()) and issubclass(ConfigError, _user_errors())
+
+
+def test_truncated_actioncodec_weights_are_named(tmp_path):
+    chunks = np.cumsum(np.random.default_rng(0).normal(0, 0.1, (64, 5, 7)), axis=1)
+    tiny = dict(horizon=4, num_tokens=2, codebook_size=8, dim=8, depth=1, heads=1, latent_dim=4, steps=2,
+                batch_size=16, kmeans_init=False)  # fmt: skip
+    ActionCodecTokenizer(**tiny).fit(chunks[:, :4], chunks[:, 1:]).save_pretrained(tmp_path / "codec")
+    weights = tmp_path / "codec" / "actioncodec.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(BrokenArtifactError, match="actioncodec.safetensors cannot be read"):
+        AutoActionTokenizer.from_pretrained(tmp_path / "codec")
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_under_accelerate_only_rank_0_prints_the_one_line(tmp_path, rank):
+    env = {**os.environ, "RANK": rank, "HF_HUB_OFFLINE": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "vla.eval",
+        "--policy",
+        str(tmp_path / "missing"),
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert (lines[-1].startswith("error: ") and len(lines) == 1) if rank == "0" else lines == []
