@@ -454,9 +454,24 @@ def test_trackers_that_cannot_start_are_refused_before_any_work(synthetic_datase
     for name in ("WANDB_API_KEY", "WANDB_MODE"):
         monkeypatch.delenv(name, raising=False)
     assert not _wandb_can_log()
+    with pytest.raises(ConfigError, match="no W&B key is set: .*or WANDB_MODE=offline to log locally"):
+        check_trackers(("wandb",))
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert _wandb_can_log()
     monkeypatch.delenv("WANDB_MODE")
     (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password abc\n")
     (tmp_path / ".netrc").chmod(0o600)
     assert _wandb_can_log()
+
+
+def test_a_pretrained_tokenizer_of_another_horizon_is_one_config_error(synthetic_dataset, tmp_path):
+    from vla.config import ConfigError
+    from vla.data.dataset import load_chunked_dataset
+    from vla.tokenizers import BinningActionTokenizer
+    from vla.train.trainer import build_tokenizer
+
+    chunks = np.random.default_rng(0).uniform(-1, 1, (32, 6, 7))
+    BinningActionTokenizer(horizon=6, n_bins=8).fit(chunks).save_pretrained(tmp_path / "h6")
+    config = config_for(synthetic_dataset, tmp_path / "run", f"tokenizer.pretrained={tmp_path / 'h6'}")
+    with pytest.raises(ConfigError, match=r"data.horizon=\d+ differs from the pretrained tokenizer's horizon 6"):
+        build_tokenizer(config, load_chunked_dataset(synthetic_dataset, config.data.horizon))
