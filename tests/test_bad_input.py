@@ -93,3 +93,43 @@ def test_under_accelerate_only_rank_0_prints_the_one_line(tmp_path, rank):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert (lines[-1].startswith("error: ") and len(lines) == 1) if rank == "0" else lines == []
+
+
+def test_unwritable_or_full_output_folders_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from vla.config import check_output_folder
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="out='.*a-file/sub' cannot be written"):
+        check_output_folder("out", blocker / "sub")
+    # the CLI refuses before it reads the dataset (a fit would otherwise be lost at its end)
+    argv = ["tokenizer", "fit", "--dataset", str(tmp_path / "none"), "--out", str(blocker / "sub" / "tok")]
+    assert "cannot be written" in _error_line(argv, capsys)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 2**20, 2**20))
+    with pytest.raises(ConfigError, match="has 1 MB free on its disk, under the 200 MB"):
+        check_output_folder("training.output_dir", tmp_path / "run")
+
+
+def test_a_full_disk_is_one_line_that_says_the_work_is_kept(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import vla.cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "episode-001.npz"))
+
+    monkeypatch.setattr(vla.cli, "cmd_data_generate", full)
+    message = _error_line(["data", "generate", "--out", str(tmp_path / "d")], capsys)
+    assert message.startswith("error: the disk is full writing ") and "episode-001.npz" in message
+    assert "rerun the same command" in message and "\n" not in message
+
+    def other(args):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(vla.cli, "cmd_data_generate", other)
+    with pytest.raises(PermissionError):  # not a disk-full error: not disguised as one
+        main(["data", "generate", "--out", str(tmp_path / "d")])

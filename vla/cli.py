@@ -129,7 +129,11 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.distributed import process_state
 
     state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
+    from vla.config import check_output_folder
+
     options = parse_options(args.options)
+    if state.is_main_process:
+        check_output_folder("--out", Path(args.out).parent)
     # only the contrastive ActionCodec term reads images: an action corpus without cameras fits the rest
     images = bool(options.get("contrastive_weight", 0))
     dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout, images=images)
@@ -566,6 +570,19 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def disk_full_message(err: OSError) -> str | None:
+    """One line for a full disk (ENOSPC/EDQUOT), naming the file; None for any other OSError."""
+    import errno
+
+    if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = f" writing {err.filename}" if err.filename else ""
+    return (
+        f"the disk is full{where} ({err.strerror}); free some space and rerun the same command: finished "
+        "work (staged episodes, checkpoints, evaluated episodes) is kept and resumed"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from vla._logging import configure_logging
@@ -574,12 +591,15 @@ def main(argv: list[str] | None = None) -> None:
     errors = _user_errors()
     try:
         args.func(args)
-    except errors as err:  # one line, from the main process only under accelerate launch (-m vla.eval)
+    except (*errors, OSError) as err:  # one line, from the main process only under accelerate (-m vla.eval)
         import os
 
+        message = str(err) if isinstance(err, errors) else disk_full_message(err)
+        if message is None:
+            raise
         if int(os.environ.get("RANK", "0")) != 0:
             raise SystemExit(1) from None
-        raise SystemExit(f"error: {err}") from None
+        raise SystemExit(f"error: {message}") from None
 
 
 if __name__ == "__main__":

@@ -24,6 +24,35 @@ def check(condition: bool, field: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{field}={value!r} is invalid: {allowed}")
 
 
+#: Free space an output folder must have before long work starts (a checkpoint or a dataset needs more, but
+#: below this the first write of any stage would fail).
+MIN_FREE_MB = 200
+
+
+def check_output_folder(field: str, path: str | Path, min_free_mb: int = MIN_FREE_MB) -> Path:
+    """Create ``path`` and refuse it before any work when it cannot be written (read-only, a file in the
+    way) or its disk has less than ``min_free_mb`` free: a fit or a recording must not be lost at its end."""
+    import shutil
+    import tempfile
+
+    folder = Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vla-write-check-"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"{field}={str(path)!r} cannot be written ({err.strerror}); choose another folder"
+        ) from None
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    if free_mb < min_free_mb:
+        raise ConfigError(
+            f"{field}={str(path)!r} has {free_mb:.0f} MB free on its disk, under the {min_free_mb} MB this needs; "
+            "free some space or choose another folder"
+        )
+    return folder
+
+
 def check_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     choices = tuple(choices)
     check(value in choices, field, value, f"expected one of {', '.join(map(repr, choices))}")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vla._logging import quiet_known_noise
-from vla.config import ConfigError, check, check_choice
+from vla.config import ConfigError, check, check_choice, check_output_folder
 from vla.sim.libero_env import ACTION_DIM, PROTOCOL, STATE_DIM, check_suite_task
 
 quiet_known_noise()
@@ -239,6 +239,7 @@ def generate_episodes(
     check_choice("init_states", init_states, INIT_STATES)
     check(16 <= image_size <= 1024, "image_size", image_size, "16..1024 pixels")
     check(0.0 <= action_noise <= 1.0, "action_noise", action_noise, "0..1 (std of the executed motion noise)")
+    check_output_folder("out", Path(out).parent)
     record = RecordSettings(
         controller, max_steps, not successful_only, init_states, image_size, action_noise, images
     )

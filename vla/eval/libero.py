@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from vla.config import check, check_choice, to_dict
+from vla.config import check, check_choice, check_output_folder, to_dict
 from vla.eval.policies import INFERENCE_DTYPES
 from vla.eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS, EvalProtocol
 from vla.sim.libero_env import ACTION_DIM, PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
@@ -522,6 +522,8 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
 
     state = process_state()
     out = Path(config.output_dir)
+    if state.is_main_process:
+        check_output_folder("output_dir (--out)", out)
     identity = policy_identity(config.policy)
     prepare_output(out, config, identity, state)
     (out / "videos").mkdir(parents=True, exist_ok=True)

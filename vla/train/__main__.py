@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     import os
 
     from vla._logging import configure_logging
-    from vla.cli import _user_errors
+    from vla.cli import _user_errors, disk_full_message
     from vla.config import load_config
     from vla.train.config import TrainConfig
     from vla.train.trainer import TrainingInterrupted, train
@@ -33,10 +33,13 @@ def main(argv: list[str] | None = None) -> None:
         if int(os.environ.get("RANK", "0")) == 0:
             print(stop, file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
-    except _user_errors() as err:  # one line, from the main process only under accelerate launch
+    except (*_user_errors(), OSError) as err:  # one line, from the main process only under accelerate launch
+        message = str(err) if isinstance(err, _user_errors()) else disk_full_message(err)
+        if message is None:
+            raise
         if int(os.environ.get("RANK", "0")) != 0:
             raise SystemExit(1) from None
-        raise SystemExit(f"error: {err}") from None
+        raise SystemExit(f"error: {message}") from None
 
 
 def recipe_keys_help() -> str:
