@@ -88,9 +88,25 @@ def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
     policy = LerobotPolicy(str(folder))
-    assert policy.cameras == ("image",) and policy.image_size == 32 and not policy.runs_in_env_worker
-    assert rendering_for(EvalConfig(video="none"), policy) == Rendering(("image",), 32)
+    assert policy.cameras == ("image",) and policy.declared_image_size == 32 and not policy.runs_in_env_worker
+    # rendered as lerobot-eval renders LIBERO (360 px) unless told
+    assert policy.image_size == 360 and not policy.use_amp
+    assert rendering_for(EvalConfig(video="none"), policy) == Rendering(("image",), 360)
     assert rendering_for(EvalConfig(video="none", image_size=48), policy) == Rendering(("image",), 48)
+
+
+def test_lerobot_channel_last_image_features_are_read(tmp_path):
+    import json
+
+    from tests.conftest import write_tiny_lerobot_policy
+    from vla.eval.lerobot_policy import LerobotPolicy
+
+    folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
+    config = json.loads((folder / "config.json").read_text())
+    config["input_features"]["observation.images.image"]["shape"] = [32, 32, 3]  # (H, W, C)
+    (folder / "config.json").write_text(json.dumps(config))
+    policy = LerobotPolicy(str(folder))
+    assert policy.cameras == ("image",) and policy.declared_image_size == 32
 
 
 def test_lerobot_paths_that_hold_no_lerobot_policy_are_named(tmp_path):
@@ -155,10 +171,10 @@ def test_lerobot_adapter_feeds_the_policy_what_lerobot_eval_would(tiny_lerobot_p
 @pytest.mark.libero
 def test_a_lerobot_policy_runs_an_episode(tmp_path, tiny_lerobot_policy):
     results = evaluate(EvalConfig(task_ids=(0,), policy=f"lerobot:{tiny_lerobot_policy}", episodes_per_task=1, max_steps=12,
-                                  video="none", output_dir=str(tmp_path), num_envs=1))  # fmt: skip
+                                  video="none", output_dir=str(tmp_path), num_envs=1, image_size=64))  # fmt: skip
     row = read_episodes(tmp_path)[("libero_object", 0, 0)]
     assert row["steps"] == 12 and "errors" not in row and results["overall"]["errors"] == 0
-    assert row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 64  # what its config declares
+    assert row["cameras"] == ["image", "wrist_image"] and row["image_size"] == 64  # as told
     assert results["policy"]["sha256"] and results["protocol"]["image_size"] == [64]
 
 

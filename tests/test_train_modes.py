@@ -473,5 +473,7 @@ def test_a_pretrained_tokenizer_of_another_horizon_is_one_config_error(synthetic
     chunks = np.random.default_rng(0).uniform(-1, 1, (32, 6, 7))
     BinningActionTokenizer(horizon=6, n_bins=8).fit(chunks).save_pretrained(tmp_path / "h6")
     config = config_for(synthetic_dataset, tmp_path / "run", f"tokenizer.pretrained={tmp_path / 'h6'}")
-    with pytest.raises(ConfigError, match=r"data.horizon=\d+ differs from the pretrained tokenizer's horizon 6"):
+    with pytest.raises(
+        ConfigError, match=r"data.horizon=\d+ differs from the pretrained tokenizer's horizon 6"
+    ):
         build_tokenizer(config, load_chunked_dataset(synthetic_dataset, config.data.horizon))

@@ -6,8 +6,10 @@ LIBERO environment after its ``LiberoProcessorStep`` (images rotated 180 degrees
 
 - ``observation.images.image`` (or ``agentview_image``) <- ``image``; ``observation.images.image2`` (or
   ``wrist_image``, ``robot0_eye_in_hand_image``) <- ``wrist_image``, as float CHW in [0, 1], rendered at
-  the size the feature declares;
+  360 px as lerobot-eval renders LIBERO unless told (``--env.observation_height``; ours: ``--image-size``),
+  whatever size the feature declares (channel-first or channel-last);
 - ``observation.state`` <- ``state``; ``task`` <- the instruction.
+- a policy saved with ``use_amp`` runs under ``torch.autocast`` on its device, as lerobot-eval runs it.
 
 The batch then goes through the policy's own saved pre-processor, ``predict_action_chunk``, and its
 post-processor. The policy is reset before each call, so one forward pass serves any set of environments:
@@ -18,6 +20,7 @@ which execute the first ``n_action_steps`` of each chunk. Policies that keep an 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,8 @@ LEROBOT_CAMERAS: dict[str, str] = {
     "robot0_eye_in_hand_image": "wrist_image",
 }
 IMAGE_PREFIX = "observation.images."
+#: lerobot's ``LiberoEnv`` config renders observations at 360 x 360 unless told otherwise.
+LEROBOT_EVAL_IMAGE_SIZE = 360
 STATE_KEY = "observation.state"
 
 
@@ -84,7 +89,9 @@ class LerobotPolicy(BatchedPolicy):
                     f"lerobot policy {path} reads {key}; the adapter maps {sorted(LEROBOT_CAMERAS)} "
                     f"(after {IMAGE_PREFIX!r}) to LIBERO's cameras"
                 )
-            _, height, width = feature.shape
+            shape = tuple(feature.shape)
+            # channel-first (C, H, W) as lerobot's datasets declare, or channel-last (H, W, C)
+            height, width = shape[1:] if shape[0] in (1, 3) else shape[:2]
             if height != width:
                 raise ValueError(f"lerobot policy {path}: {key} is {height}x{width}; square images only")
             self.image_map[key] = LEROBOT_CAMERAS[short]
@@ -92,7 +99,10 @@ class LerobotPolicy(BatchedPolicy):
         if len(sizes) > 1:
             raise ValueError(f"lerobot policy {path}: its cameras have different sizes {sorted(sizes)}")
         self.cameras = tuple(dict.fromkeys(self.image_map.values()))
-        self.image_size = sizes.pop() if sizes else None
+        #: the size the policy's features declare; what is rendered is lerobot-eval's default, below
+        self.declared_image_size = sizes.pop() if sizes else None
+        self.image_size = LEROBOT_EVAL_IMAGE_SIZE if self.cameras else None
+        self.use_amp = bool(getattr(config, "use_amp", False))
         state = config.robot_state_feature
         if state is not None and tuple(state.shape) != (8,):
             raise ValueError(f"lerobot policy {path}: observation.state is {state.shape}, LIBERO's is (8,)")
@@ -112,7 +122,8 @@ class LerobotPolicy(BatchedPolicy):
         if self.uses_state:
             batch[STATE_KEY] = torch.from_numpy(np.stack([obs["state"] for obs in observations])).float()
         batch["task"] = [obs["task"] for obs in observations]
-        with torch.inference_mode():
+        autocast = torch.autocast(self.device.type) if self.use_amp else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
             batch = self.preprocessor(batch)
             self.policy.reset()
             chunks = self.policy.predict_action_chunk(batch)[:, : self.n_action_steps]
