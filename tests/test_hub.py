@@ -99,3 +99,25 @@ def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
     card = ModelCard.load(write_policy_card(tmp_path, config, eval_results=results))
     assert card.data.base_model == "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
     assert card.data.eval_results[0].metric_value == 95.5
+
+
+def test_a_policy_evaluated_from_the_hub_records_its_revision_and_weights(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    from vla.eval.libero import policy_identity
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--policy"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(b"weights")
+    (snapshot / "vla_policy.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    identity = policy_identity("someone/policy")
+    assert identity["hub_revision"] == revision and identity["path"] == str(snapshot.resolve())
+    assert identity["sha256"] == "9a129038d9a00aed0cf6a7ea059ca50a813449061ab87848cf1a13eafdf33b2c"
+    assert policy_identity("lerobot:someone/policy")["hub_revision"] == revision
+    assert policy_identity("random") == {"spec": "random"}

@@ -281,12 +281,18 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> None:
 
 
 def policy_identity(spec: str) -> dict[str, Any]:
-    """What was evaluated: the spec and, for a checkpoint folder, its resolved path and weights' sha256."""
+    """What was evaluated: the spec and, for a checkpoint folder or Hub id, its resolved path, the Hub
+    revision (commit) it was read at, and the weights' sha256."""
     from vla.eval.policies import LEROBOT_PREFIX
-    from vla.hub import file_sha256
+    from vla.hub import file_sha256, resolve_pretrained
 
     identity: dict[str, Any] = {"spec": spec}
-    folder = Path(spec.removeprefix(LEROBOT_PREFIX))
+    name = spec.removeprefix(LEROBOT_PREFIX)
+    folder = Path(name)
+    if not folder.exists() and name.count("/") == 1 and ":" not in name:
+        folder = resolve_pretrained(name, kind="policy")  # the cached snapshot, or a download
+        if folder.parent.name == "snapshots":
+            identity["hub_revision"] = folder.name
     if folder.is_dir():
         identity["path"] = str(folder.resolve())
         for name in ("model.safetensors", "adapter_model.safetensors"):
