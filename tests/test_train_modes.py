@@ -225,6 +225,40 @@ def test_sigint_saves_a_checkpoint_and_a_partial_one_is_removed_at_the_next_star
     assert not partial.exists() and resumed.name == f"step-{step + 1:06d}"
 
 
+@pytest.mark.slow
+def test_ctrl_c_on_two_processes_saves_one_checkpoint_and_leaves_no_process(synthetic_dataset, tmp_path):
+    """Ctrl-C in a terminal sends SIGINT to the launcher and both ranks (one process group)."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"),
+           "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={synthetic_dataset}",
+           f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
+           "training.report_to=[]", "training.steps=100000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics, deadline = out / "metrics.jsonl", time.monotonic() + 900
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted by SIGINT")]
+    assert len(lines) == 1, stderr[-3000:]  # one line, from rank 0
+    last = (out / "checkpoints" / "last").resolve()
+    step = json.loads((last / "trainer_state.json").read_text())["step"]
+    assert f"at step {step} of 100000: checkpoint saved to {last}" in lines[0]
+    assert not list((out / "checkpoints").glob(".tmp-*"))
+    time.sleep(2)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
 def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_path):
     (tmp_path / "half").mkdir()
     with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
