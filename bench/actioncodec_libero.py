@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import write_result  # noqa: E402
-from scripts.actioncodec_libero import chunk_pairs  # noqa: E402
+from scripts.actioncodec_libero import chunk_pairs, gripper_sign_errors  # noqa: E402
 
 
 def encode_decode_ms(tokenizer, chunks: np.ndarray, batch: int, repeats: int) -> float:
@@ -54,7 +54,7 @@ def measure(tokenizer, test: np.ndarray, test_shifted: np.ndarray, args) -> dict
         "mse": float(np.mean(error**2)),
         "mse_per_dim": np.mean(error**2, axis=(0, 1)).round(8).tolist(),
         "max_abs_per_dim": np.abs(error).max(axis=(0, 1)).round(4).tolist(),
-        "gripper_sign_errors": int((np.sign(decoded.actions[..., -1]) != np.sign(test[..., -1])).sum()),
+        "gripper_sign_errors": gripper_sign_errors(decoded.actions, test),
         "valid_fraction": float(decoded.valid.mean()),
         "tokens_per_chunk": token_counts(ids),
         "vocabulary": vocabulary_usage(ids, tokenizer.vocab_size),

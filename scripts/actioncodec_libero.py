@@ -117,18 +117,24 @@ def chunk_pairs(episodes: dict, heldout: bool, horizon: int = HORIZON) -> tuple[
     return np.concatenate(chunks), np.concatenate(shifted)
 
 
+def gripper_sign_errors(decoded: np.ndarray, chunks: np.ndarray) -> int:
+    """Steps whose gripper command (open -1 / close +1; 0 = hold, not counted) decodes to the other sign."""
+    return int(
+        ((np.abs(chunks[..., -1]) >= 0.5) & (np.sign(decoded[..., -1]) != np.sign(chunks[..., -1]))).sum()
+    )
+
+
 def heldout_metrics(tokenizer, chunks: np.ndarray) -> dict:
     """Reconstruction of held-out chunks in physical units, gripper sign flips, code use."""
     ids = tokenizer.encode(chunks)
     decoded = tokenizer.decode(ids).actions
     error = decoded - chunks
-    flips = np.sign(decoded[..., -1]) != np.sign(chunks[..., -1])
     return {
         "n_chunks": int(len(chunks)),
         "mse": float(np.mean(error**2)),
         "mse_per_dim": np.mean(error**2, axis=(0, 1)).round(8).tolist(),
         "max_abs_per_dim": np.abs(error).max(axis=(0, 1)).round(5).tolist(),
-        "gripper_sign_errors": int(flips.sum()),
+        "gripper_sign_errors": gripper_sign_errors(decoded, chunks),
         "codes_used": int(np.unique(ids).size),
     }
 
@@ -173,8 +179,8 @@ def fit(args: argparse.Namespace) -> None:
 
 
 def ship(args: argparse.Namespace) -> None:
-    """A fitted folder -> the folder vla ships: weights in float16 (they load into float32), the fit report
-    without its loss history, a model card. Refuses a result over ``--max-mb``."""
+    """A fitted folder -> the folder vla ships: its weights (``--half``: in float16, loaded into float32), the
+    fit report, a model card. Refuses a result over ``--max-mb``."""
     import shutil
 
     from safetensors.torch import load_file, save_file
@@ -185,13 +191,10 @@ def ship(args: argparse.Namespace) -> None:
     out.mkdir(parents=True)
     shutil.copy(source / "action_tokenizer.json", out)
     weights = load_file(str(source / "actioncodec.safetensors"))
-    save_file(
-        {k: v.half() if v.is_floating_point() else v for k, v in weights.items()},
-        str(out / "actioncodec.safetensors"),
-    )
-    report = json.loads((source / "fit_report.json").read_text())
-    report.pop("history", None)
-    (out / "fit_report.json").write_text(json.dumps(report, indent=1))
+    if args.half:  # only when float32 would not fit: float16 can move a latent across a code boundary
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    save_file(weights, str(out / "actioncodec.safetensors"))
+    shutil.copy(source / "fit_report.json", out)  # config, fit time, held-out figures, the loss curve
     card = Path(args.card).read_text() if args.card else ""
     (out / "README.md").write_text(card)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
@@ -234,12 +237,13 @@ def main(argv: list[str] | None = None) -> None:
                    "every N steps; the same command resumes from it")  # fmt: skip
     p.add_argument("--time-budget", type=float, default=0, help="seconds: choose --steps to fit in them")
     p.add_argument("--out", required=True)
-    p = sub.add_parser("ship", help="a fitted folder -> float16 weights, trimmed report, model card")
+    p = sub.add_parser("ship", help="a fitted folder -> float16 weights, its fit report, a model card")
     p.add_argument("--tokenizer", required=True)
     p.add_argument(
         "--card", default="", help="model card (markdown with YAML metadata) to write as README.md"
     )
     p.add_argument("--max-mb", type=float, default=5.0)
+    p.add_argument("--half", action="store_true", help="store the weights in float16")
     p.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.command == "ship":
