@@ -109,3 +109,24 @@ def test_no_episode_kept_is_one_line_that_says_where_the_episodes_are(tmp_path):
 
     with pytest.raises(DatasetError, match="no episode was kept.*staged outcomes stay in"):
         generate_episodes(tmp_path / "none", ("libero_object",), (0,), 1, max_steps=2, successful_only=True)
+
+
+def test_episodes_are_recorded_in_rounds_over_every_task(tmp_path, monkeypatch):
+    """A partial run covers every task: 5 episodes of each task, then the next 5 of each."""
+    import vla.data.record as record
+
+    order = []
+
+    class Enough(Exception):
+        pass
+
+    def fake(job, staging, settings):
+        order.append((job.task_id, job.episode))
+        if len(order) == 14:
+            raise Enough
+        return {"success": False}
+
+    monkeypatch.setattr(record, "record_episode", fake)
+    with pytest.raises(Enough):
+        generate_episodes(tmp_path / "d", ("libero_object",), (0, 1), 7, images=False)
+    assert order == [(0, e) for e in range(5)] + [(1, e) for e in range(5)] + [(0, 5), (0, 6), (1, 5), (1, 6)]

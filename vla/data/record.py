@@ -291,9 +291,10 @@ def generate_episodes(
             outcomes[job] = _staged_outcome(staging / job.name, job)
     # Recorded in rounds of a few episodes of every task, so that a partial (or interrupted) run already
     # covers every task; the dataset is still built in (suite, task, episode) order.
+    order = {job: i for i, job in enumerate(jobs)}
     pending = sorted(
         (job for job in jobs if job not in outcomes),
-        key=lambda job: (job.episode // EPISODES_PER_ROUND, jobs.index(job)),
+        key=lambda job: (job.episode // EPISODES_PER_ROUND, order[job]),
     )
     started = time.perf_counter()
     with tqdm(total=len(jobs), initial=len(outcomes), desc="recording episodes", unit="episode") as bar:
