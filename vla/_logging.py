@@ -48,7 +48,6 @@ class _CurrentStderrHandler(logging.StreamHandler):
 def configure_logging(level: int = logging.INFO) -> None:
     """Show vla's own log lines (attention implementation, ...) on stderr from the entry points; library
     loggers keep their levels. Under ``accelerate launch`` only rank 0 logs below WARNING."""
-    import os
 
     logger = logging.getLogger("vla")
     if any(getattr(h, "_vla_handler", False) for h in logger.handlers):
@@ -57,5 +56,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler._vla_handler = True
     logger.addHandler(handler)
-    logger.setLevel(level if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING)
+    from vla.distributed import is_launch_rank_zero
+
+    logger.setLevel(level if is_launch_rank_zero() else logging.WARNING)
     logger.propagate = False

@@ -125,12 +125,11 @@ def parse_options(text: str, flag: str = "--options") -> dict[str, Any]:
 
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
+    from vla.config import check_output_folder
     from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
     from vla.distributed import process_state
 
     state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
-    from vla.config import check_output_folder
-
     options = parse_options(args.options)
     if state.is_main_process:
         check_output_folder("--out", Path(args.out).parent)
@@ -583,23 +582,31 @@ def disk_full_message(err: OSError) -> str | None:
     )
 
 
+def exit_on_user_error(err: Exception) -> None:
+    """Bad input, a missing resource or a full disk ends the program with one line, printed by rank 0 only
+    under accelerate launch (the other ranks exit 1 silently); any other error returns for a traceback."""
+    from vla.distributed import is_launch_rank_zero
+
+    message = str(err) if isinstance(err, _user_errors()) else None
+    if message is None and isinstance(err, OSError):
+        message = disk_full_message(err)
+    if message is None:
+        return
+    if not is_launch_rank_zero():
+        raise SystemExit(1) from None
+    raise SystemExit(f"error: {message}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from vla._logging import configure_logging
 
     configure_logging()
-    errors = _user_errors()
     try:
         args.func(args)
-    except (*errors, OSError) as err:  # one line, from the main process only under accelerate (-m vla.eval)
-        import os
-
-        message = str(err) if isinstance(err, errors) else disk_full_message(err)
-        if message is None:
-            raise
-        if int(os.environ.get("RANK", "0")) != 0:
-            raise SystemExit(1) from None
-        raise SystemExit(f"error: {message}") from None
+    except Exception as err:  # also under accelerate launch -m vla.eval
+        exit_on_user_error(err)
+        raise
 
 
 if __name__ == "__main__":

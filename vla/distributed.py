@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 
+def is_launch_rank_zero() -> bool:
+    """True in a plain process and in rank 0 of ``accelerate launch`` / torchrun (read from ``RANK``, without
+    starting accelerate): the one process that prints the user-facing lines."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def use_cpu_processes_without_gpu() -> None:
     """Make ``accelerate launch`` with several processes on a GPU-less machine really distributed.
 

@@ -18,11 +18,10 @@ def main(argv: list[str] | None = None) -> None:
         print(recipe_keys_help())
         return
     recipe, overrides = (argv[0], argv[1:]) if not argv[0].count("=") else (None, argv)
-    import os
-
     from vla._logging import configure_logging
-    from vla.cli import _user_errors, disk_full_message
+    from vla.cli import exit_on_user_error
     from vla.config import load_config
+    from vla.distributed import is_launch_rank_zero
     from vla.train.config import TrainConfig
     from vla.train.trainer import TrainingInterrupted, train
 
@@ -30,16 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     try:
         train(load_config(TrainConfig, recipe, overrides))
     except TrainingInterrupted as stop:  # one line saying where the checkpoint is, exit status 128 + signal
-        if int(os.environ.get("RANK", "0")) == 0:
+        if is_launch_rank_zero():
             print(stop, file=sys.stderr)
         raise SystemExit(128 + stop.signum) from None
-    except (*_user_errors(), OSError) as err:  # one line, from the main process only under accelerate launch
-        message = str(err) if isinstance(err, _user_errors()) else disk_full_message(err)
-        if message is None:
-            raise
-        if int(os.environ.get("RANK", "0")) != 0:
-            raise SystemExit(1) from None
-        raise SystemExit(f"error: {message}") from None
+    except Exception as err:  # one line, from the main process only under accelerate launch
+        exit_on_user_error(err)
+        raise
 
 
 def recipe_keys_help() -> str:

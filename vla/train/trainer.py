@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vla.config import ConfigError, check_output_folder, to_dict
-from vla.distributed import fsdp_without_gpu, use_cpu_processes_without_gpu
+from vla.distributed import fsdp_without_gpu, is_launch_rank_zero, use_cpu_processes_without_gpu
 from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
 
@@ -257,7 +257,7 @@ def train(config: TrainConfig) -> Path:
     """Run (or resume) training; returns the last checkpoint folder."""
     # rank 0 (accelerate launch sets RANK) holds the folder's lock until training ends, before anything is
     # cleared; released explicitly, since a traceback may keep this frame (and an open file) alive
-    main_process = int(os.environ.get("RANK", "0")) == 0
+    main_process = is_launch_rank_zero()
     if main_process:
         check_output_folder("training.output_dir", config.training.output_dir)
     lock = lock_output_dir(Path(config.training.output_dir)) if main_process else None
