@@ -1,5 +1,4 @@
-"""What the evaluation harness can roll out: our checkpoints, lerobot policies, the scripted controller,
-the scripted expert, a random policy.
+"""What the evaluation harness can roll out, and how a ``--policy`` spec finds its class.
 
 Each adapter turns (environment, observation) into an action chunk (n, 7) in physical units. ``reset`` gets
 a per-episode seed so that a sharded or vectorized evaluation gives the same episodes as a single process.
@@ -13,21 +12,20 @@ Two kinds, told apart by ``runs_in_env_worker``:
 
 Each policy also says which observation images it reads (``cameras``) and at what size (``image_size``):
 the simulator renders only those.
+
+A policy class registers the spec it answers to with ``@register_policy`` in its own module (``expert``;
+``lerobot:`` followed by a folder or Hub id; ``None`` for every other spec: a checkpoint folder or Hub id)
+and builds itself from that spec with ``from_spec``. ``vla.eval.policies`` imports the built-in ones.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from vla.sim.libero_env import ACTION_DIM, CAMERAS, check_cameras
-
-#: Prefix of a lerobot policy spec: ``lerobot:<folder or Hub repo id>``.
-LEROBOT_PREFIX = "lerobot:"
-#: Prefix of the open-loop baseline: ``replay:<dataset folder>`` replays the task's mean demonstration.
-REPLAY_PREFIX = "replay:"
+from vla.sim.libero_env import CAMERAS, check_cameras
 
 
 class RolloutPolicy(Protocol):
@@ -70,7 +68,7 @@ class BatchedPolicy:
         return chunks[0]
 
 
-def _policy_cameras(image_keys, who: str) -> tuple[str, ...]:
+def policy_cameras(image_keys, who: str) -> tuple[str, ...]:
     unknown = [key for key in image_keys if key not in CAMERAS]
     if unknown:
         raise ValueError(
@@ -121,170 +119,54 @@ def inference_dtype(requested: str, device):
     return getattr(torch, requested)
 
 
-class CheckpointPolicy(BatchedPolicy):
-    #: Rendered at the size of the images the checkpoint was trained on (``PolicyConfig.image_size``; 256 px,
-    #: the public LIBERO datasets' size, for checkpoints that predate it), so the processor resizes exactly
-    #: as in training rather than feeding the model images rendered at its input size, which it never saw.
-    image_size = 256
-
-    def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto") -> None:
-        super().__init__()
-        from vla.model.policy import VLAPolicy
-
-        self.name = str(path)
-        self.device = inference_device(device)
-        self.dtype = inference_dtype(dtype, self.device)
-        self.policy = VLAPolicy.from_pretrained(path)
-        self.image_size = self.policy.config.image_size or CheckpointPolicy.image_size
-        self.policy.model.to(device=self.device, dtype=self.dtype)
-        self.cameras = _policy_cameras(self.policy.config.image_keys, f"checkpoint {path}")
-
-    def predict(self, observations):
-        chunks, valid = self.policy.predict_action_chunk(list(observations), return_valid=True)
-        return np.asarray(chunks, dtype=np.float64), np.asarray(valid, dtype=bool)
+_Policy = TypeVar("_Policy", bound=type)
+#: Whole specs (``expert``) and prefixes (``lerobot:``) -> the class that answers to them.
+_BY_NAME: dict[str, type] = {}
+_BY_PREFIX: dict[str, type] = {}
+#: The class of every other spec (a checkpoint folder or Hub id).
+_FALLBACK: list[type] = []
 
 
-class ScriptedPolicy:
-    name = "scripted"
-    runs_in_env_worker = True
-    cameras: tuple[str, ...] = ()
-    image_size = None
+def register_policy(spec: str | None) -> Callable[[_Policy], _Policy]:
+    """Class decorator: the class answers to ``spec``, a whole spec (``"expert"``), a prefix ending in ``:``
+    (``"lerobot:"``, followed by a folder, Hub id or dataset), or ``None`` for every spec no other class
+    answers to. Each spec has one class; registering another for it is an error.
 
-    def __init__(self) -> None:
-        from vla.sim.scripted import ScriptedReachGrasp
+    The class builds itself with ``from_spec(argument, *, seed, device, dtype)``: ``argument`` is what follows
+    a prefix (the whole spec for ``None``, empty for a whole spec)."""
 
-        self.controller = ScriptedReachGrasp()
-        self.invalid_chunks = 0
+    def register(cls: _Policy) -> _Policy:
+        if spec is None:
+            taken = _FALLBACK[0] if _FALLBACK else None
+        else:
+            taken = (_BY_PREFIX if spec.endswith(":") else _BY_NAME).get(spec)
+        if taken is not None and taken is not cls:
+            raise ValueError(f"rollout policy spec {spec!r} is already registered to {taken.__name__}")
+        if spec is None:
+            _FALLBACK[:] = [cls]
+        else:
+            (_BY_PREFIX if spec.endswith(":") else _BY_NAME)[spec] = cls
+        return cls
 
-    def reset(self, episode_seed: int) -> None:
-        self.controller.reset()
-
-    def act(self, env, observation):
-        return self.controller.act(env)[None]
-
-
-class ExpertPolicy:
-    """The privileged-state scripted expert (``vla.sim.expert``): solves tasks, for data and baselines."""
-
-    name = "expert"
-    runs_in_env_worker = True
-    cameras: tuple[str, ...] = ()
-    image_size = None
-
-    def __init__(self) -> None:
-        from vla.sim.expert import LiberoExpert
-
-        self.expert = LiberoExpert()
-        self.needs_plan = True
-        self.invalid_chunks = 0
-
-    def reset(self, episode_seed: int) -> None:
-        self.needs_plan = True  # the plan is built from the environment's state at the first act()
-
-    def act(self, env, observation):
-        if self.needs_plan:
-            self.expert.reset(env)
-            self.needs_plan = False
-        return self.expert.act(env)[None]
+    return register
 
 
-class RandomPolicy:
-    name = "random"
-    runs_in_env_worker = True  # as cheap as it gets, and its per-episode generator lives with the episode
-    cameras: tuple[str, ...] = ()
-    image_size = None
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
-        self.invalid_chunks = 0
-
-    def reset(self, episode_seed: int) -> None:
-        self.rng = np.random.default_rng([self.seed, episode_seed])
-
-    def act(self, env, observation):
-        return self.rng.uniform(-1.0, 1.0, size=(1, ACTION_DIM))
-
-
-def mean_demonstrations(dataset: str | Path) -> dict[str, np.ndarray]:
-    """Instruction -> the mean demonstration of that task (steps, 7): each episode's actions resampled
-    linearly onto the median episode length, averaged; the gripper is the sign of the mean (ties open)."""
-    from vla.data.dataset import load_chunked_dataset
-
-    data = load_chunked_dataset(dataset, horizon=1)
-    actions, episodes, tasks = data.column("actions"), data.episode_index(), data.task_index()
-    names = {
-        int(index): str(task)
-        for task, index in zip(
-            data.lerobot.meta.tasks.index, data.lerobot.meta.tasks["task_index"], strict=True
-        )
-    }
-    by_task: dict[str, list[np.ndarray]] = {}
-    for episode in np.unique(episodes):
-        rows = np.flatnonzero(episodes == episode)
-        by_task.setdefault(names[int(tasks[rows[0]])], []).append(actions[rows].astype(np.float64))
-    means = {}
-    for task, demos in by_task.items():
-        length = int(np.median([len(d) for d in demos]))
-        grid = np.linspace(0.0, 1.0, length)
-        resampled = [
-            np.stack([np.interp(grid, np.linspace(0.0, 1.0, len(d)), d[:, j]) for j in range(ACTION_DIM)], 1)
-            for d in demos
-        ]
-        mean = np.mean(resampled, axis=0)
-        mean[:, -1] = np.where(mean[:, -1] > 0, 1.0, -1.0)
-        means[task] = mean
-    return means
-
-
-class MeanReplayPolicy:
-    """Open-loop replay of the task's mean demonstration (``replay:<dataset>``): a baseline that ignores
-    every observation, so a learned policy that beats it is shown to use what it sees. After the replay the
-    arm holds still with the last gripper command."""
-
-    runs_in_env_worker = True
-    cameras: tuple[str, ...] = ()
-    image_size = None
-
-    def __init__(self, dataset: str | Path) -> None:
-        self.name = f"{REPLAY_PREFIX}{dataset}"
-        self.trajectories = mean_demonstrations(dataset)
-        self.invalid_chunks = 0
-        self.replayed = False
-
-    def reset(self, episode_seed: int) -> None:
-        self.replayed = False
-
-    def act(self, env, observation):
-        trajectory = self.trajectories.get(env.instruction)
-        if trajectory is None:
-            raise ValueError(
-                f"the replay dataset has no demonstration of {env.instruction!r}; it has "
-                f"{sorted(self.trajectories)}"
-            )
-        if not self.replayed:
-            self.replayed = True
-            return trajectory.copy()
-        hold = np.zeros((1, ACTION_DIM))
-        hold[0, -1] = trajectory[-1, -1]
-        return hold
+def registered_policies() -> dict[str | None, type]:
+    """Spec (a whole spec, a prefix ending in ``:``, ``None`` for every other spec) -> the class answering it."""
+    return {**_BY_NAME, **_BY_PREFIX, **({None: _FALLBACK[0]} if _FALLBACK else {})}
 
 
 def load_rollout_policy(spec: str, seed: int = 0, device: str = "auto", dtype: str = "auto") -> RolloutPolicy:
     """``scripted``, ``expert``, ``random``, ``replay:<dataset>``, ``lerobot:<folder or Hub id>``, or a
-    checkpoint folder / Hub id.
+    checkpoint folder / Hub id: whatever class registered the spec (``register_policy``) builds it.
 
     ``device`` and ``dtype`` apply to learned policies (a lerobot policy keeps its own dtype)."""
-    if spec == "scripted":
-        return ScriptedPolicy()
-    if spec == "expert":
-        return ExpertPolicy()
-    if spec == "random":
-        return RandomPolicy(seed)
-    if spec.startswith(REPLAY_PREFIX):
-        return MeanReplayPolicy(spec[len(REPLAY_PREFIX) :])
-    if spec.startswith(LEROBOT_PREFIX):
-        from vla.eval.lerobot_policy import LerobotPolicy
-
-        return LerobotPolicy(spec[len(LEROBOT_PREFIX) :], device=device)
-    return CheckpointPolicy(spec, device=device, dtype=dtype)
+    options: dict[str, Any] = {"seed": seed, "device": device, "dtype": dtype}
+    if spec in _BY_NAME:
+        return _BY_NAME[spec].from_spec("", **options)
+    for prefix, cls in _BY_PREFIX.items():
+        if spec.startswith(prefix):
+            return cls.from_spec(spec[len(prefix) :], **options)
+    if not _FALLBACK:
+        raise ValueError(f"no rollout policy answers to {spec!r}; registered: {list(registered_policies())}")
+    return _FALLBACK[0].from_spec(spec, **options)
