@@ -46,7 +46,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

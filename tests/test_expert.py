@@ -70,7 +70,8 @@ def test_footprint_samples_the_rectangle_densely_enough():
 
 @pytest.mark.slow
 def test_expert_solves_libero_object_task_0_within_the_step_limit(tmp_path):
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
 
     results = evaluate(
         EvalConfig(

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.libero
 def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
     from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.data.record import record_scripted_episodes
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
     from vla.tokenizers import AutoActionTokenizer
 
     out = tmp_path
@@ -67,7 +68,8 @@ def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
 
 
 def test_random_policy_scores_zero_in_a_short_rollout(tmp_path):
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
 
     results = evaluate(EvalConfig(task_ids=(0,), policy="random", episodes_per_task=1, max_steps=10, video="none",
                                   output_dir=str(tmp_path)))  # fmt: skip

@@ -217,31 +217,21 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from vla.eval.libero import EvalConfig, evaluate, format_table
+    import dataclasses
 
-    config = EvalConfig(
-        policy=args.policy,
-        suite=args.suite,
-        task_ids=args.tasks,
-        episodes_per_task=args.episodes_per_task,
-        max_steps=args.max_steps,
-        actions_per_chunk=args.actions_per_chunk,
-        protocol=args.protocol,
-        video=args.video,
-        videos_per_task=args.videos_per_task,
-        output_dir=args.out,
-        seed=args.seed,
-        num_envs=args.num_envs,
-        image_size=args.image_size,
-        device=args.device,
-        dtype=args.dtype,
-        overwrite=args.overwrite,
-        max_policy_errors=args.max_policy_errors,
-    )
+    from vla.eval.config import EvalConfig
+    from vla.eval.results import format_table
+    from vla.eval.runner import evaluate
+
+    # each option's dest is the EvalConfig field it sets (--tasks: task_ids, --out: output_dir)
+    fields = {field.name for field in dataclasses.fields(EvalConfig)}
+    config = EvalConfig(**{key: value for key, value in vars(args).items() if key in fields})
     results = evaluate(config)
     if results:  # only the main process of a sharded run holds the merged results
         print(format_table(results))
-        print(f"results: {Path(args.out) / 'results.json'} (chart: results.png, episodes: episodes/)")
+        print(
+            f"results: {Path(config.output_dir) / 'results.json'} (chart: results.png, episodes: episodes/)"
+        )
 
 
 def cmd_tokenizer_import(args: argparse.Namespace) -> None:
@@ -261,15 +251,31 @@ def cmd_push(args: argparse.Namespace) -> None:
     folder = Path(args.checkpoint)
     staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
     if (folder / "vla_policy.json").is_file():
+        from functools import partial
+
+        from vla.eval.results import format_table
         from vla.hub.card import push_checkpoint
+        from vla.model.presets import hub_repo_id
 
         results = Path(args.results) if args.results else None
-        print(f"pushed: {push_checkpoint(folder, args.repo_id, staging, results, private=args.private)}")
+        table = partial(format_table, markdown=True)
+        url = push_checkpoint(
+            folder,
+            args.repo_id,
+            staging,
+            results,
+            private=args.private,
+            results_table=table,
+            hub_id=hub_repo_id,
+        )
+        print(f"pushed: {url}")
         return
     if (folder / "action_tokenizer.json").is_file():
         from vla.hub.card import stage_tokenizer
+        from vla.tokenizers import AutoActionTokenizer
 
-        folder = stage_tokenizer(folder, staging, Path(args.results) if args.results else None)
+        tokenizer = AutoActionTokenizer.from_pretrained(folder)  # refuses anything that is not a tokenizer
+        folder = stage_tokenizer(folder, staging, tokenizer, Path(args.results) if args.results else None)
         print(f"staged: {folder}")
     else:
         raise SystemExit(f"error: {folder} is neither a policy checkpoint nor an action tokenizer folder")
@@ -430,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tasks",
+        dest="task_ids",
+        metavar="TASKS",
         type=_task_list,
         default=(),
         help="comma-separated task ids of each suite, or 'all' (default: all, the standard protocol)",
@@ -474,6 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
+        dest="output_dir",
+        metavar="OUT",
         default="outputs/eval",
         help="run folder; a rerun resumes it only with the same policy and settings (default: %(default)s)",
     )
@@ -545,7 +555,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.config import ConfigError
     from vla.data.dataset import DatasetError
     from vla.data.normalize import StatisticsError
-    from vla.eval.libero import EvaluationStopped
+    from vla.eval.runner import EvaluationStopped
     from vla.hub import BrokenArtifactError, HubUnavailableError
     from vla.model.policy import BrokenPolicyError
     from vla.sim.setup import LiberoSetupError

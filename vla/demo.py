@@ -78,7 +78,9 @@ def run_demo(
 ) -> dict:
     from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
     from vla.data.record import record_scripted_episodes
-    from vla.eval.libero import EvalConfig, evaluate, format_table
+    from vla.eval.config import EvalConfig
+    from vla.eval.results import format_table
+    from vla.eval.runner import evaluate
 
     out = out.resolve()
     timings: dict[str, float] = {}

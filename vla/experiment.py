@@ -330,7 +330,9 @@ def eval_folder(config: ExperimentConfig, name: str, checkpoint: Path) -> Path:
 
 
 def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, Any]]:
-    from vla.eval.libero import EvalConfig, evaluate, format_table
+    from vla.eval.config import EvalConfig
+    from vla.eval.results import format_table
+    from vla.eval.runner import evaluate
 
     e = config.eval
     started = _stage(4, "eval", f"{e.suite} {list(e.tasks) or 'all tasks'} x "

@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from vla.eval.libero import EvalConfig, PolicyError, Rendering, error_row
+from vla.eval.config import EvalConfig
+from vla.eval.rollout import PolicyError, Rendering, error_row
 
 #: Seconds a worker gets to finish cleanly after ``stop`` before it is terminated.
 STOP_TIMEOUT_S = 30
@@ -104,8 +105,8 @@ def _worker_main(conn, job: WorkerJob) -> None:
     """A simulator worker: runs the episodes it is sent until ``stop`` or until the main process is gone."""
     slot = None
     try:
-        from vla.eval.libero import EnvSlot, attempt_episode
         from vla.eval.policies import load_rollout_policy
+        from vla.eval.rollout import EnvSlot, attempt_episode
 
         if job.remote_policy:
             policy = RemotePolicy(conn)

@@ -238,7 +238,9 @@ def _save_checkpoint(
         policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
-        write_policy_card(tmp, to_dict(config), step=step, metrics=metrics)
+        from vla.model.presets import hub_repo_id
+
+        write_policy_card(tmp, to_dict(config), step=step, metrics=metrics, hub_id=hub_repo_id)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)  # the folder appears complete or not at all
         link, tmp_link = ckpt_root / "last", ckpt_root / ".last.tmp"
@@ -534,11 +536,11 @@ def _push(checkpoint: Path, repo_id: str, output_dir: Path) -> None:
     """What ``vla push`` pushes (no training state), staged under ``output_dir/push``."""
     from vla.hub import HubUnavailableError
     from vla.hub.card import push_checkpoint
+    from vla.model.presets import hub_repo_id
 
+    staging = output_dir / "push" / repo_id.replace("/", "--")
     try:
-        print(
-            f"pushed: {push_checkpoint(checkpoint, repo_id, output_dir / 'push' / repo_id.replace('/', '--'))}"
-        )
+        print(f"pushed: {push_checkpoint(checkpoint, repo_id, staging, hub_id=hub_repo_id)}")
     except HubUnavailableError as err:  # training succeeded; the staged folder stays for a later push
         print(f"error: {err}")
 

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from vla.eval.policies import BatchedPolicy
+from vla.eval.policies.base import BatchedPolicy, inference_device, register_policy
 
+#: Prefix of a lerobot policy spec: ``lerobot:<folder or Hub id>``.
+LEROBOT_PREFIX = "lerobot:"
 #: lerobot image feature names (after ``observation.images.``) -> our observation images.
 LEROBOT_CAMERAS: dict[str, str] = {
     "image": "image",
@@ -42,14 +44,13 @@ LEROBOT_EVAL_IMAGE_SIZE = 360
 STATE_KEY = "observation.state"
 
 
+@register_policy(LEROBOT_PREFIX)
 class LerobotPolicy(BatchedPolicy):
     def __init__(self, path: str, device: str = "auto") -> None:
         super().__init__()
         import torch
         from lerobot.configs.policies import PreTrainedConfig
         from lerobot.policies.factory import get_policy_class, make_pre_post_processors
-
-        from vla.eval.policies import inference_device
 
         self.name = f"lerobot:{path}"
         local = Path(path).expanduser()
@@ -112,6 +113,10 @@ class LerobotPolicy(BatchedPolicy):
             )
         self.uses_state = state is not None
         self.n_action_steps = int(getattr(config, "n_action_steps", 0) or 0) or None
+
+    @classmethod
+    def from_spec(cls, argument: str, *, seed: int, device: str, dtype: str) -> LerobotPolicy:
+        return cls(argument, device=device)  # the policy keeps its own dtype
 
     def predict(self, observations: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
