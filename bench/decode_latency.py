@@ -37,9 +37,9 @@ def tiny_policies(block_size: int) -> dict:
     """One tiny VLAPolicy per mode; the same seed gives them the same base and action rows."""
     import numpy as np
 
-    from vla.data.normalize import NormStats
     from vla.model.policy import PolicyConfig, VLAPolicy
     from vla.tokenizers import BinningActionTokenizer
+    from vla.tokenizers.normalize import NormStats
 
     chunks = np.random.default_rng(0).uniform(-1, 1, (64, 4, 4))
     tokenizer = BinningActionTokenizer(horizon=4, action_dim=4, n_bins=256).fit(chunks)

@@ -540,66 +540,10 @@ class _HelpWithRecipeKeys(argparse.Action):
         parser.exit()
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input or a missing resource: shown as one line, not a traceback."""
-    from vla.config import ConfigError
-    from vla.data.dataset import DatasetError
-    from vla.data.normalize import StatisticsError
-    from vla.eval.libero import EvaluationStopped
-    from vla.hub import BrokenArtifactError, HubUnavailableError
-    from vla.model.policy import BrokenPolicyError
-    from vla.sim.setup import LiberoSetupError
-    from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
-    from vla.train.trainer import NonFiniteTrainingError
-
-    return (
-        BrokenArtifactError,
-        BrokenPolicyError,
-        NonFiniteTrainingError,
-        ConfigError,
-        DatasetError,
-        StatisticsError,
-        EvaluationStopped,
-        HubUnavailableError,
-        LiberoSetupError,
-        TokenizerFitError,
-        InvalidTokensError,
-        FileExistsError,
-        FileNotFoundError,
-    )
-
-
-def disk_full_message(err: OSError) -> str | None:
-    """One line for a full disk (ENOSPC/EDQUOT), naming the file; None for any other OSError."""
-    import errno
-
-    if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return None
-    where = f" writing {err.filename}" if err.filename else ""
-    return (
-        f"the disk is full{where} ({err.strerror}); free some space and rerun the same command: finished "
-        "work (staged episodes, checkpoints, evaluated episodes) is kept and resumed"
-    )
-
-
-def exit_on_user_error(err: Exception) -> None:
-    """Bad input, a missing resource or a full disk ends the program with one line, printed by rank 0 only
-    under accelerate launch (the other ranks exit 1 silently); any other error returns for a traceback."""
-    from vla.distributed import is_launch_rank_zero
-
-    message = str(err) if isinstance(err, _user_errors()) else None
-    if message is None and isinstance(err, OSError):
-        message = disk_full_message(err)
-    if message is None:
-        return
-    if not is_launch_rank_zero():
-        raise SystemExit(1) from None
-    raise SystemExit(f"error: {message}") from None
-
-
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from vla._logging import configure_logging
+    from vla.errors import exit_on_user_error
 
     configure_logging()
     try:

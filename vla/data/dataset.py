@@ -10,13 +10,14 @@ import numpy as np
 
 from vla._logging import quiet_known_noise
 from vla.data.features import CANONICAL, LAYOUTS, FeatureMap, detect_gripper_convention, gripper_to_signed
-from vla.data.normalize import FeatureStats, NormStats, check_finite
+from vla.errors import UserError
 from vla.sim.libero_env import ACTION_DIM
+from vla.tokenizers.normalize import FeatureStats, NormStats, check_finite
 
 quiet_known_noise()
 
 
-class DatasetError(ValueError):
+class DatasetError(ValueError, UserError):
     """A dataset is missing, unreachable, or lacks a feature the config names."""
 
 

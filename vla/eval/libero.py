@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from vla.config import check, check_choice, check_output_folder, to_dict
+from vla.errors import UserError
 from vla.eval.policies import INFERENCE_DTYPES
 from vla.eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS, EvalProtocol
 from vla.sim.libero_env import ACTION_DIM, PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
@@ -148,7 +149,7 @@ class PolicyError(RuntimeError):
     policy error without a retry, and ``max_policy_errors`` of them in a row stop the run."""
 
 
-class EvaluationStopped(RuntimeError):
+class EvaluationStopped(RuntimeError, UserError):
     """The run stopped on purpose (too many policy errors in a row); the message says why and what next."""
 
 

@@ -14,15 +14,17 @@ import tempfile
 from pathlib import Path
 from typing import Any, Self
 
+from vla.errors import UserError
+
 #: Seconds to wait for the Hub before calling it unreachable (huggingface_hub reads these at request time).
 HUB_TIMEOUT_S = "10"
 
 
-class BrokenArtifactError(ValueError):
+class BrokenArtifactError(ValueError, UserError):
     """A saved file that cannot be read (truncated, corrupted, or of an unknown kind): the message names it."""
 
 
-class HubUnavailableError(OSError):
+class HubUnavailableError(OSError, UserError):
     """An artifact is neither a local folder nor reachable on (or cached from) the Hugging Face Hub."""
 
 

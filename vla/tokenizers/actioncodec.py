@@ -45,8 +45,8 @@ from typing import Any, Self
 import numpy as np
 
 from vla.config import check, check_choice
-from vla.data.normalize import FeatureStats
 from vla.tokenizers.base import ActionTokenizer, DecodeResult, InvalidTokensError, TokenizerFitError
+from vla.tokenizers.normalize import FeatureStats
 
 WEIGHTS_FILE = "actioncodec.safetensors"
 

@@ -11,19 +11,20 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from vla.config import ConfigError, from_dict, to_dict
-from vla.data.normalize import FeatureStats, check_finite
+from vla.errors import UserError
 from vla.hub import BrokenArtifactError, HubMixin, resolve_pretrained
+from vla.tokenizers.normalize import FeatureStats, check_finite
 
 CONFIG_FILE = "action_tokenizer.json"
 PAD_ID = -1
 """Fills the tail of a variable-length tokenizer's rows (FAST); never a real id. The model side strips it."""
 
 
-class TokenizerFitError(ValueError):
+class TokenizerFitError(ValueError, UserError):
     """The data given to ``fit`` cannot train this tokenizer (too little, wrong shape, NaN)."""
 
 
-class InvalidTokensError(ValueError):
+class InvalidTokensError(ValueError, UserError):
     """``decode(..., strict=True)`` got a token sequence this tokenizer could not have produced."""
 
 

@@ -29,8 +29,8 @@ from typing import Any, Self
 import numpy as np
 
 from vla.config import check
-from vla.data.normalize import FeatureStats
 from vla.tokenizers.base import PAD_ID, ActionTokenizer, DecodeResult, InvalidTokensError, TokenizerFitError
+from vla.tokenizers.normalize import FeatureStats
 
 log = logging.getLogger(__name__)
 
