@@ -18,15 +18,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 MODES = ("autoregressive", "parallel", "blockwise")
 TOKENS = 16  # the paper's ActionCodec tokens per chunk

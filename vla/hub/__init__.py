@@ -123,6 +123,20 @@ def folder_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
+#: The file each kind of vla artifact folder is recognised by (each kind's ``_save_pretrained`` writes it:
+#: ``vla.model.policy.POLICY_FILE``, ``vla.tokenizers.base.CONFIG_FILE``), most specific first.
+ARTIFACT_MARKERS: dict[str, str] = {"policy": "vla_policy.json", "action tokenizer": "action_tokenizer.json"}
+
+
+def artifact_kind_of(folder: str | os.PathLike[str]) -> str | None:
+    """``"policy"`` or ``"action tokenizer"`` for a saved vla artifact folder (by the file it holds);
+    ``None`` for anything else."""
+    for kind, marker in ARTIFACT_MARKERS.items():
+        if (Path(folder) / marker).is_file():
+            return kind
+    return None
+
+
 class HubMixin:
     """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` for any artifact.
 
