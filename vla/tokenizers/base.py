@@ -1,4 +1,6 @@
-"""The one interface every action tokenizer implements, and the loader that reads the saved type."""
+"""The one interface every action tokenizer implements, the registry its implementations join with
+``@register_tokenizer`` (in their own files; this module imports none of them), and the loader that reads
+the saved type."""
 
 from __future__ import annotations
 
