@@ -20,14 +20,9 @@ processor (``after``) or one told only ``do_image_splitting=False`` (``before``:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 N_IMAGES = 2
 TEXT_TOKENS = 40  # chat scaffolding + instruction + state

@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for bench.common when run as a script
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 
 def image_processor(preset: str, fixed: bool):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_policy
 from vla.config import ConfigError, load_config
 from vla.model.decoding import (
     allowed_attention,
@@ -17,6 +16,7 @@ from vla.model.decoding import (
     training_row,
 )
 from vla.model.policy import IGNORE_INDEX, PolicyConfig, VLAPolicy
+from vla.testing import make_policy
 from vla.train.config import TrainConfig
 
 # Prompts of different lengths, so that every batch below is padded.

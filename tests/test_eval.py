@@ -312,10 +312,10 @@ def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_p
 
 @pytest.mark.libero
 def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp_path):
-    from tests.conftest import write_tiny_lerobot_policy
     from vla.eval.policies.lerobot import LerobotPolicy
     from vla.eval.rollout import run_episode
     from vla.sim.libero_env import LiberoEnv
+    from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, n_action_steps=10, chunk_size=10)
     policy = LerobotPolicy(str(folder), device="cpu")

@@ -86,8 +86,8 @@ def test_rendering_on_some_steps_only_changes_no_image_and_no_state():
 
 
 def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
-    from tests.conftest import write_tiny_lerobot_policy
     from vla.eval.policies.lerobot import LerobotPolicy
+    from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
     policy = LerobotPolicy(str(folder))
@@ -101,8 +101,8 @@ def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
 def test_lerobot_channel_last_image_features_are_read(tmp_path):
     import json
 
-    from tests.conftest import write_tiny_lerobot_policy
     from vla.eval.policies.lerobot import LerobotPolicy
+    from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
     config = json.loads((folder / "config.json").read_text())

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.conftest import INSTRUCTION
+from vla.testing import INSTRUCTION
 
 
 def test_mean_demonstration_is_the_time_normalized_average(synthetic_dataset):

@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from vla.data.normalize import FeatureStats, NormStats
 from vla.hub import HubUnavailableError, push_folder_to_hub, resolve_pretrained
+from vla.tokenizers.normalize import FeatureStats, NormStats
 
 
 def test_local_folder_resolves_as_is(tmp_path):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_policy
 from vla.model.policy import IGNORE_INDEX, VLAPolicy
+from vla.testing import make_policy
 
 
 def test_vocabulary_extension_adds_distinct_rows_and_keeps_text_rows(synthetic_dataset, tiny_model_dir):

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from vla.distributed import launch_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUITE, TASK_ID = "libero_object", 0
@@ -51,14 +52,8 @@ def train_command(out: Path, processes: int, steps: int) -> list[str]:
         f"training.steps={steps}",
         "training.overwrite=true",  # a rerun of the demo trains afresh
     ]
-    if processes == 1:
-        return [sys.executable, "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides]
-    return [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(recipes / "accelerate" / "cpu2.yaml"),
-        "--num_processes", str(processes),
-        "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides,
-    ]  # fmt: skip
+    args = [str(recipes / "tiny_cpu.yaml"), *overrides]
+    return launch_command("vla.train", args, processes, recipes / "accelerate" / "cpu2.yaml")
 
 
 def _dataset_complete(folder: Path, episodes: int) -> bool:

@@ -28,13 +28,13 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vla.config import ConfigError, check, check_choice, to_dict
+from vla.distributed import launch_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("data", "tokenizer", "train", "eval")
@@ -269,16 +269,9 @@ def _checkpoint_step(checkpoint: Path) -> int | None:
 def train_command(
     config: ExperimentConfig, recipe_file: Path, resume: bool, overwrite: bool = False
 ) -> list[str]:
-    launch = [sys.executable, "-m", "vla.train"]
-    if config.train.processes > 1:
-        launch = [
-            sys.executable, "-m", "accelerate.commands.launch",
-            "--config_file", str(REPO_ROOT / "recipes" / "accelerate" / "cpu2.yaml"),
-            "--num_processes", str(config.train.processes),
-            "-m", "vla.train",
-        ]  # fmt: skip
     extra = ["training.resume=last"] if resume else ["training.overwrite=true"] if overwrite else []
-    return [*launch, str(recipe_file), *extra]
+    accelerate_config = REPO_ROOT / "recipes" / "accelerate" / "cpu2.yaml"
+    return launch_command("vla.train", [str(recipe_file), *extra], config.train.processes, accelerate_config)
 
 
 def run_train(config: ExperimentConfig) -> Path:

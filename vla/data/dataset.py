@@ -10,13 +10,14 @@ import numpy as np
 
 from vla._logging import quiet_known_noise
 from vla.data.features import CANONICAL, LAYOUTS, FeatureMap, detect_gripper_convention, gripper_to_signed
-from vla.data.normalize import FeatureStats, NormStats, check_finite
+from vla.errors import UserError
 from vla.sim.libero_env import ACTION_DIM
+from vla.tokenizers.normalize import FeatureStats, NormStats, check_finite
 
 quiet_known_noise()
 
 
-class DatasetError(ValueError):
+class DatasetError(ValueError, UserError):
     """A dataset is missing, unreachable, or lacks a feature the config names."""
 
 
@@ -266,3 +267,24 @@ def compare_with_shipped_stats(
             if stat in theirs
         }
     return report
+
+
+def format_stats_report(
+    stats: NormStats, diffs: dict[str, dict[str, float]], keys: tuple[str, ...] = ("state", "actions")
+) -> str:
+    """The terminal view of ``vla data stats``: mean, std, q01, q99 per feature, then the largest
+    differences from the shipped ``stats.json`` (:func:`compare_with_shipped_stats`)."""
+    lines = []
+    for key in keys:
+        s = stats[key]
+        lines.append(f"{key}: dim {s.dim}")
+        for stat in ("mean", "std", "q01", "q99"):
+            lines.append(f"  {stat:<5} " + " ".join(f"{v:+.4f}" for v in getattr(s, stat)))
+    if not diffs:
+        lines.append("the dataset ships no stats.json to compare with")
+    for key, row in diffs.items():
+        lines.append(
+            f"largest |ours - shipped stats.json| for {key}: "
+            + ", ".join(f"{k} {v:.2e}" for k, v in row.items())
+        )
+    return "\n".join(lines)

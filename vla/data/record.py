@@ -458,3 +458,17 @@ def record_scripted_episodes(
         successful_only=successful_only,
         overwrite=overwrite,
     )
+
+
+def format_generation_report(report: dict[str, Any]) -> str:
+    """The terminal table of a generation report (``meta/vla_generation.json``): success and mean steps
+    per task, then the totals."""
+    lines = [f"{'task':<22} success  mean steps"]
+    for task, row in report["per_task"].items():
+        steps = sum(row["steps"]) / len(row["steps"])
+        lines.append(f"{task:<22} {row['successes']:>3}/{row['episodes']:<3}  {steps:6.1f}")
+    overall = report["overall"]
+    lines.append(
+        f"overall: {overall['successes']}/{overall['episodes']} succeeded, {overall['kept']} episodes kept"
+    )
+    return "\n".join(lines)

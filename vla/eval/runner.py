@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vla.config import check_output_folder
+from vla.errors import UserError
 from vla.eval.config import EvalConfig
 from vla.eval.results import (
     EPISODES_DIR,
@@ -42,7 +43,7 @@ MAX_AUTO_ENVS = 8
 RUN_OUTPUTS = (EPISODES_DIR, "videos", "results.json", "results.png", "eval_info.json", FINGERPRINT_FILE)
 
 
-class EvaluationStopped(RuntimeError):
+class EvaluationStopped(RuntimeError, UserError):
     """The run stopped on purpose (too many policy errors in a row); the message says why and what next."""
 
 

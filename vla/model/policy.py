@@ -19,7 +19,7 @@ import numpy as np
 
 from vla._logging import quiet_known_noise
 from vla.config import ConfigError, check, check_choice, from_dict, to_dict
-from vla.data.normalize import NormStats
+from vla.errors import UserError
 from vla.hub import HubMixin
 from vla.model.decoding import (
     DECODING_MODES,
@@ -36,6 +36,7 @@ from vla.model.decoding import (
     training_row,
 )
 from vla.tokenizers.base import ActionTokenizer, AutoActionTokenizer
+from vla.tokenizers.normalize import NormStats
 
 logger = logging.getLogger(__name__)
 quiet_known_noise()
@@ -43,7 +44,7 @@ quiet_known_noise()
 POLICY_FILE = "vla_policy.json"
 
 
-class BrokenPolicyError(ValueError):
+class BrokenPolicyError(ValueError, UserError):
     """A checkpoint that cannot act as it was trained: files changed since save, a tokenizer that does not fit
     the vocabulary, non-finite weights. Refused at load, never scored."""
 

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from vla.errors import UserError
+
 #: Debian packages that provide each headless OpenGL backend MuJoCo can use.
 GL_BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
     "egl": ("libegl1", "libegl-mesa0", "libgl1-mesa-dri"),
@@ -27,7 +29,7 @@ GL_BACKEND_PACKAGES: dict[str, tuple[str, ...]] = {
 _GL_BACKEND_LIBRARIES = {"egl": "EGL", "osmesa": "OSMesa"}
 
 
-class LiberoSetupError(RuntimeError):
+class LiberoSetupError(RuntimeError, UserError):
     """LIBERO cannot run here; the message says what to install or do."""
 
 

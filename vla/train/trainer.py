@@ -21,6 +21,7 @@ from typing import Any
 
 from vla.config import ConfigError, check_output_folder, to_dict
 from vla.distributed import fsdp_without_gpu, is_launch_rank_zero, use_cpu_processes_without_gpu
+from vla.errors import UserError
 from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
 
@@ -278,8 +279,8 @@ def _train(config: TrainConfig) -> Path:
     from tqdm.auto import tqdm
 
     from vla.data.dataset import compute_norm_stats, load_chunked_dataset
-    from vla.data.normalize import NormStats
     from vla.model.policy import VLAPolicy
+    from vla.tokenizers.normalize import NormStats
 
     tc = config.training
     out = Path(tc.output_dir)
@@ -495,7 +496,7 @@ class _StopOnSignal:
         return bool(self.signum)
 
 
-class NonFiniteTrainingError(RuntimeError):
+class NonFiniteTrainingError(RuntimeError, UserError):
     """The loss or the gradient norm is NaN or infinite: training stops before the update reaches the weights."""
 
 

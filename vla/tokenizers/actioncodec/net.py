@@ -23,7 +23,7 @@ from torch import nn
 from vector_quantize_pytorch import VectorQuantize
 
 if TYPE_CHECKING:
-    from vla.tokenizers.actioncodec import ActionCodecConfig
+    from vla.tokenizers.actioncodec.config import ActionCodecConfig
 
 NORM_EPS = 1e-2  # the released blocks' LayerNorm epsilon
 POSITION_SCALE = 0.1  # sin/cos and Fourier codes are added at a tenth of unit scale, as released

@@ -2,6 +2,8 @@
 
 The layout matches the ``stats.json`` that LeRobot datasets ship ({feature: {stat: [values]}}), so the
 statistics of a public dataset and ours read the same way. They travel inside tokenizers and checkpoints.
+They live here, below ``vla.data``, because every tokenizer computes and carries its own; the dataset,
+policy and trainer read them from here.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vla.errors import UserError
 from vla.hub import HubMixin
 
 STAT_NAMES = ("mean", "std", "min", "max", "q01", "q99")
 STATS_FILE = "norm_stats.json"
 
 
-class StatisticsError(ValueError):
+class StatisticsError(ValueError, UserError):
     """Data given for statistics is empty, non-finite, or does not match the statistics' shape."""
 
 

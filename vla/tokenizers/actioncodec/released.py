@@ -1,6 +1,6 @@
 """Reading the ActionCodec checkpoints the authors released (e.g. ``ZibinDong/ActionCodec-Base-RVQft`` on
 the Hub): their ``config.json`` (``model_type: "action_codec"``) and ``model.safetensors``, mapped onto
-:class:`vla.tokenizers.actioncodec.ActionCodecTokenizer`.
+:class:`vla.tokenizers.actioncodec.tokenizer.ActionCodecTokenizer`.
 
 Their layout, as their configuration/modeling code names it:
 
@@ -27,7 +27,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vla.tokenizers.actioncodec.tokenizer import ActionCodecTokenizer
 
 RELEASED_CONFIG = "config.json"
 RELEASED_WEIGHTS = "model.safetensors"
@@ -44,7 +47,7 @@ LIBERO_ACTION_SCALE = (
     -1.0,
 )
 
-# Their per-layer names -> ours (vla.tokenizers._actioncodec_net.Block).
+# Their per-layer names -> ours (vla.tokenizers.actioncodec.net.Block).
 _LAYER_NAMES = {
     "norm1": "attn_norm",
     "norm2": "mlp_norm",
@@ -187,3 +190,39 @@ def state_dict(config: dict[str, Any], weights: dict[str, Any], embodiment: str)
         else:
             raise ReleasedCheckpointError(f"weight {key!r} is not mapped onto vla's ActionCodec")
     return out
+
+
+def load_released(
+    cls: type[ActionCodecTokenizer],
+    folder: Path,
+    embodiment: str | None,
+    action_scale: tuple[float, ...] | None,
+    device: str,
+) -> ActionCodecTokenizer:
+    """``cls`` (an ActionCodecTokenizer) from a folder in the authors' layout, for one embodiment: see
+    :meth:`ActionCodecTokenizer.from_released`."""
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from vla.tokenizers.actioncodec.config import ActionCodecConfig
+    from vla.tokenizers.normalize import FeatureStats
+
+    config = json.loads((folder / RELEASED_CONFIG).read_text())
+    name = pick_embodiment(list(config["embodiment_config"]), embodiment)
+    if action_scale is None:
+        if name not in LIBERO_EMBODIMENTS:
+            raise ReleasedCheckpointError(
+                f"action_scale=None is invalid for embodiment {name!r}: only LIBERO's normalization is "
+                "known; pass one signed scale per action dimension"
+            )
+        action_scale = LIBERO_ACTION_SCALE
+    fields = config_fields(config, name)
+    tokenizer = cls(ActionCodecConfig(**fields, action_scale=tuple(action_scale), device=device))
+    state = state_dict(config, load_file(str(folder / RELEASED_WEIGHTS)), name)
+    tokenizer.net = tokenizer._build_net()
+    tokenizer.net.load_state_dict(state, strict=True)  # raises naming any of our keys left unset
+    tokenizer.net.eval()
+    scale = np.abs(np.asarray(action_scale, dtype=np.float64))
+    zeros = np.zeros_like(scale)
+    tokenizer.action_stats = FeatureStats(zeros, scale, -scale, scale, -scale, scale)
+    return tokenizer
