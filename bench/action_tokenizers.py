@@ -125,7 +125,9 @@ def main() -> None:
             n_tokens = tokenizer.tokens_per_chunk
             if tokenizer.variable_length:
                 n_tokens = int(np.ceil(counts["mean"])) + 1  # + the end token
-            policy = VLAPolicy.from_base(PolicyConfig(), tokenizer, compute_norm_stats(dataset))
+            policy = VLAPolicy.from_base(
+                PolicyConfig(horizon=args.horizon), tokenizer, compute_norm_stats(dataset)
+            )
             row = {
                 "options": options,
                 "fit_s": round(fit_s, 1),

@@ -58,7 +58,7 @@ def main() -> None:
         for mode in args.modes:
             out = Path(tmp) / mode
             cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"),
-                   f"data.dataset={args.dataset}", f"data.horizon={args.horizon}",
+                   f"data.dataset={args.dataset}", f"policy.horizon={args.horizon}",
                    f"tokenizer.pretrained={tokenizer_dir}", f"policy.decoding={mode}",
                    f"training.output_dir={out}", f"training.steps={args.steps}", "training.report_to=[]"]  # fmt: skip
             start = time.perf_counter()

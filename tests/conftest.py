@@ -48,7 +48,7 @@ def synthetic_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
-    from vla.model.tiny import tiny_model_path
+    from vla.model.backbones.smolvlm import tiny_model_path
 
     return tiny_model_path()
 
@@ -68,7 +68,8 @@ def make_policy(dataset_dir: Path, horizon: int = 4, **policy_fields):
     tokenizer = BinningActionTokenizer(horizon=horizon, n_bins=32).fit(
         episode_action_chunks(dataset, horizon)
     )
-    return VLAPolicy.from_base(PolicyConfig(**policy_fields), tokenizer, compute_norm_stats(dataset)), dataset
+    config = PolicyConfig(horizon=horizon, **policy_fields)
+    return VLAPolicy.from_base(config, tokenizer, compute_norm_stats(dataset)), dataset
 
 
 def write_tiny_lerobot_policy(

@@ -116,7 +116,7 @@ def test_config_and_tokenizer_checks(synthetic_dataset):
     stats = compute_norm_stats(load_chunked_dataset(synthetic_dataset, 4))
     for mode in ("parallel", "blockwise"):
         with pytest.raises(ConfigError, match=f"decoding='{mode}'.*variable-length 'fast'.*'autoregressive'"):
-            VLAPolicy.from_base(PolicyConfig(decoding=mode), fast, stats)
+            VLAPolicy.from_base(PolicyConfig(horizon=4, decoding=mode), fast, stats)
 
 
 def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked(monkeypatch, caplog):

@@ -106,7 +106,7 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
         "fast", horizon=4, action_dim=7, vocab_size=300, max_tokens=24
     )
     tokenizer.fit(chunks)
-    policy = VLAPolicy.from_base(PolicyConfig(), tokenizer, compute_norm_stats(dataset))
+    policy = VLAPolicy.from_base(PolicyConfig(horizon=4), tokenizer, compute_norm_stats(dataset))
     batch = policy.collate([dataset[0], dataset[1]])
     expected = tokenizer.encode(np.stack([np.asarray(dataset[i]["actions"]) for i in (0, 1)]))
     for row in range(2):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vla.hub import HubUnavailableError
-from vla.model.presets import PRESETS, resolve_model_source
-from vla.model.tiny import IMAGE_SEQ_LEN, build_tiny_smolvlm
+from vla.model.backbones import resolve_model_source
+from vla.model.backbones.smolvlm import IMAGE_SEQ_LEN, PRESETS, build_tiny_smolvlm
 
 
 def test_tiny_model_uses_the_real_smolvlm_classes(tiny_model_dir):
@@ -81,8 +81,7 @@ def test_real_preset_offline_fails_fast_with_instructions(monkeypatch, tmp_path)
 def test_small_preset_is_built_offline_with_the_same_classes():
     from transformers import AutoConfig, AutoProcessor
 
-    from vla.model.presets import resolve_model_source
-    from vla.model.tiny import EMBEDDED
+    from vla.model.backbones.smolvlm import EMBEDDED
 
     folder = resolve_model_source("small")
     config = AutoConfig.from_pretrained(folder)

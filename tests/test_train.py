@@ -14,7 +14,7 @@ def config_for(dataset, out, *overrides):
     return load_config(
         TrainConfig,
         RECIPE,
-        [f"data.dataset={dataset}", f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2",
+        [f"data.dataset={dataset}", f"training.output_dir={out}", "policy.horizon=4", "training.batch_size=2",
          "tokenizer.options.n_bins=32", *overrides],
     )  # fmt: skip
 

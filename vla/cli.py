@@ -45,7 +45,7 @@ def cmd_setup_libero(args: argparse.Namespace) -> None:
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> None:
-    from vla.model.tiny import tiny_model_path
+    from vla.model.backbones.smolvlm import tiny_model_path
 
     print(tiny_model_path())
 

@@ -77,7 +77,7 @@ def policy_card_metadata(train_config: dict[str, Any], eval_results: dict[str, A
     results, a ``model-index`` entry per LIBERO suite (metric: success rate in %)."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    from vla.model.presets import hub_repo_id
+    from vla.model.backbones import hub_repo_id
 
     policy, data = train_config.get("policy", {}), train_config.get("data", {})
     base = hub_repo_id(str(policy.get("base_model", "")))

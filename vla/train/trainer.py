@@ -33,22 +33,20 @@ def build_tokenizer(config: TrainConfig, dataset):
     from vla.data.dataset import check_stats_match, fit_action_tokenizer
     from vla.tokenizers import AutoActionTokenizer
 
-    if config.tokenizer.pretrained:
+    if config.tokenizer.pretrained:  # its horizon must be policy.horizon: VLAPolicy checks it
         tokenizer = AutoActionTokenizer.from_pretrained(config.tokenizer.pretrained)
-        if tokenizer.horizon != config.data.horizon:
-            raise ConfigError(
-                f"data.horizon={config.data.horizon} differs from the pretrained tokenizer's horizon "
-                f"{tokenizer.horizon}; set data.horizon={tokenizer.horizon}"
-            )
         check_stats_match(tokenizer.action_stats, dataset, "actions")
         return tokenizer
-    return fit_action_tokenizer(config.tokenizer.type, dataset, config.data.horizon, config.tokenizer.options)
+    return fit_action_tokenizer(
+        config.tokenizer.type, dataset, config.policy.horizon, config.tokenizer.options
+    )
 
 
 def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     """The checkpoint's own action tokenizer (its token ids are what the weights learned), never a refit.
 
-    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line.
+    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line (runs
+    saved before the horizon moved to the policy config recorded it as ``data.horizon``).
     """
     from vla.data.dataset import check_stats_match
     from vla.model.policy import ACTION_TOKENIZER_DIR
@@ -57,7 +55,7 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     saved = json.loads((checkpoint / TRAIN_CONFIG_FILE).read_text())
     for name, now, then in (
         ("tokenizer", to_dict(config.tokenizer), saved.get("tokenizer")),
-        ("data.horizon", config.data.horizon, saved.get("data", {}).get("horizon")),
+        ("policy.horizon", config.policy.horizon, saved_horizon(saved)),
     ):
         if now != then:
             raise ConfigError(
@@ -67,6 +65,11 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     tokenizer = AutoActionTokenizer.from_pretrained(checkpoint / ACTION_TOKENIZER_DIR)
     check_stats_match(tokenizer.action_stats, dataset, "actions")
     return tokenizer
+
+
+def saved_horizon(saved_config: dict[str, Any]) -> int | None:
+    """The horizon a saved training config ran with."""
+    return saved_config.get("policy", {}).get("horizon", saved_config.get("data", {}).get("horizon"))
 
 
 def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
@@ -303,7 +306,7 @@ def _train(config: TrainConfig) -> Path:
             print(f"removed {partial}: a partial checkpoint left by an interrupted run")
     accelerator.wait_for_everyone()
     set_seed(tc.seed)
-    dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
+    dataset = load_chunked_dataset(config.data.dataset, config.policy.horizon, config.data.feature_map())
     if resume_from is not None:  # the checkpoint's tokenizer and statistics, as its weights learned them
         tokenizer, norm_stats = (
             resume_tokenizer(config, resume_from, dataset),
