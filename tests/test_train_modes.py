@@ -394,6 +394,37 @@ def test_tensorboard_logs_and_gradient_checkpointing(synthetic_dataset, tmp_path
     assert events and events[0].stat().st_size > 0
 
 
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients(synthetic_dataset, finetune):
+    """training.gradient_checkpointing: the text layers run again in the backward pass (what saves the
+    memory), and every trainable parameter gets the gradient it gets without it."""
+    from tests.conftest import make_policy
+    from vla.train.trainer import enable_gradient_checkpointing
+
+    policy, dataset = make_policy(synthetic_dataset, finetune=finetune, lora_rank=4)
+    batch = policy.collate([dataset[0], dataset[5], dataset[11]])
+    mlp = policy.model.get_decoder().layers[0].mlp  # counts its runs (the recomputation bypasses hooks)
+    calls, forward = [], mlp.forward
+    mlp.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
+    params = {name: p for name, p in policy.model.named_parameters() if p.requires_grad}
+
+    def gradients():
+        policy.model.train()
+        policy.model.zero_grad()
+        calls.clear()
+        policy.loss(batch).backward()
+        return len(calls), {name: p.grad.detach().clone() for name, p in params.items()}
+
+    plain_calls, plain = gradients()
+    enable_gradient_checkpointing(policy)
+    checkpointed_calls, checkpointed = gradients()
+    assert (plain_calls, checkpointed_calls) == (1, 2)
+    assert plain.keys() == checkpointed.keys() and len(plain) > 0
+    for name, grad in plain.items():
+        assert grad.abs().sum() > 0 or finetune == "lora", name
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset, tmp_path, monkeypatch):
     from vla.cli import main
 

@@ -72,6 +72,14 @@ def saved_horizon(saved_config: dict[str, Any]) -> int | None:
     return saved_config.get("policy", {}).get("horizon", saved_config.get("data", {}).get("horizon"))
 
 
+def enable_gradient_checkpointing(policy) -> None:
+    """Recompute activations in the backward pass (``training.gradient_checkpointing``): same gradients,
+    less memory."""
+    policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if policy.is_lora:
+        policy.model.enable_input_require_grads()
+
+
 def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
     """Linear warmup then cosine decay, indexed by optimizer steps already taken (0 for the first step).
 
@@ -319,9 +327,7 @@ def _train(config: TrainConfig) -> Path:
         policy_config = dataclasses.replace(policy_config, image_size=dataset.image_size)
     policy = VLAPolicy.from_base(policy_config, tokenizer, norm_stats)
     if tc.gradient_checkpointing:
-        policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if policy.is_lora:
-            policy.model.enable_input_require_grads()
+        enable_gradient_checkpointing(policy)
     policy.model.train()
     loader = DataLoader(
         dataset,

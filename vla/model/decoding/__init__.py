@@ -1,7 +1,8 @@
 """Decoding modes (see base.py for the interface): autoregressive, parallel and blockwise are built in; a
 new mode is one file here with a ``@register_decoding_mode`` class, imported below so that it registers."""
 
-from vla.model.decoding import autoregressive, blockwise, parallel  # noqa: F401 (they register)
+# registration order is the order config errors list the modes in
+from vla.model.decoding import autoregressive, parallel, blockwise  # noqa: F401, I001 (they register)
 from vla.model.decoding.autoregressive import ActionTokenMask, ExactLengthMask
 from vla.model.decoding.base import (
     IGNORE_INDEX,
