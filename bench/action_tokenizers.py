@@ -95,14 +95,10 @@ def main() -> None:
 
     import numpy as np
 
-    from vla.data.dataset import (
-        compute_norm_stats,
-        episode_action_chunks,
-        fit_action_tokenizer,
-        load_chunked_dataset,
-    )
+    from vla.data.dataset import compute_norm_stats, episode_action_chunks, load_chunked_dataset
     from vla.model.policy import PolicyConfig, VLAPolicy
     from vla.tokenizers.diagnostics import reconstruction_error, token_counts
+    from vla.train.tokenizer import fit_action_tokenizer
 
     overrides = json.loads(args.options)
     dataset = load_chunked_dataset(args.dataset, args.horizon)

@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES))
     args = parser.parse_args()
 
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import load_chunked_dataset
     from vla.eval.libero import EvalConfig, evaluate
+    from vla.train.tokenizer import fit_action_tokenizer
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

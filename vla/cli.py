@@ -126,8 +126,9 @@ def parse_options(text: str, flag: str = "--options") -> dict[str, Any]:
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.config import check_output_folder
-    from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.distributed import process_state
+    from vla.train.tokenizer import fit_action_tokenizer
 
     state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
     options = parse_options(args.options)

@@ -77,10 +77,11 @@ def run_demo(
     eval_max_steps: int = 60,
 ) -> dict:
     from vla.config import load_config
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import load_chunked_dataset
     from vla.data.record import record_scripted_episodes
     from vla.eval.libero import EvalConfig, evaluate, format_table
     from vla.train.config import TrainConfig
+    from vla.train.tokenizer import fit_action_tokenizer
 
     out = out.resolve()
     timings: dict[str, float] = {}

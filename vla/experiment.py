@@ -240,7 +240,8 @@ def run_data(config: ExperimentConfig) -> Path:
 
 
 def run_tokenizer(config: ExperimentConfig) -> Path:
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import load_chunked_dataset
+    from vla.train.tokenizer import fit_action_tokenizer
 
     folder = config.out / "tokenizer"
     horizon = train_config(config).policy.horizon

@@ -30,8 +30,9 @@ TRAINER_STATE_FILE = "trainer_state.json"
 
 
 def build_tokenizer(config: TrainConfig, dataset):
-    from vla.data.dataset import check_stats_match, fit_action_tokenizer
+    from vla.data.dataset import check_stats_match
     from vla.tokenizers import AutoActionTokenizer
+    from vla.train.tokenizer import fit_action_tokenizer
 
     if config.tokenizer.pretrained:  # its horizon must be policy.horizon: VLAPolicy checks it
         tokenizer = AutoActionTokenizer.from_pretrained(config.tokenizer.pretrained)
