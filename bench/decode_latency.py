@@ -39,7 +39,7 @@ def tiny_policies(block_size: int) -> dict:
     chunks = np.random.default_rng(0).uniform(-1, 1, (64, 4, 4))
     tokenizer = BinningActionTokenizer(horizon=4, action_dim=4, n_bins=256).fit(chunks)
     assert tokenizer.tokens_per_chunk == TOKENS
-    config = dict(attn_implementation="sdpa", decoding_block_size=block_size)
+    config = dict(horizon=4, attn_implementation="sdpa", decoding_block_size=block_size)
     return {
         mode: VLAPolicy.from_base(PolicyConfig(decoding=mode, **config), tokenizer, NormStats({}))
         for mode in MODES

@@ -137,7 +137,7 @@ def experiment_row(folder: Path, frames: int) -> dict:
 
     # the config the experiment ran with, as it wrote it
     config = from_dict(ExperimentConfig, json.loads((folder / "experiment.json").read_text()))
-    horizon = train_config(config).data.horizon
+    horizon = train_config(config).policy.horizon
     dataset = load_chunked_dataset(config.data_folder, horizon)
     row: dict = {"experiment": config.name, "folder": str(folder), "data": str(config.data_folder)}
     row["tokenizer"] = tokenizer_row(folder / "tokenizer", episode_action_chunks(dataset, horizon))

@@ -34,8 +34,7 @@ def build_model(preset: str, attn: str, dtype, device):
     import torch
     from transformers import SmolVLMForConditionalGeneration
 
-    from vla.model.presets import PRESETS
-    from vla.model.tiny import build_tiny_config
+    from vla.model.backbones.smolvlm import PRESETS, build_tiny_config
 
     if preset == "tiny":
         config = build_tiny_config(vocab_size=512, image_token_id=4, pad_token_id=2, eos_token_id=7)

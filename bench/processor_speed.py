@@ -25,8 +25,8 @@ def image_processor(preset: str, fixed: bool):
     preset before the fix; the embedded presets were always built with their size: ``None``)."""
     from transformers import AutoProcessor, SmolVLMImageProcessor
 
-    from vla.model.presets import PRESETS, resolve_model_source
-    from vla.model.tiny import EMBEDDED
+    from vla.model.backbones import resolve_model_source
+    from vla.model.backbones.smolvlm import EMBEDDED, PRESETS
 
     if preset in EMBEDDED:
         return AutoProcessor.from_pretrained(resolve_model_source(preset)).image_processor if fixed else None

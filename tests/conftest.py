@@ -19,7 +19,7 @@ def synthetic_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
-    from vla.model.tiny import tiny_model_path
+    from vla.model.backbones.smolvlm import tiny_model_path
 
     return tiny_model_path()
 

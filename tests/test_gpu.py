@@ -24,7 +24,7 @@ def _policy(decoding: str = "autoregressive"):
 
     chunks = np.random.default_rng(0).uniform(-1, 1, (64, 4, 7))
     tokenizer = BinningActionTokenizer(horizon=4, action_dim=7, n_bins=64).fit(chunks)
-    config = PolicyConfig(decoding=decoding, attn_implementation="sdpa")
+    config = PolicyConfig(horizon=4, decoding=decoding, attn_implementation="sdpa")
     return VLAPolicy.from_base(config, tokenizer, NormStats({}))
 
 

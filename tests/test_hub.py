@@ -72,7 +72,7 @@ def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
     from huggingface_hub import ModelCard
 
     from vla.hub.card import policy_card_metadata, write_policy_card
-    from vla.model.presets import hub_repo_id
+    from vla.model.backbones import hub_repo_id
 
     results = {"per_suite": {"libero_object": {"success_rate": 0.955, "episodes": 500}}}
     config = {

@@ -45,7 +45,7 @@ def cmd_setup_libero(args: argparse.Namespace) -> None:
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> None:
-    from vla.model.tiny import tiny_model_path
+    from vla.model.backbones.smolvlm import tiny_model_path
 
     print(tiny_model_path())
 
@@ -113,9 +113,10 @@ def parse_options(text: str, flag: str = "--options") -> dict[str, Any]:
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.config import check_output_folder
-    from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.distributed import process_state
     from vla.tokenizers.base import tokenizer_class, tokenizer_classes
+    from vla.train.tokenizer import fit_action_tokenizer
 
     state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
     options = parse_options(args.options)
@@ -220,7 +221,7 @@ def cmd_push(args: argparse.Namespace) -> None:
 
         from vla.eval.results import format_table
         from vla.hub.card import push_checkpoint
-        from vla.model.presets import hub_repo_id
+        from vla.model.backbones import hub_repo_id
 
         results = Path(args.results) if args.results else None
         table = partial(format_table, markdown=True)

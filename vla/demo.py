@@ -71,11 +71,14 @@ def run_demo(
     eval_episodes: int = 2,
     eval_max_steps: int = 60,
 ) -> dict:
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.config import load_config
+    from vla.data.dataset import load_chunked_dataset
     from vla.data.record import record_scripted_episodes
     from vla.eval.config import EvalConfig
     from vla.eval.results import format_table
     from vla.eval.runner import evaluate
+    from vla.train.config import TrainConfig
+    from vla.train.tokenizer import fit_action_tokenizer
 
     out = out.resolve()
     timings: dict[str, float] = {}
@@ -95,7 +98,8 @@ def run_demo(
 
     print(f"[2/4] fitting a {tokenizer} action tokenizer", flush=True)
     t = time.perf_counter()
-    horizon = 8
+    # the horizon is the training recipe's (policy.horizon): the tokenizer fitted here must match it
+    horizon = load_config(TrainConfig, _recipes_dir() / "tiny_cpu.yaml").policy.horizon
     action_tokenizer = fit_action_tokenizer(
         tokenizer,
         load_chunked_dataset(out / "dataset", horizon),

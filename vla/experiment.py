@@ -66,7 +66,7 @@ class DataStage:
 @dataclass(frozen=True)
 class TokenizerStage:
     type: str = "binning"
-    #: Fields of the tokenizer's own config; the horizon comes from the training recipe's data.horizon.
+    #: Fields of the tokenizer's own config; the horizon comes from the training recipe's policy.horizon.
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -240,10 +240,11 @@ def run_data(config: ExperimentConfig) -> Path:
 
 
 def run_tokenizer(config: ExperimentConfig) -> Path:
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import load_chunked_dataset
+    from vla.train.tokenizer import fit_action_tokenizer
 
     folder = config.out / "tokenizer"
-    horizon = train_config(config).data.horizon
+    horizon = train_config(config).policy.horizon
     started = _stage(2, "tokenizer", f"fitting {config.tokenizer.type} on chunks of {horizon}")
     if folder.is_dir():
         print(f"      done: {folder}")

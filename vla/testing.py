@@ -59,7 +59,8 @@ def make_policy(dataset_dir: Path, horizon: int = 4, **policy_fields):
     tokenizer = BinningActionTokenizer(horizon=horizon, n_bins=32).fit(
         episode_action_chunks(dataset, horizon)
     )
-    return VLAPolicy.from_base(PolicyConfig(**policy_fields), tokenizer, compute_norm_stats(dataset)), dataset
+    config = PolicyConfig(horizon=horizon, **policy_fields)
+    return VLAPolicy.from_base(config, tokenizer, compute_norm_stats(dataset)), dataset
 
 
 def write_tiny_lerobot_policy(

@@ -192,31 +192,6 @@ def frames_with_successor(dataset: ChunkedDataset) -> np.ndarray:
     return np.flatnonzero(episodes[:-1] == episodes[1:])
 
 
-def fit_action_tokenizer(
-    tokenizer_type: str,
-    dataset: ChunkedDataset,
-    horizon: int,
-    options: dict[str, Any] | None = None,
-    fit_kwargs: dict[str, Any] | None = None,
-):
-    """A new ``tokenizer_type`` tokenizer fitted on the dataset's action chunks (with the chunks one step
-    later for tokenizers that use them); the one place training, the CLI and the demo fit tokenizers."""
-    from vla.tokenizers import AutoActionTokenizer
-
-    tokenizer = AutoActionTokenizer.from_config(
-        tokenizer_type, horizon=horizon, action_dim=ACTION_DIM, **(options or {})
-    )
-    extra: dict[str, Any] = dict(fit_kwargs or {})  # e.g. ActionCodec's checkpoint_dir / checkpoint_every
-    rows = frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))
-    if tokenizer.uses_observations:
-        from vla.model.observation_features import observation_features
-
-        extra["observations"] = observation_features(dataset, tokenizer.config.observation_model)[rows]
-    if tokenizer.fits_on_shifted_chunks:
-        return tokenizer.fit(*shifted_chunk_pairs(dataset, horizon), **extra)
-    return tokenizer.fit(episode_action_chunks(dataset, horizon), **extra)
-
-
 def check_stats_match(stats: FeatureStats, dataset: ChunkedDataset, name: str = "actions") -> float:
     """Raise :class:`DatasetError` when statistics made elsewhere (a pretrained tokenizer's, a checkpoint's)
     cannot describe ``dataset``'s ``name`` feature: wrong dimension. Returns the fraction of the dataset's

@@ -113,7 +113,7 @@ class ActionTokenizer(HubMixin, ABC):
     @property
     def uses_observations(self) -> bool:
         """True when ``fit`` needs ``observations=`` features of each chunk's observation (a contrastive
-        term): :func:`vla.data.dataset.fit_action_tokenizer` then computes them."""
+        term): :func:`vla.train.tokenizer.fit_action_tokenizer` then computes them."""
         return False
 
     @classmethod

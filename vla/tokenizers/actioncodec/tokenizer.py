@@ -190,7 +190,7 @@ class ActionCodecTokenizer(ActionTokenizer):
             if observations is None:
                 raise TokenizerFitError(
                     f"contrastive_weight={self.config.contrastive_weight} needs observations=(N, F) features "
-                    "(vla.data.dataset.fit_action_tokenizer computes them); set contrastive_weight=0 to fit "
+                    "(vla.train.tokenizer.fit_action_tokenizer computes them); set contrastive_weight=0 to fit "
                     "on actions alone"
                 )
             observations = np.asarray(observations, dtype=np.float32)

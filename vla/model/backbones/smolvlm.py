@@ -1,8 +1,9 @@
-"""Embedded SmolVLMs built offline and deterministically with the same classes as SmolVLM2-2.2B.
+"""SmolVLM (SmolVLM2-2.2B-Instruct and its offline stand-ins): the first backbone family.
 
-Same model class (``SmolVLMForConditionalGeneration``), processor (``SmolVLMProcessor`` with its image and
-video processors), chat template and special tokens as the real model, so every code path that loads
-``HuggingFaceTB/SmolVLM2-2.2B-Instruct`` runs on them on a CPU. Only the sizes differ (:data:`EMBEDDED`):
+Presets: ``smolvlm2-2.2b`` is ``HuggingFaceTB/SmolVLM2-2.2B-Instruct``. Embedded models, built offline and
+deterministically with the same classes (``SmolVLMForConditionalGeneration``, ``SmolVLMProcessor`` with its
+image and video processors), chat template and special tokens as the real model, so every code path that
+loads the real one runs on them on a CPU. Only the sizes differ (:data:`EMBEDDED`):
 
 - ``tiny`` (0.2M parameters): 64 px images, 16 image tokens per image, a 2-layer Llama text model. Tests
   and the demo: every stage runs in seconds.
@@ -15,11 +16,59 @@ Both share a small BPE vocabulary trained here on LIBERO's instructions.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from vla.model.backbones.base import Backbone, ModelPreset, embedded_model_path, register_backbone
+
+SMOLVLM2_REPO_ID = "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
+
+#: Published SmolVLM2-2.2B-Instruct architecture (its config.json); SmolVLMConfig() defaults differ.
+SMOLVLM2_2B_TEXT = dict(
+    model_type="llama",
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=24,
+    num_attention_heads=32,
+    num_key_value_heads=32,
+    head_dim=64,
+    vocab_size=49280,
+    max_position_embeddings=8192,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=False,
+    pad_token_id=2,
+    bos_token_id=0,
+    eos_token_id=49279,
+)
+SMOLVLM2_2B_VISION = dict(
+    hidden_size=1152,
+    intermediate_size=4304,
+    num_hidden_layers=27,
+    num_attention_heads=16,
+    patch_size=14,
+    image_size=384,
+)
+SMOLVLM2_2B = dict(scale_factor=3, image_token_id=49190, tie_word_embeddings=False, pad_token_id=2)
+
+PRESETS: dict[str, ModelPreset] = {
+    "smolvlm2-2.2b": ModelPreset(
+        "smolvlm2-2.2b",
+        SMOLVLM2_REPO_ID,
+        "smolvlm",
+        "SmolVLMConfig",
+        SMOLVLM2_2B_TEXT,
+        SMOLVLM2_2B_VISION,
+        SMOLVLM2_2B,
+        # One 384 px tile per image. Without ``size``, the processor first upscales every image so its
+        # longest edge is 4 x 384 = 1536 px, then shrinks it back to 384 (~12x slower, same tensor).
+        processor_kwargs={
+            "do_image_splitting": False,
+            "size": {"longest_edge": SMOLVLM2_2B_VISION["image_size"]},
+            "max_image_size": {"longest_edge": SMOLVLM2_2B_VISION["image_size"]},
+        },
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -75,61 +124,13 @@ SPECIAL_TOKENS = [
     *[f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)],
 ]
 
-# Words a LIBERO instruction and a chat prompt use; the BPE learns merges from them.
-_CORPUS = """
-User Assistant What action should the robot take to
-pick up the alphabet soup and place it in the basket cream cheese salad dressing bbq sauce ketchup
-tomato sauce butter milk chocolate pudding orange juice
-pick up the black bowl between the plate and the ramekin and place it on the plate
-next to the cookie box on the wooden cabinet in the top drawer of the wooden cabinet on the stove
-open the middle drawer of the cabinet put the bowl on top of the cabinet push the plate to the front
-turn on the stove put the wine bottle on the rack put both the alphabet soup and the cream cheese box
-in the basket put the white mug on the left plate and put the yellow and white mug on the right plate
-state gripper position rotation open close move left right up down forward backward 0 1 2 3 4 5 6 7 8 9
-"""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("VLA_CACHE", Path.home() / ".cache" / "vla"))
-
-
-def tiny_model_path() -> Path:
-    """Folder of the tiny model, built on first use (atomically, so parallel callers are safe)."""
-    return embedded_model_path("tiny")
-
-
-def embedded_model_path(name: str) -> Path:
-    """Folder of the embedded model ``name`` (:data:`EMBEDDED`), built once and cached."""
-    spec = EMBEDDED[name]
-    target = cache_root() / f"{spec.name}-smolvlm-v{spec.version}"
-    if not (target / "config.json").is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=target.parent))
-        try:
-            build_tiny_smolvlm(tmp, spec=spec)
-            try:
-                tmp.rename(target)
-            except OSError:  # another process finished first
-                pass
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
 
 def build_text_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator([line for line in _CORPUS.splitlines() if line] * 4, trainer)
+    from vla.model.backbones._text import train_bpe
+
+    bpe = train_bpe(SPECIAL_TOKENS)
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         bos_token="<|endoftext|>",
@@ -226,3 +227,57 @@ def build_tiny_smolvlm(folder: str | Path, seed: int = 0, spec: EmbeddedSpec = T
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def tiny_model_path() -> Path:
+    """Folder of the tiny model, built on first use (atomically, so parallel callers are safe)."""
+    return embedded_model_path("tiny")
+
+
+@register_backbone
+class SmolVLMBackbone(Backbone):
+    """SmolVLM / Idefics3: SigLIP encoder, pixel-shuffle connector, Llama text model."""
+
+    name = "smolvlm"
+    model_types = ("smolvlm", "idefics3")
+    presets = PRESETS
+    embedded = tuple(EMBEDDED)
+    end_token = "<end_of_utterance>"
+    lora_target = r".*text_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+
+    def build_embedded(self, name: str, folder: Path) -> None:
+        build_tiny_smolvlm(folder, spec=EMBEDDED[name])
+
+    def embedded_version(self, name: str) -> int:
+        return EMBEDDED[name].version
+
+    def tokens_per_image(self, config) -> int:
+        vision = config.vision_config
+        return (vision.image_size // vision.patch_size) ** 2 // config.scale_factor**2
+
+    def vision_encoder(self, model):
+        return model.model.vision_model
+
+    def image_features(self, model, pixel_values):
+        # SmolVLM's processor gives (batch, images, C, H, W): one row per image
+        pixels = pixel_values.reshape(-1, *pixel_values.shape[-3:])
+        return self.vision_encoder(model)(pixel_values=pixels).last_hidden_state
+
+    def fix_dtypes(self, model) -> None:
+        match_image_features_dtype(model)
+
+
+def match_image_features_dtype(model) -> None:
+    """Under autocast (``mixed_precision=bf16``/``fp16``) SmolVLM's connector returns half-precision image
+    features that it then writes into float32 text embeddings, which torch refuses ("Index put requires
+    the source and destination dtypes match"). A forward hook casts them to the embeddings' dtype; it
+    changes nothing without autocast."""
+    embeddings = model.get_input_embeddings()
+
+    def cast(module: Any, args: Any, output: Any) -> Any:
+        return output.to(embeddings.weight.dtype)
+
+    for module in model.modules():
+        if type(module).__name__.endswith("Connector") and not getattr(module, "_vla_dtype_hook", False):
+            module.register_forward_hook(cast)
+            module._vla_dtype_hook = True
