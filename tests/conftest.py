@@ -1,6 +1,7 @@
 """pytest fixtures only; the helpers behind them (shared with bench/) live in vla.testing."""
 
 import os
+import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -10,6 +11,13 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from vla.testing import make_policy, write_synthetic_libero_dataset, write_tiny_lerobot_policy  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """Every test starts from torch's seed 0, so a result never depends on which tests ran before it."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(0)
 
 
 @pytest.fixture(scope="session")
