@@ -36,7 +36,7 @@ def _task_list(text: str) -> tuple[int, ...]:
 
 
 def cmd_setup_libero(args: argparse.Namespace) -> None:
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     paths = ensure_libero()
     print(
@@ -545,10 +545,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from vla.config import ConfigError
     from vla.data.dataset import DatasetError
     from vla.data.normalize import StatisticsError
+    from vla.envs.libero.setup import LiberoSetupError
     from vla.eval.libero import EvaluationStopped
     from vla.hub import BrokenArtifactError, HubUnavailableError
     from vla.model.policy import BrokenPolicyError
-    from vla.sim.setup import LiberoSetupError
     from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
     from vla.train.trainer import NonFiniteTrainingError
 

@@ -4,6 +4,7 @@ Each benchmark lives in its own module or folder and registers itself with ``@re
 importing this package imports the built-in ones so that they register (``vla.envs.libero``).
 """
 
+from vla.envs import libero as _libero  # noqa: F401  (the built-in benchmarks register on import)
 from vla.envs.base import (
     PROTOCOLS,
     SUITES,

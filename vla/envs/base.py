@@ -166,11 +166,7 @@ class Benchmark(ABC):
         check(0 <= task_id < n, "task_id", task_id, f"{suite} has tasks 0..{n - 1}")
 
     def check_cameras(self, cameras: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-        cameras = tuple(cameras)
-        for camera in cameras:
-            check_choice("camera", camera, self.cameras)
-        check(len(set(cameras)) == len(cameras), "cameras", cameras, "each camera at most once")
-        return cameras
+        return check_camera_names(cameras, self.cameras)
 
     def task_ids(self, suite: str) -> range:
         check_choice("suite", suite, self.suites)
@@ -222,6 +218,15 @@ class Benchmark(ABC):
     def make_scripted(self) -> Controller | None:
         """A simple scripted controller (smoke tests, skeleton data; need not solve tasks), or ``None``."""
         return None
+
+
+def check_camera_names(cameras: tuple[str, ...] | list[str], available: Mapping[str, str]) -> tuple[str, ...]:
+    """``cameras`` as a tuple, each one of ``available`` and named at most once (ConfigError otherwise)."""
+    cameras = tuple(cameras)
+    for camera in cameras:
+        check_choice("camera", camera, available)
+    check(len(set(cameras)) == len(cameras), "cameras", cameras, "each camera at most once")
+    return cameras
 
 
 # ------------------------------------------------------------------------------------------ registration

@@ -1,6 +1,6 @@
 """Roll a policy out in LIBERO with the standard protocol and report success per task, suite and overall.
 
-Protocol (a named row of ``vla.eval.protocols.PROTOCOLS``, ``lerobot`` by default or ``openpi``, recorded in
+Protocol (a named row of ``vla.envs.libero.protocol.PROTOCOLS``, ``lerobot`` by default or ``openpi``, recorded in
 every result): each episode starts from the benchmark's fixed initial state with the episode's index (numpy
 seeded before the reset, ``reset_seed``), settles with 10 no-op steps, and runs up to the protocol's step
 limit for the suite unless ``max_steps`` shortens it (the result says so). Images are rotated 180 degrees
@@ -35,9 +35,12 @@ from typing import Any
 import numpy as np
 
 from vla.config import check, check_choice, check_output_folder, to_dict
+from vla.envs import PROTOCOLS, EvalProtocol, check_suite_task, task_instruction
+from vla.envs import SUITES as PROTOCOL
+from vla.envs.libero.env import ACTION_DIM
+from vla.envs.libero.protocol import DEFAULT_PROTOCOL, SETTLE_STEPS
+from vla.envs.rollout import rollout
 from vla.eval.policies import INFERENCE_DTYPES
-from vla.eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS, EvalProtocol
-from vla.sim.libero_env import ACTION_DIM, PROTOCOL, SETTLE_STEPS, check_suite_task, task_instruction
 from vla.versions import package_versions
 
 VIDEO_MODES = ("none", "failures", "first", "all")
@@ -63,7 +66,7 @@ class EvalConfig:
     max_steps: int | None = None
     #: Actions executed from each predicted chunk before predicting again (``None``: what ``protocol`` says).
     actions_per_chunk: int | None = None
-    #: A named protocol of ``vla.eval.protocols.PROTOCOLS``: ``lerobot`` (default) or ``openpi``.
+    #: A named protocol of ``vla.envs.libero.protocol.PROTOCOLS``: ``lerobot`` (default) or ``openpi``.
     protocol: str = DEFAULT_PROTOCOL
     #: ``none``, ``failures``, ``first`` (the first ``videos_per_task`` episodes of each task) or ``all``.
     video: str = "failures"
@@ -188,7 +191,7 @@ class EnvSlot:
         self.env, self.task = None, None
 
     def get(self, suite: str, task_id: int):
-        from vla.sim.libero_env import LiberoEnv
+        from vla.envs.libero.env import LiberoEnv
 
         if self.env is not None and self.task != (suite, task_id):
             self.close()
@@ -422,21 +425,26 @@ def run_episode(
     with _blame_policy():
         policy.reset(episode_seed=task_id * 1000 + episode)
     frames = [obs["image"]] if filmed else None
-    queue, success, steps = [], False, 0
+    queue: list[np.ndarray] = []
     executed: list[int] = []  # actions executed from each chunk (the last one may be cut by the limit)
-    while steps < max_steps and not success:
+
+    def act(obs):
         if not queue:
             chunk = _next_chunk(policy, env, obs)
-            queue = list(chunk[: config.chunk_actions or len(chunk)])
+            queue.extend(chunk[: config.chunk_actions or len(chunk)])
             executed.append(0)
-        action = queue.pop(0)
         executed[-1] += 1
-        # the next observation is read by the policy only if the queue is now empty
-        cameras = env.cameras if not queue else ("image",) if filmed else ()
-        obs, success = env.step(action, cameras=cameras)
+        return queue.pop(0)
+
+    def cameras():  # the next observation is read by the policy only if the queue is now empty
+        return env.cameras if not queue else ("image",) if filmed else ()
+
+    def film(_obs, _action, following):
         if frames is not None:
-            frames.append(obs["image"])
-        steps += 1
+            frames.append(following["image"])
+
+    result = rollout(env, obs, act, max_steps, cameras=cameras, on_step=film)
+    obs, success, steps = result.observation, result.success, result.steps
     row = {
         "suite": env.suite,
         "task_id": task_id,

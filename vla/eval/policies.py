@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vla.sim.libero_env import ACTION_DIM, CAMERAS, check_cameras
+from vla.envs.libero.env import ACTION_DIM, CAMERAS, check_cameras
 
 #: Prefix of a lerobot policy spec: ``lerobot:<folder or Hub repo id>``.
 LEROBOT_PREFIX = "lerobot:"
@@ -151,7 +151,7 @@ class ScriptedPolicy:
     image_size = None
 
     def __init__(self) -> None:
-        from vla.sim.scripted import ScriptedReachGrasp
+        from vla.envs.libero.scripted import ScriptedReachGrasp
 
         self.controller = ScriptedReachGrasp()
         self.invalid_chunks = 0
@@ -164,7 +164,7 @@ class ScriptedPolicy:
 
 
 class ExpertPolicy:
-    """The privileged-state scripted expert (``vla.sim.expert``): solves tasks, for data and baselines."""
+    """The privileged-state scripted expert (``vla.envs.libero.expert``): solves tasks, for data and baselines."""
 
     name = "expert"
     runs_in_env_worker = True
@@ -172,7 +172,7 @@ class ExpertPolicy:
     image_size = None
 
     def __init__(self) -> None:
-        from vla.sim.expert import LiberoExpert
+        from vla.envs.libero.expert import LiberoExpert
 
         self.expert = LiberoExpert()
         self.needs_plan = True
