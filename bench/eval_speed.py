@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cameras = tuple(args.cameras.split(","))
 
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()  # lerobot-eval needs LIBERO's config and MuJoCo's backend in its environment too
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HF_HUB_OFFLINE": "1",

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vla.envs.libero.protocol import PROTOCOL
 from vla.eval.config import EvalConfig
 from vla.eval.results import format_table, read_episodes, summarize, wilson_interval
 from vla.eval.runner import evaluate
-from vla.sim.libero_env import PROTOCOL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,8 +88,8 @@ def test_simulator_errors_are_recorded_and_retried(tmp_path, monkeypatch):
 
 @pytest.mark.libero
 def test_harness_records_a_success_when_the_object_reaches_its_goal(tmp_path):
+    from vla.envs.libero.env import LiberoEnv
     from vla.eval.rollout import run_episode
-    from vla.sim.libero_env import LiberoEnv
 
     class Teleport:
         """Moves the soup into the basket through the simulator, then waits."""
@@ -182,9 +182,9 @@ def test_several_suites_in_one_run_report_each_suite_and_the_overall_rate(tmp_pa
 def test_an_episode_gets_the_same_fixtures_whatever_ran_before_it(tmp_path):
     """LIBERO redraws fixture placements from numpy's global state at each reset (libero_goal 0's cabinet
     and wine rack moved ~2 cm between two resets of episode 0): the harness seeds each episode's reset."""
+    from vla.envs.libero.env import LiberoEnv
     from vla.eval.policies import RandomPolicy
     from vla.eval.rollout import reset_seed, run_episode
-    from vla.sim.libero_env import LiberoEnv
 
     config = EvalConfig(suite="libero_goal", task_ids=(0,), policy="random", episodes_per_task=2, max_steps=2,
                         video="none", output_dir=str(tmp_path))  # fmt: skip
@@ -312,9 +312,9 @@ def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_p
 
 @pytest.mark.libero
 def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp_path):
+    from vla.envs.libero.env import LiberoEnv
     from vla.eval.policies.lerobot import LerobotPolicy
     from vla.eval.rollout import run_episode
-    from vla.sim.libero_env import LiberoEnv
     from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, n_action_steps=10, chunk_size=10)

@@ -53,8 +53,8 @@ def test_workers_run_several_suites_as_one_process_does(tmp_path):
 
 @pytest.mark.libero
 def test_only_the_cameras_the_policy_reads_are_rendered():
+    from vla.envs.libero.env import LiberoEnv
     from vla.eval.policies import ExpertPolicy
-    from vla.sim.libero_env import LiberoEnv
 
     expert = ExpertPolicy()
     assert rendering_for(EvalConfig(policy="expert", video="none"), expert) == Rendering((), 256)
@@ -72,7 +72,7 @@ def test_only_the_cameras_the_policy_reads_are_rendered():
 
 @pytest.mark.libero
 def test_rendering_on_some_steps_only_changes_no_image_and_no_state():
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.libero.env import LiberoEnv
 
     actions = np.random.default_rng(0).uniform(-1, 1, (12, 7))
     with LiberoEnv("libero_object", 0, image_size=64) as env:
@@ -130,8 +130,8 @@ def test_lerobot_adapter_feeds_the_policy_what_lerobot_eval_would(tiny_lerobot_p
     from lerobot.envs.utils import preprocess_observation
     from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
+    from vla.envs.libero.env import quat_to_axis_angle
     from vla.eval.policies.lerobot import LerobotPolicy
-    from vla.sim.libero_env import quat_to_axis_angle
 
     rng = np.random.default_rng(0)
     n = 2  # two environments, batched
@@ -322,7 +322,7 @@ def test_eval_info_json_matches_the_file_lerobot_eval_writes(tmp_path, tiny_lero
     import json
     import os
 
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()  # lerobot-eval needs LIBERO's config and MuJoCo's backend in its environment too
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -398,7 +398,7 @@ def test_tensorboard_logs_and_gradient_checkpointing(synthetic_dataset, tmp_path
 def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients(synthetic_dataset, finetune):
     """training.gradient_checkpointing: the text layers run again in the backward pass (what saves the
     memory), and every trainable parameter gets the gradient it gets without it."""
-    from tests.conftest import make_policy
+    from vla.testing import make_policy
     from vla.train.trainer import enable_gradient_checkpointing
 
     policy, dataset = make_policy(synthetic_dataset, finetune=finetune, lora_rank=4)

@@ -36,7 +36,7 @@ def _task_list(text: str) -> tuple[int, ...]:
 
 
 def cmd_setup_libero(args: argparse.Namespace) -> None:
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     paths = ensure_libero()
     print(

@@ -11,7 +11,6 @@ import numpy as np
 from vla._logging import quiet_known_noise
 from vla.data.features import CANONICAL, LAYOUTS, FeatureMap, detect_gripper_convention, gripper_to_signed
 from vla.errors import UserError
-from vla.sim.libero_env import ACTION_DIM
 from vla.tokenizers.normalize import FeatureStats, NormStats, check_finite
 
 quiet_known_noise()
@@ -26,7 +25,7 @@ class ChunkedDataset:
     (``image``, ``wrist_image``, ``state``, ``actions`` chunk, ``actions_is_pad``, ``task``) and gripper
     actions in the -1 / +1 convention, whatever the dataset's own layout.
 
-    The action chunk is sliced from the actions column held in memory (7 floats per frame), with
+    The action chunk is sliced from the actions column held in memory (``action_dim`` floats per frame), with
     lerobot's semantics: steps past the episode's end repeat its last action and are flagged in
     ``actions_is_pad``. lerobot's own ``delta_timestamps`` query decodes every queried row's images too,
     which made it ~7x slower per sample on LIBERO data (bench/data_pipeline.py); here only the current
@@ -59,6 +58,11 @@ class ChunkedDataset:
             if key in raw:
                 sample[key] = raw[key]
         return sample
+
+    @property
+    def action_dim(self) -> int:
+        """Size of one action (the dataset's own: 7 for LIBERO)."""
+        return int(self._actions.shape[-1])
 
     @property
     def fps(self) -> int:
@@ -103,12 +107,18 @@ def check_codebase_version(info: dict[str, Any], name: str, root: Path) -> None:
 
 
 def load_chunked_dataset(
-    name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero", images: bool = True
+    name_or_path: str | Path,
+    horizon: int,
+    features: FeatureMap | str = "libero",
+    images: bool = True,
+    action_dim: int | None = None,
 ) -> ChunkedDataset:
     """A dataset whose samples carry action chunks of ``horizon`` steps from the current frame. lerobot pads
     chunks that run past the episode end with the last action and marks them in ``actions_is_pad``; frames
     of two episodes are never mixed. ``images=False`` also accepts a dataset without cameras (an action
-    corpus, ``vla data generate --no-images``) for what reads only states and actions: tokenizer fits."""
+    corpus, ``vla data generate --no-images``) for what reads only states and actions: tokenizer fits.
+    Actions must be one vector per frame, of ``action_dim`` values when given (e.g. a benchmark's
+    ``action.dim``); the gripper command is the last value."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     if isinstance(features, str):
@@ -140,10 +150,9 @@ def load_chunked_dataset(
             "data.features to map each canonical name onto this dataset's names"
         )
     shape = tuple(info["features"][features.actions]["shape"])
-    if shape != (ACTION_DIM,):
-        raise DatasetError(
-            f"dataset {str(name_or_path)!r}: actions have shape {shape}; expected ({ACTION_DIM},)"
-        )
+    expected = "(action_dim,)" if action_dim is None else f"({action_dim},)"
+    if len(shape) != 1 or shape[0] < 1 or (action_dim is not None and shape != (action_dim,)):
+        raise DatasetError(f"dataset {str(name_or_path)!r}: actions have shape {shape}; expected {expected}")
     dataset = LeRobotDataset(repo_id, root=root)
     table = dataset.hf_dataset.with_format("numpy")
     raw_actions = np.stack(table[features.actions]).astype(np.float64)

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 
 from vla.config import check, check_choice
+from vla.envs import PROTOCOLS, SUITES, EvalProtocol, check_suite_task
+from vla.envs.libero.protocol import DEFAULT_PROTOCOL
 from vla.eval.policies.base import INFERENCE_DTYPES
-from vla.eval.protocols import DEFAULT_PROTOCOL, PROTOCOLS, EvalProtocol
-from vla.sim.libero_env import PROTOCOL, check_suite_task
 
 VIDEO_MODES = ("none", "failures", "first", "all")
 
@@ -26,7 +26,7 @@ class EvalConfig:
     max_steps: int | None = None
     #: Actions executed from each predicted chunk before predicting again (``None``: what ``protocol`` says).
     actions_per_chunk: int | None = None
-    #: A named protocol of ``vla.eval.protocols.PROTOCOLS``: ``lerobot`` (default) or ``openpi``.
+    #: A named protocol of ``vla.envs.PROTOCOLS`` (each benchmark's protocol tables, merged by name): ``lerobot`` (default) or ``openpi``.
     protocol: str = DEFAULT_PROTOCOL
     #: ``none``, ``failures``, ``first`` (the first ``videos_per_task`` episodes of each task) or ``all``.
     video: str = "failures"
@@ -52,7 +52,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check_choice("protocol", self.protocol, PROTOCOLS)
         for suite in self.suites:
-            check_choice("suite", suite, PROTOCOL)
+            check_choice("suite", suite, SUITES)
             for task_id in self.task_ids:
                 check_suite_task(suite, task_id)
         check(len(set(self.suites)) == len(self.suites), "suite", self.suite, "each suite at most once")
@@ -82,7 +82,7 @@ class EvalConfig:
         return tuple(name.strip() for name in self.suite.split(","))
 
     def tasks(self, suite: str) -> tuple[int, ...]:
-        return self.task_ids or tuple(range(PROTOCOL[suite].n_tasks))
+        return self.task_ids or tuple(range(SUITES[suite].n_tasks))
 
     @property
     def named_protocol(self) -> EvalProtocol:

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from vla.config import to_dict
+from vla.envs import benchmark_for_suite
+from vla.envs.libero.protocol import DEFAULT_PROTOCOL
 from vla.eval.config import EvalConfig
-from vla.eval.protocols import DEFAULT_PROTOCOL
 from vla.eval.rollout import LEROBOT_START_SEED
-from vla.sim.libero_env import SETTLE_STEPS
 from vla.versions import package_versions
 
 #: Every process appends its finished episodes to ``episodes/rank-NN.jsonl`` under the output folder.
@@ -175,7 +175,7 @@ def build_results(
             "max_steps": max_steps,
             "standard_max_steps": standard,
             "shortened": max_steps != standard,
-            "settle_steps": SETTLE_STEPS,
+            "settle_steps": benchmark_for_suite(config.suites[0]).settle_steps,
             "init_states": "the benchmark's fixed initial state with index = episode",
             "image_rotation_deg": 180,
             "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from vla.envs import benchmark_for_suite, task_instruction
+from vla.envs.rollout import rollout
 from vla.eval.config import EvalConfig
-from vla.sim.libero_env import ACTION_DIM, task_instruction
 
 #: Side of the rendered images when only the video needs a camera (the public datasets' size).
 VIDEO_SIZE = 256
@@ -60,13 +61,14 @@ class EnvSlot:
         self.env, self.task = None, None
 
     def get(self, suite: str, task_id: int):
-        from vla.sim.libero_env import LiberoEnv
-
         if self.env is not None and self.task != (suite, task_id):
             self.close()
         if self.env is None:
             r = self.rendering
-            self.env = LiberoEnv(suite, task_id, r.image_size, self.seed, cameras=r.cameras)
+            benchmark = benchmark_for_suite(suite)
+            self.env = benchmark.make_env(
+                suite, task_id, image_size=r.image_size, seed=self.seed, cameras=r.cameras
+            )
             self.task = (suite, task_id)
         return self.env
 
@@ -93,7 +95,7 @@ def reset_seed(seed: int, suite: str, task_id: int, episode: int) -> int:
 
 def scene_digest(env) -> str:
     """A short hash of every body's placement in the model (fixtures included): equal scenes, equal digests."""
-    return hashlib.sha256(np.ascontiguousarray(env._env.sim.model.body_pos).tobytes()).hexdigest()[:16]
+    return hashlib.sha256(np.ascontiguousarray(env.sim.model.body_pos).tobytes()).hexdigest()[:16]
 
 
 def _may_film(config: EvalConfig, episode: int) -> bool:
@@ -124,21 +126,26 @@ def run_episode(
     with _blame_policy():
         policy.reset(episode_seed=task_id * 1000 + episode)
     frames = [obs["image"]] if filmed else None
-    queue, success, steps = [], False, 0
+    queue: list[np.ndarray] = []
     executed: list[int] = []  # actions executed from each chunk (the last one may be cut by the limit)
-    while steps < max_steps and not success:
+
+    def act(obs):
         if not queue:
             chunk = _next_chunk(policy, env, obs)
-            queue = list(chunk[: config.chunk_actions or len(chunk)])
+            queue.extend(chunk[: config.chunk_actions or len(chunk)])
             executed.append(0)
-        action = queue.pop(0)
         executed[-1] += 1
-        # the next observation is read by the policy only if the queue is now empty
-        cameras = env.cameras if not queue else ("image",) if filmed else ()
-        obs, success = env.step(action, cameras=cameras)
+        return queue.pop(0)
+
+    def cameras():  # the next observation is read by the policy only if the queue is now empty
+        return env.cameras if not queue else ("image",) if filmed else ()
+
+    def film(_obs, _action, following):
         if frames is not None:
-            frames.append(obs["image"])
-        steps += 1
+            frames.append(following["image"])
+
+    result = rollout(env, obs, act, max_steps, cameras=cameras, on_step=film)
+    obs, success, steps = result.observation, result.success, result.steps
     row = {
         "suite": env.suite,
         "task_id": task_id,
@@ -178,11 +185,12 @@ def _blame_policy():
 
 
 def _next_chunk(policy, env, obs) -> np.ndarray:
+    action_dim = env.benchmark.action.dim
     with _blame_policy():
         chunk = np.asarray(policy.act(env, obs), dtype=np.float64)
-    if chunk.ndim != 2 or chunk.shape[0] < 1 or chunk.shape[1] != ACTION_DIM or not np.isfinite(chunk).all():
+    if chunk.ndim != 2 or chunk.shape[0] < 1 or chunk.shape[1] != action_dim or not np.isfinite(chunk).all():
         raise PolicyError(
-            f"the policy returned a chunk of shape {chunk.shape}; expected (n >= 1, {ACTION_DIM}), finite"
+            f"the policy returned a chunk of shape {chunk.shape}; expected (n >= 1, {action_dim}), finite"
         )
     return chunk
 

@@ -1,6 +1,6 @@
 """Run (or resume) an evaluation: ``vla eval --policy CHECKPOINT --suite libero_object``.
 
-Protocol: a named row of ``vla.eval.protocols.PROTOCOLS`` (``lerobot`` by default, or ``openpi``), recorded in
+Protocol: a named row of ``vla.envs.PROTOCOLS`` (``lerobot`` by default, or ``openpi``), recorded in
 every result; each episode as ``vla.eval.rollout`` runs it.
 
 Resumable and shardable: every finished episode is appended at once to ``episodes/rank-NN.jsonl``; a rerun

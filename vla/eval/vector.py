@@ -55,7 +55,7 @@ def start_fork_server():
     """Start the fork server now and return its context; its imports overlap the caller's (loading a model)."""
     from multiprocessing import forkserver
 
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()  # before the fork server starts: it inherits LIBERO's and MuJoCo's environment variables
     ctx = mp.get_context("forkserver")

@@ -36,7 +36,7 @@ def write_policy_card(
 
     ``eval_results``: a results.json's content (its per-suite rates become the card's ``model-index``);
     ``results_table``: its table, rendered by the caller; ``hub_id``: the Hub id of a base model or dataset
-    name (``vla.model.presets.hub_repo_id`` knows the presets)."""
+    name (``vla.model.backbones.hub_repo_id`` knows the presets)."""
     policy, data = train_config.get("policy", {}), train_config.get("data", {})
     tokenizer = train_config.get("tokenizer", {})
     tokenizer_name = tokenizer.get("pretrained") or tokenizer.get("type", "?")

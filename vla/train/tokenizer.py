@@ -24,9 +24,8 @@ def fit_action_tokenizer(
     and the demo fit tokenizers."""
     from vla.tokenizers import AutoActionTokenizer
 
-    action_dim = int(dataset.column("actions").shape[-1])
     tokenizer = AutoActionTokenizer.from_config(
-        tokenizer_type, horizon=horizon, action_dim=action_dim, **(options or {})
+        tokenizer_type, horizon=horizon, action_dim=dataset.action_dim, **(options or {})
     )
     extra: dict[str, Any] = dict(fit_kwargs or {})  # e.g. ActionCodec's checkpoint_dir / checkpoint_every
     rows = frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))

@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from vla.sim.libero_env import CAMERAS, check_cameras
+from vla.envs.libero.env import CAMERAS, check_cameras
 
 
 class RolloutPolicy(Protocol):

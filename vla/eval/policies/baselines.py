@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vla.envs.libero.env import ACTION_DIM
 from vla.eval.policies.base import register_policy
-from vla.sim.libero_env import ACTION_DIM
 
 #: Prefix of the open-loop baseline: ``replay:<dataset folder>`` replays the task's mean demonstration.
 REPLAY_PREFIX = "replay:"

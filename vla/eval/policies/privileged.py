@@ -14,7 +14,7 @@ class ScriptedPolicy:
     image_size = None
 
     def __init__(self) -> None:
-        from vla.sim.scripted import ScriptedReachGrasp
+        from vla.envs.libero.scripted import ScriptedReachGrasp
 
         self.controller = ScriptedReachGrasp()
         self.invalid_chunks = 0
@@ -32,7 +32,7 @@ class ScriptedPolicy:
 
 @register_policy("expert")
 class ExpertPolicy:
-    """The privileged-state scripted expert (``vla.sim.expert``): solves tasks, for data and baselines."""
+    """The privileged-state scripted expert (``vla.envs.libero.expert``): solves tasks, for data and baselines."""
 
     name = "expert"
     runs_in_env_worker = True
@@ -40,7 +40,7 @@ class ExpertPolicy:
     image_size = None
 
     def __init__(self) -> None:
-        from vla.sim.expert import LiberoExpert
+        from vla.envs.libero.expert import LiberoExpert
 
         self.expert = LiberoExpert()
         self.needs_plan = True

@@ -17,18 +17,18 @@ those of rendering every step (tested).
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vla.config import check, check_choice
+from vla.config import check
+from vla.envs.base import check_camera_names
+
+if TYPE_CHECKING:
+    from vla.envs.libero.benchmark import LiberoBenchmark
 
 STATE_DIM = 8
 ACTION_DIM = 7
-#: No-op steps after reset that let objects settle (the public protocol).
-SETTLE_STEPS = 10
 #: Std (rad) of the Gaussian noise on the robot's initial joints of a random placement (robosuite default).
 ROBOT_INIT_NOISE = 0.02
 NOOP_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
@@ -36,45 +36,9 @@ NOOP_ACTION = np.array([0, 0, 0, 0, 0, 0, -1], dtype=np.float64)
 CAMERAS: dict[str, str] = {"image": "agentview", "wrist_image": "robot0_eye_in_hand"}
 
 
-@dataclass(frozen=True)
-class SuiteProtocol:
-    max_steps: int
-    n_tasks: int
-
-
-#: Per-suite episode limits used by the public LIBERO results (lerobot uses the same numbers).
-PROTOCOL: dict[str, SuiteProtocol] = {
-    "libero_spatial": SuiteProtocol(max_steps=280, n_tasks=10),
-    "libero_object": SuiteProtocol(max_steps=280, n_tasks=10),
-    "libero_goal": SuiteProtocol(max_steps=300, n_tasks=10),
-    "libero_10": SuiteProtocol(max_steps=520, n_tasks=10),
-    "libero_90": SuiteProtocol(max_steps=400, n_tasks=90),
-}
-
-
-def check_suite_task(suite: str, task_id: int) -> None:
-    check_choice("suite", suite, PROTOCOL)
-    n = PROTOCOL[suite].n_tasks
-    check(0 <= task_id < n, "task_id", task_id, f"{suite} has tasks 0..{n - 1}")
-
-
 def check_cameras(cameras: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    cameras = tuple(cameras)
-    for name in cameras:
-        check_choice("camera", name, CAMERAS)
-    check(len(set(cameras)) == len(cameras), "cameras", cameras, "each camera at most once")
-    return cameras
-
-
-def task_instruction(suite: str, task_id: int) -> str:
-    """A task's language instruction, without building its simulator."""
-    check_suite_task(suite, task_id)
-    from vla.sim.setup import ensure_libero
-
-    ensure_libero()
-    from libero.libero import benchmark
-
-    return benchmark.get_benchmark_dict()[suite]().get_task(task_id).language
+    """LIBERO observation image names (``CAMERAS``), each at most once."""
+    return check_camera_names(cameras, CAMERAS)
 
 
 def quat_to_axis_angle(quat_xyzw: np.ndarray) -> np.ndarray:
@@ -90,6 +54,9 @@ def quat_to_axis_angle(quat_xyzw: np.ndarray) -> np.ndarray:
 class LiberoEnv:
     """One LIBERO task. ``reset(episode)`` starts from the benchmark's fixed initial state ``episode``.
 
+    The task's BDDL file, instruction and initial states come from ``benchmark`` (default: the registered
+    benchmark that has ``suite``), so a LIBERO-based benchmark needs no environment code of its own.
+
     ``cameras`` names the observation images to render (``image``, ``wrist_image``), each
     ``image_size`` pixels square; with none, no renderer is created and observations hold ``state`` only.
     """
@@ -101,34 +68,40 @@ class LiberoEnv:
         image_size: int = 256,
         seed: int = 0,
         cameras: tuple[str, ...] = ("image", "wrist_image"),
+        benchmark: LiberoBenchmark | None = None,
     ) -> None:
-        check_suite_task(suite, task_id)
-        self.cameras = check_cameras(cameras)
+        if benchmark is None:
+            from vla.envs.base import benchmark_for_suite
+
+            benchmark = benchmark_for_suite(suite)  # type: ignore[assignment]
+        assert benchmark is not None
+        benchmark.check_suite_task(suite, task_id)
+        self.cameras = benchmark.check_cameras(cameras)
         check(image_size >= 8, "image_size", image_size, "must be >= 8 pixels")
-        from vla.sim.setup import ensure_libero
+        from vla.envs.libero.setup import ensure_libero
 
         ensure_libero()
-        from libero.libero import benchmark, get_libero_path
         from libero.libero.envs.env_wrapper import ControlEnv
 
         self.suite, self.task_id, self.image_size = suite, task_id, image_size
-        bench = benchmark.get_benchmark_dict()[suite]()
-        self.task = bench.get_task(task_id)
-        self.instruction: str = self.task.language
-        self.init_states = bench.get_task_init_states(task_id)
-        bddl = os.path.join(get_libero_path("bddl_files"), self.task.problem_folder, self.task.bddl_file)
+        self.benchmark = benchmark
+        task = benchmark.libero_task(suite, task_id)
+        self.instruction: str = task.language
+        self.bddl_file: str = task.bddl_file
+        self.init_states = benchmark.libero_init_states(suite, task_id)
         # ControlEnv is what LIBERO's OffScreenRenderEnv builds, minus its forced offscreen renderer.
         self._env = ControlEnv(
-            bddl_file_name=bddl,
+            bddl_file_name=self.bddl_file,
             has_renderer=False,
             has_offscreen_renderer=bool(self.cameras),
             use_camera_obs=bool(self.cameras),
-            camera_names=[CAMERAS[name] for name in self.cameras],
+            camera_names=[benchmark.cameras[name] for name in self.cameras],
             camera_heights=image_size,
             camera_widths=image_size,
         )
         self._env.seed(seed)
-        self.max_steps = PROTOCOL[suite].max_steps
+        self.max_steps = benchmark.suites[suite].max_steps
+        self.settle_steps = benchmark.settle_steps
         self._raw: dict[str, Any] = {}
         #: Cameras rendered for the observation being produced (the others' sensors return a blank image).
         self._render_now: frozenset[str] = frozenset(self.cameras)
@@ -142,7 +115,7 @@ class LiberoEnv:
         """
         robo = self._env.env
         for name in self.cameras:
-            observable = robo._observables[f"{CAMERAS[name]}_image"]
+            observable = robo._observables[f"{self.benchmark.cameras[name]}_image"]
             real = observable._sensor
 
             def sensor(obs_cache, name=name, real=real):
@@ -168,11 +141,12 @@ class LiberoEnv:
     def reset(
         self,
         episode: int = 0,
-        settle_steps: int = SETTLE_STEPS,
+        settle_steps: int | None = None,
         cameras: tuple[str, ...] | None = None,
         seed: int | None = None,
     ) -> dict[str, np.ndarray]:
-        """Reset to fixed initial state ``episode`` and let objects settle with no-op steps.
+        """Reset to fixed initial state ``episode`` and let objects settle with no-op steps
+        (``settle_steps``, default the benchmark's: 10).
 
         ``cameras``: the images of the returned observation (default: all of this environment's).
         ``seed``: seeds numpy's global random state before the reset. LIBERO redraws the fixtures' placement
@@ -188,7 +162,7 @@ class LiberoEnv:
         return self._reset(self.init_states[episode], settle_steps, self._cameras_for(cameras), seed)
 
     def reset_random(
-        self, seed: int, settle_steps: int = SETTLE_STEPS, cameras: tuple[str, ...] | None = None
+        self, seed: int, settle_steps: int | None = None, cameras: tuple[str, ...] | None = None
     ) -> dict[str, np.ndarray]:
         """Reset to a fresh random placement drawn by LIBERO's own placement samplers from ``seed``.
 
@@ -202,11 +176,13 @@ class LiberoEnv:
     def _reset(
         self,
         init_state: np.ndarray | None,
-        settle_steps: int,
+        settle_steps: int | None,
         wanted: frozenset[str],
         seed: int | None = None,
         joint_noise: bool = False,
     ) -> dict[str, np.ndarray]:
+        if settle_steps is None:
+            settle_steps = self.settle_steps
         if seed is not None:
             # LIBERO's placement samplers and fixture placement draw from numpy's global state: what LIBERO's
             # own env.seed() does, and lerobot-eval before each reset.
@@ -269,19 +245,42 @@ class LiberoEnv:
             [raw["robot0_eef_pos"], quat_to_axis_angle(raw["robot0_eef_quat"]), raw["robot0_gripper_qpos"]]
         ).astype(np.float32)
         obs = {
-            name: np.ascontiguousarray(raw[f"{CAMERAS[name]}_image"][::-1, ::-1])
+            name: np.ascontiguousarray(raw[f"{self.benchmark.cameras[name]}_image"][::-1, ::-1])
             for name in self.cameras
             if name in self._render_now
         }
         obs["state"] = state
         return obs
 
-    # Privileged simulator state, for scripted experts.
+    # Privileged simulator state, for scripted experts and tests.
+    @property
+    def robosuite_env(self) -> Any:
+        """LIBERO's robosuite problem environment (objects, sites, fixtures, the MuJoCo simulation)."""
+        return self._env.env
+
+    @property
+    def sim(self) -> Any:
+        """robosuite's MuJoCo simulation (``sim.model``, ``sim.data``)."""
+        return self._env.sim
+
+    @property
+    def raw_observation(self) -> dict[str, Any]:
+        """robosuite's last observation dict, unconverted (privileged)."""
+        return self._raw
+
     def object_position(self, name: str) -> np.ndarray:
         return np.asarray(self._raw[f"{name}_pos"], dtype=np.float64)
 
     def eef_position(self) -> np.ndarray:
         return np.asarray(self._raw["robot0_eef_pos"], dtype=np.float64)
+
+    def eef_quaternion(self) -> np.ndarray:
+        """End-effector orientation, robosuite's quaternion (x, y, z, w)."""
+        return np.asarray(self._raw["robot0_eef_quat"], dtype=np.float64)
+
+    def gripper_qpos(self) -> np.ndarray:
+        """The two gripper finger joint positions."""
+        return np.asarray(self._raw["robot0_gripper_qpos"], dtype=np.float64)
 
     @property
     def objects_of_interest(self) -> list[str]:

@@ -13,9 +13,19 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+
+from vla.envs.libero.bddl import PLACING, GoalPredicate, order_goals, task_goal
+from vla.envs.libero.geometry import (
+    Joint,
+    footprint,
+    geom_boxes,
+    knob_bar,
+    object_box,
+    obstacle_top,
+    site_position,
+)
 
 #: robosuite's OSC controller maps an action of 1.0 to a goal this many metres / radians away.
 POSITION_SCALE = 0.05
@@ -46,183 +56,6 @@ CLEARANCE = 0.004
 TRANSIT_CLEARANCE = 0.02
 
 
-# ---------------------------------------------------------------------------------------------- BDDL goal
-@dataclass(frozen=True)
-class GoalPredicate:
-    """One conjunct of a task goal, e.g. ``("in", "alphabet_soup_1", "basket_1_contain_region")``."""
-
-    predicate: str  # lower case: in, on, open, close, turnon, turnoff
-    subject: str
-    target: str | None = None
-
-
-def _tokenize(text: str) -> list[str]:
-    text = re.sub(r";[^\n]*", "", text)  # BDDL comments
-    return re.findall(r"\(|\)|[^\s()]+", text)
-
-
-def _parse_sexpr(tokens: list[str], start: int) -> tuple[list | str, int]:
-    """Returns the expression that starts at ``tokens[start]`` and the index after it."""
-    if tokens[start] != "(":
-        return tokens[start], start + 1
-    items: list = []
-    i = start + 1
-    while tokens[i] != ")":
-        item, i = _parse_sexpr(tokens, i)
-        items.append(item)
-    return items, i + 1
-
-
-def parse_bddl_goal(text: str) -> list[GoalPredicate]:
-    """The conjuncts of the ``(:goal (And ...))`` section of a BDDL problem, in file order."""
-    tokens = _tokenize(text)
-    problem, _ = _parse_sexpr(tokens, tokens.index("("))
-    sections = [s for s in problem if isinstance(s, list) and s and s[0] == ":goal"]
-    if not sections:
-        raise ValueError("BDDL problem has no (:goal ...) section")
-    goal = sections[0][1]
-    conjuncts = goal[1:] if str(goal[0]).lower() == "and" else [goal]
-    predicates = []
-    for conjunct in conjuncts:
-        name, *args = conjunct
-        if not 1 <= len(args) <= 2 or any(isinstance(a, list) for a in args):
-            raise ValueError(f"unsupported goal predicate {conjunct!r}")
-        predicates.append(GoalPredicate(name.lower(), args[0], args[1] if len(args) == 2 else None))
-    return predicates
-
-
-PLACING = ("in", "on")
-SHUTTING = ("close", "turnoff")
-
-
-def order_goals(goals: list[GoalPredicate]) -> list[GoalPredicate]:
-    """File order, except that closing a fixture waits for the objects to be put into it.
-
-    BDDL conjunctions are unordered: ``(And (Close cabinet_bottom_region) (In bowl cabinet_bottom_region))``
-    can only be reached by placing first. A Close/TurnOff goal moves after every In/On goal whose target
-    is the fixture or one of its regions.
-    """
-
-    def inside(target: str | None, fixture: str) -> bool:
-        return target is not None and (target == fixture or target.startswith(fixture + "_"))
-
-    ordered = list(goals)
-    for goal in [g for g in goals if g.predicate in SHUTTING]:
-        placing = [
-            i for i, g in enumerate(ordered) if g.predicate in PLACING and inside(g.target, goal.subject)
-        ]
-        if placing and ordered.index(goal) < max(placing):
-            ordered.remove(goal)
-            ordered.insert(max(placing), goal)
-    return ordered
-
-
-def task_goal(env) -> list[GoalPredicate]:
-    """The goal of a ``LiberoEnv``'s task, parsed from the BDDL file the simulator was built from."""
-    return parse_bddl_goal(Path(env._env.env.bddl_file_name).read_text())
-
-
-# ------------------------------------------------------------------------------------------------ geometry
-@dataclass(frozen=True)
-class Box:
-    """World-frame axis-aligned bounding box of an object's collision geometry."""
-
-    low: np.ndarray
-    high: np.ndarray
-
-    @property
-    def center(self) -> np.ndarray:
-        return (self.low + self.high) / 2
-
-    @property
-    def size(self) -> np.ndarray:
-        return self.high - self.low
-
-    @property
-    def top(self) -> float:
-        return float(self.high[2])
-
-    @property
-    def bottom(self) -> float:
-        return float(self.low[2])
-
-
-def object_box(env, name: str) -> Box:
-    """Bounding box of every collision geom attached (at any depth) to object ``name``'s root body."""
-    robo = env._env.env
-    model, data = robo.sim.model, robo.sim.data
-    root = robo.obj_body_id[name]
-    geoms = [
-        g
-        for g in range(model.ngeom)
-        if model.body_rootid[model.geom_bodyid[g]] == model.body_rootid[root]
-        and model.geom_bodyid[g] != 0
-        and (model.geom_contype[g] or model.geom_conaffinity[g])
-        and _is_descendant(model, model.geom_bodyid[g], root)
-    ]
-    if not geoms:
-        pos = np.asarray(data.body_xpos[root])
-        return Box(pos.copy(), pos.copy())
-    lows, highs = [], []
-    for g in geoms:
-        rot = np.asarray(data.geom_xmat[g]).reshape(3, 3)
-        local_center, half = model.geom_aabb[g, :3], model.geom_aabb[g, 3:]
-        center = np.asarray(data.geom_xpos[g]) + rot @ local_center
-        extent = np.abs(rot) @ half
-        lows.append(center - extent)
-        highs.append(center + extent)
-    return Box(np.min(lows, axis=0), np.max(highs, axis=0))
-
-
-def _is_descendant(model, body: int, ancestor: int) -> bool:
-    while body != ancestor and body != 0:
-        body = model.body_parentid[body]
-    return body == ancestor
-
-
-def _ignored_roots(env, ignore: tuple[str, ...]) -> set[int]:
-    """Root bodies whose geoms obstacle probes skip: the robot's and those of the objects in ``ignore``."""
-    robo = env._env.env
-    model = robo.sim.model
-    roots = {int(model.body_rootid[model.body_name2id(robo.robots[0].robot_model.root_body)])}
-    return roots | {
-        int(model.body_rootid[robo.obj_body_id[name]]) for name in ignore if name in robo.obj_body_id
-    }
-
-
-def obstacle_top(env, points_xy: np.ndarray, ignore: tuple[str, ...] = (), from_z: float = 1.6) -> float:
-    """Highest colliding surface below ``from_z`` over any of ``points_xy`` (N, 2), from vertical rays.
-
-    The robot and the objects named in ``ignore`` are seen through. Exact for meshes, unlike bounding
-    boxes: a drawer's open interior stays open. Returns -inf where nothing is below.
-    """
-    import mujoco
-
-    robo = env._env.env
-    model, data = robo.sim.model._model, robo.sim.data._data
-    skip = _ignored_roots(env, ignore)
-    geom = np.array([-1], dtype=np.int32)
-    down = np.array([0.0, 0.0, -1.0])
-    top = -math.inf
-    for x, y in np.asarray(points_xy, dtype=np.float64).reshape(-1, 2):
-        z = from_z
-        while True:
-            distance = mujoco.mj_ray(model, data, np.array([x, y, z]), down, None, 1, -1, geom)
-            if geom[0] < 0 or distance < 0:
-                break
-            g = int(geom[0])
-            colliding = model.geom_contype[g] or model.geom_conaffinity[g]
-            if colliding and int(model.body_rootid[model.geom_bodyid[g]]) not in skip:
-                top = max(top, z - distance)
-                break
-            z -= distance + 1e-4
-    return top
-
-
-def site_position(env, name: str) -> np.ndarray:
-    return np.asarray(env._env.env.sim.data.get_site_xpos(name), dtype=np.float64).copy()
-
-
 def category(name: str) -> str:
     """``akita_black_bowl_1`` -> ``akita_black_bowl``: per-object constants are keyed by category."""
     return re.sub(r"_\d+$", "", name)
@@ -251,84 +84,6 @@ GRASP: dict[str, GraspSpec] = {
     "chocolate_pudding": GraspSpec(depth=0.025),
 }
 DEFAULT_GRASP = GraspSpec()
-
-
-def _geom_boxes(env, body: int) -> list[Box]:
-    """World bounding boxes of the collision geoms attached directly to ``body``."""
-    model, data = env._env.env.sim.model, env._env.env.sim.data
-    boxes = []
-    for g in range(model.ngeom):
-        if model.geom_bodyid[g] == body and (model.geom_contype[g] or model.geom_conaffinity[g]):
-            rot = np.asarray(data.geom_xmat[g]).reshape(3, 3)
-            center = np.asarray(data.geom_xpos[g]) + rot @ model.geom_aabb[g, :3]
-            extent = np.abs(rot) @ model.geom_aabb[g, 3:]
-            boxes.append(Box(center - extent, center + extent))
-    return boxes
-
-
-def _knob_bar(env, body: int) -> tuple[float, Box]:
-    """A knob is a disc with a raised bar to turn it by: (top of the disc, box around the bar)."""
-    boxes = _geom_boxes(env, body)
-    tops = [box.top for box in boxes]
-    middle = (max(tops) + min(tops)) / 2
-    raised = [box for box in boxes if box.top > middle]
-    disc_top = max((box.top for box in boxes if box.top <= middle), default=min(tops))
-    return disc_top, Box(np.min([b.low for b in raised], axis=0), np.max([b.high for b in raised], axis=0))
-
-
-@dataclass(frozen=True)
-class Joint:
-    """The joint behind an articulated goal (a drawer's slide, a knob's hinge) and its goal ranges."""
-
-    name: str
-    body: int
-    anchor: np.ndarray
-    axis: np.ndarray
-    ranges: dict[str, list[float]]
-
-    #: goal predicate -> the fixture's articulation range that satisfies it
-    RANGE_KEYS = {
-        "open": "default_open_ranges",
-        "close": "default_close_ranges",
-        "turnon": "default_turnon_ranges",
-        "turnoff": "default_turnoff_ranges",
-    }
-
-    @classmethod
-    def of(cls, env, name: str) -> Joint:
-        robo = env._env.env
-        if name in robo.object_sites_dict:  # a drawer region: its own joint, its parent's ranges
-            joint_name = robo.object_sites_dict[name].joints[0]
-            fixture = robo.get_object(robo.object_sites_dict[name].parent_name)
-        else:
-            fixture = robo.get_object(name)
-            joint_name = fixture.joints[0]
-        model, data = robo.sim.model, robo.sim.data
-        j = model.joint_name2id(joint_name)
-        return cls(
-            joint_name,
-            int(model.jnt_bodyid[j]),
-            np.asarray(data.xanchor[j]).copy(),
-            np.asarray(data.xaxis[j]).copy(),
-            dict(fixture.object_properties["articulation"]),
-        )
-
-    def qpos(self, env) -> float:
-        return float(env._env.env.sim.data.get_joint_qpos(self.name))
-
-    def goal_qpos(self, predicate: str) -> float:
-        """The middle of the goal range: a target with margin on both sides."""
-        return float(np.mean(self.ranges[self.RANGE_KEYS[predicate]]))
-
-    def direction_to(self, env, predicate: str) -> float:
-        """+1 if the joint must increase to satisfy ``predicate``, else -1."""
-        return 1.0 if self.goal_qpos(predicate) > self.qpos(env) else -1.0
-
-    @property
-    def open_sign(self) -> float:
-        """+1 if opening increases the joint (the handle then sits on the +axis side)."""
-        opened, closed = self.ranges.get("default_open_ranges"), self.ranges.get("default_close_ranges")
-        return 1.0 if np.mean(opened) > np.mean(closed) else -1.0
 
 
 # ------------------------------------------------------------------------------------------- the expert
@@ -370,7 +125,7 @@ class LiberoExpert:
         from robosuite.utils.transform_utils import quat2mat
 
         self.goals = task_goal(env)
-        self.reference_rotation = quat2mat(env._raw["robot0_eef_quat"])
+        self.reference_rotation = quat2mat(env.eef_quaternion())
         self.queue, self.retries = [], 0
         self.steps_in_waypoint = self.held = 0
         self.last_eef: np.ndarray | None = None
@@ -412,7 +167,7 @@ class LiberoExpert:
         from robosuite.utils.transform_utils import quat2axisangle, quat2mat
 
         translation = np.clip(self.gain * (target - eef) / POSITION_SCALE, -1.0, 1.0)
-        current = quat2mat(env._raw["robot0_eef_quat"])
+        current = quat2mat(env.eef_quaternion())
         error = self.reference_rotation @ current.T  # world-frame rotation from current to reference
         rotation = np.clip(_rotation_vector(error, quat2axisangle) / ROTATION_SCALE, -0.5, 0.5)
         return np.concatenate([translation, rotation, [gripper]])
@@ -423,7 +178,7 @@ class LiberoExpert:
         """A goal the BDDL leaves implicit: putting something into a closed drawer needs it open first."""
         if goal.predicate not in PLACING or goal.target is None:
             return None
-        robo = env._env.env
+        robo = env.robosuite_env
         site = robo.object_sites_dict.get(goal.target)
         if site is None or not getattr(site, "joints", None):
             return None
@@ -529,8 +284,8 @@ class LiberoExpert:
         """
         axis = self._closing_axis()
         across = np.array([-axis[1], axis[0]])
-        fingers = _footprint(axis, across, FINGER_OPEN + FINGER_UPPER_THICKNESS, FINGER_HALF_WIDTH + 0.01)
-        hand = _footprint(axis, across, HAND_HALF_SPAN, HAND_HALF_WIDTH)
+        fingers = footprint(axis, across, FINGER_OPEN + FINGER_UPPER_THICKNESS, FINGER_HALF_WIDTH + 0.01)
+        hand = footprint(axis, across, HAND_HALF_SPAN, HAND_HALF_WIDTH)
         n = max(2, int(np.linalg.norm(end[:2] - start[:2]) / 0.02) + 1)
         needed = []
         for f in np.linspace(0.0, 1.0, n):
@@ -549,7 +304,7 @@ class LiberoExpert:
         """Open or close the fingers in place until their gap is about ``2 * opening``."""
 
         def finger(e) -> float:
-            q = e._raw["robot0_gripper_qpos"]
+            q = e.gripper_qpos()
             return float(q[0] - q[1]) / 2
 
         def command(e) -> float:
@@ -569,7 +324,7 @@ class LiberoExpert:
         """Turn a hinged knob (the stove) by sweeping the closed gripper along an arc against its bar."""
         joint = Joint.of(env, goal.subject)
         turn = joint.direction_to(env, goal.predicate)
-        disc_top, bar = _knob_bar(env, joint.body)
+        disc_top, bar = knob_bar(env, joint.body)
         long_axis = np.array([1.0, 0.0]) if bar.size[0] >= bar.size[1] else np.array([0.0, 1.0])
         # Push near the end of the bar that lies farther from the axis (both ends for a centred bar).
         end_offset = long_axis * float(max(bar.size[:2])) / 2
@@ -601,7 +356,7 @@ class LiberoExpert:
         sign = joint.direction_to(env, goal.predicate)
         motion = joint.axis * sign  # world direction the drawer moves to reach the goal
         handle = max(
-            _geom_boxes(env, joint.body), key=lambda box: float(box.center @ (joint.axis * joint.open_sign))
+            geom_boxes(env, joint.body), key=lambda box: float(box.center @ (joint.axis * joint.open_sign))
         )
         grasp = handle.center.copy()
         travel = abs(joint.goal_qpos(goal.predicate) - joint.qpos(env)) + 0.02
@@ -654,7 +409,7 @@ class LiberoExpert:
         axis = self._closing_axis()
         across = np.array([-axis[1], axis[0]])
         widths = np.array([-FINGER_HALF_WIDTH, 0.0, FINGER_HALF_WIDTH])
-        hand = grasp[:2] + _footprint(axis, across, HAND_HALF_SPAN, HAND_HALF_WIDTH, step=0.008)
+        hand = grasp[:2] + footprint(axis, across, HAND_HALF_SPAN, HAND_HALF_WIDTH, step=0.008)
         clearance = grasp[2] + HAND_ABOVE - obstacle_top(env, hand, ignore)
         for side in (1.0, -1.0):
             for thickness, bottom in (
@@ -674,7 +429,7 @@ class LiberoExpert:
 
     def _target_surface(self, env, target: str) -> tuple[float, np.ndarray]:
         """Height to release above and the xy centre of a goal target (an object or a region site)."""
-        robo = env._env.env
+        robo = env.robosuite_env
         if target in robo.obj_body_id:
             box = object_box(env, target)
             return box.top, box.center[:2].copy()
@@ -685,16 +440,6 @@ class LiberoExpert:
             return obstacle_top(env, site[None, :2]), site[:2]
         top = object_box(env, parent).top if parent in robo.obj_body_id else float(site[2])
         return top, site[:2]
-
-
-def _footprint(
-    axis: np.ndarray, across: np.ndarray, half_span: float, half_width: float, step: float = 0.02
-) -> np.ndarray:
-    """xy offsets (N, 2) sampling a rectangle around the grip site, ``half_span`` along ``axis``,
-    at most ``step`` apart."""
-    spans = np.linspace(-half_span, half_span, math.ceil(2 * half_span / step) + 1)
-    widths = np.linspace(-half_width, half_width, math.ceil(2 * half_width / step) + 1)
-    return np.array([s * axis[:2] + w * across for s in spans for w in widths])
 
 
 def _rotation_vector(rotation: np.ndarray, quat2axisangle) -> np.ndarray:
@@ -724,21 +469,19 @@ def state_only_env(suite: str, task_id: int):
     Physics, resets and success checks are those of ``LiberoEnv``; observations carry only ``state``.
     For measuring the expert quickly, not for recording image datasets.
     """
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.base import benchmark_for_suite
 
-    return LiberoEnv(suite, task_id, cameras=())
+    return benchmark_for_suite(suite).make_env(suite, task_id, cameras=())
 
 
 def run_episode(env, expert: LiberoExpert, episode: int, max_steps: int | None = None) -> tuple[bool, int]:
     """Roll the expert out from init state ``episode`` (standard protocol); returns (success, steps)."""
-    env.reset(episode)
+    from vla.envs.rollout import reset_episode, rollout
+
+    observation = reset_episode(env, episode=episode)
     expert.reset(env)
-    limit = max_steps or env.max_steps
-    for step in range(1, limit + 1):
-        _, success = env.step(expert.act(env))
-        if success:
-            return True, step
-    return False, limit
+    result = rollout(env, observation, lambda _obs: expert.act(env), max_steps or env.max_steps)
+    return result.success, result.steps
 
 
 def measure(suite: str, task_ids: list[int], episodes: int) -> list[dict]:

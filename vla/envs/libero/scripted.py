@@ -18,7 +18,8 @@ class ScriptedReachGrasp:
         self.hover, self.tolerance = hover, tolerance
         self.phase, self.counter = "above", 0
 
-    def reset(self) -> None:
+    def reset(self, env=None) -> None:
+        """Start a new episode (``env`` unused: the controller reads positions at each ``act``)."""
         self.phase, self.counter = "above", 0
 
     def act(self, env) -> np.ndarray:
