@@ -305,7 +305,8 @@ def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_p
     assert build_results(EvalConfig(protocol="openpi", actions_per_chunk=8), [])["protocol"]["modified"]
     assert "mujoco_gl" in results["rendering"]
     with pytest.raises(
-        SystemExit, match=r"^error: protocol='pi0' is invalid: expected one of 'lerobot', 'openpi'$"
+        SystemExit,
+        match=r"^error: protocol='pi0' is invalid: expected one of 'lerobot', 'openpi', 'libero_pro'$",
     ):
         main(["eval", "--policy", "random", "--protocol", "pi0", "--out", str(tmp_path)])
 

@@ -5,6 +5,7 @@ importing this package imports the built-in ones so that they register (``vla.en
 """
 
 from vla.envs import libero as _libero  # noqa: F401  (the built-in benchmarks register on import)
+from vla.envs import libero_pro as _libero_pro  # noqa: F401
 from vla.envs.base import (
     PROTOCOLS,
     SUITES,
