@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vla.config import check
+from vla.config import ConfigError, check
 from vla.envs.base import EvalProtocol, SuiteProtocol, get_benchmark, register_benchmark
 from vla.envs.libero.benchmark import LiberoBenchmark, LiberoTask
 from vla.envs.libero.env import LiberoEnv
@@ -163,8 +163,9 @@ class LiberoProEnv(LiberoEnv):
         return self.start_state.copy()
 
     def distance_to_benchmark_states(self, state: np.ndarray | None = None) -> float:
-        raise NotImplementedError(
-            "LIBERO-PRO suites are for evaluation: record training data on the LIBERO suite instead"
+        raise ConfigError(
+            f"{self.suite} is a LIBERO-PRO evaluation suite: record training data on the LIBERO suite instead "
+            f"(e.g. --suite {self.suite.rsplit('_', 1)[0]})"
         )
 
 
