@@ -245,7 +245,7 @@ def test_position_suite_starts_objects_in_their_swapped_regions_and_the_expert_s
     finally:
         env.close()
         base.close()
-    with pytest.raises(NotImplementedError, match="record training data on the LIBERO suite"):
+    with pytest.raises(ConfigError, match="record training data on the LIBERO suite"):
         env.distance_to_benchmark_states()
     assert SWAP_STATE_SEED == 100_000
 
