@@ -27,10 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from vla.testing import write_result
 
-from bench.common import write_result  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_OPTIONS = {
     "binning": {"n_bins": 256},
@@ -95,14 +94,10 @@ def main() -> None:
 
     import numpy as np
 
-    from vla.data.dataset import (
-        compute_norm_stats,
-        episode_action_chunks,
-        fit_action_tokenizer,
-        load_chunked_dataset,
-    )
+    from vla.data.dataset import compute_norm_stats, episode_action_chunks, load_chunked_dataset
     from vla.model.policy import PolicyConfig, VLAPolicy
     from vla.tokenizers.diagnostics import reconstruction_error, token_counts
+    from vla.train.tokenizer import fit_action_tokenizer
 
     overrides = json.loads(args.options)
     dataset = load_chunked_dataset(args.dataset, args.horizon)
@@ -125,7 +120,9 @@ def main() -> None:
             n_tokens = tokenizer.tokens_per_chunk
             if tokenizer.variable_length:
                 n_tokens = int(np.ceil(counts["mean"])) + 1  # + the end token
-            policy = VLAPolicy.from_base(PolicyConfig(), tokenizer, compute_norm_stats(dataset))
+            policy = VLAPolicy.from_base(
+                PolicyConfig(horizon=args.horizon), tokenizer, compute_norm_stats(dataset)
+            )
             row = {
                 "options": options,
                 "fit_s": round(fit_s, 1),

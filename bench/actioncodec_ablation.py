@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 BASE = {"dim": 64, "depth": 2, "heads": 4, "steps": 800, "batch_size": 256, "warmup_steps": 50, "lr": 2e-3}
 VARIANTS = {

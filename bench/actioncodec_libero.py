@@ -16,17 +16,13 @@ this CPU. The targets are checked and written next to the figures.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
-from scripts.actioncodec_libero import chunk_pairs, gripper_sign_errors  # noqa: E402
+from vla.testing import write_result
+from vla.tokenizers.diagnostics import chunk_pairs, gripper_sign_errors
 
 
 def encode_decode_ms(tokenizer, chunks: np.ndarray, batch: int, repeats: int) -> float:

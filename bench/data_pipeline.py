@@ -16,15 +16,11 @@ sets more), ``--batches`` timed after ``--warmup`` batches:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for bench.common and tests.conftest when run as a script
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 
 def samples_per_s(dataset, collate_fn, batch_size: int, batches: int, warmup: int, workers: int) -> float:
@@ -65,13 +61,13 @@ def main() -> None:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
     from torch.utils.data import default_collate
 
-    from tests.conftest import make_policy
     from vla.data.dataset import load_chunked_dataset
+    from vla.testing import make_policy
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset_dir = Path(args.dataset) if args.dataset else None
         if dataset_dir is None:
-            from tests.conftest import write_synthetic_libero_dataset
+            from vla.testing import write_synthetic_libero_dataset
 
             dataset_dir = write_synthetic_libero_dataset(Path(tmp) / "data", episode_lengths=(100, 100))
         ours = load_chunked_dataset(dataset_dir, args.horizon)

@@ -18,15 +18,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 MODES = ("autoregressive", "parallel", "blockwise")
 TOKENS = 16  # the paper's ActionCodec tokens per chunk
@@ -37,14 +32,14 @@ def tiny_policies(block_size: int) -> dict:
     """One tiny VLAPolicy per mode; the same seed gives them the same base and action rows."""
     import numpy as np
 
-    from vla.data.normalize import NormStats
     from vla.model.policy import PolicyConfig, VLAPolicy
     from vla.tokenizers import BinningActionTokenizer
+    from vla.tokenizers.normalize import NormStats
 
     chunks = np.random.default_rng(0).uniform(-1, 1, (64, 4, 4))
     tokenizer = BinningActionTokenizer(horizon=4, action_dim=4, n_bins=256).fit(chunks)
     assert tokenizer.tokens_per_chunk == TOKENS
-    config = dict(attn_implementation="sdpa", decoding_block_size=block_size)
+    config = dict(horizon=4, attn_implementation="sdpa", decoding_block_size=block_size)
     return {
         mode: VLAPolicy.from_base(PolicyConfig(decoding=mode, **config), tokenizer, NormStats({}))
         for mode in MODES

@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from vla.testing import write_result
 
-from bench.common import write_result  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MODES = ("autoregressive", "parallel", "blockwise")
 
@@ -45,8 +44,10 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=list(MODES))
     args = parser.parse_args()
 
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.data.dataset import load_chunked_dataset
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
+    from vla.train.tokenizer import fit_action_tokenizer
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +59,7 @@ def main() -> None:
         for mode in args.modes:
             out = Path(tmp) / mode
             cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"),
-                   f"data.dataset={args.dataset}", f"data.horizon={args.horizon}",
+                   f"data.dataset={args.dataset}", f"policy.horizon={args.horizon}",
                    f"tokenizer.pretrained={tokenizer_dir}", f"policy.decoding={mode}",
                    f"training.output_dir={out}", f"training.steps={args.steps}", "training.report_to=[]"]  # fmt: skip
             start = time.perf_counter()

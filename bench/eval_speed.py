@@ -42,17 +42,16 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for bench.common and tests.conftest when run as a script
+from vla.testing import write_result
 
-from bench.common import write_result  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 FULL_TASK_EPISODES = 50
 LEROBOT_CAMERA_NAMES = {"image": "agentview_image", "image2": "robot0_eye_in_hand_image"}
 
 
 def write_policy(folder: Path, cameras: tuple[str, ...], image_size: int) -> Path:
-    from tests.conftest import write_tiny_lerobot_policy
+    from vla.testing import write_tiny_lerobot_policy
 
     # ACT's default transformer sizes (dim 512, 4 encoder layers, 1 decoder layer), not the tests' tiny ones.
     return write_tiny_lerobot_policy(
@@ -266,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cameras = tuple(args.cameras.split(","))
 
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()  # lerobot-eval needs LIBERO's config and MuJoCo's backend in its environment too
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HF_HUB_OFFLINE": "1",

@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 
 def tokenizer_row(folder: Path, chunks) -> dict:
@@ -141,7 +137,7 @@ def experiment_row(folder: Path, frames: int) -> dict:
 
     # the config the experiment ran with, as it wrote it
     config = from_dict(ExperimentConfig, json.loads((folder / "experiment.json").read_text()))
-    horizon = train_config(config).data.horizon
+    horizon = train_config(config).policy.horizon
     dataset = load_chunked_dataset(config.data_folder, horizon)
     row: dict = {"experiment": config.name, "folder": str(folder), "data": str(config.data_folder)}
     row["tokenizer"] = tokenizer_row(folder / "tokenizer", episode_action_chunks(dataset, horizon))

@@ -20,14 +20,9 @@ processor (``after``) or one told only ``do_image_splitting=False`` (``before``:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 N_IMAGES = 2
 TEXT_TOKENS = 40  # chat scaffolding + instruction + state
@@ -39,8 +34,7 @@ def build_model(preset: str, attn: str, dtype, device):
     import torch
     from transformers import SmolVLMForConditionalGeneration
 
-    from vla.model.presets import PRESETS
-    from vla.model.tiny import build_tiny_config
+    from vla.model.backbones.smolvlm import PRESETS, build_tiny_config
 
     if preset == "tiny":
         config = build_tiny_config(vocab_size=512, image_token_id=4, pad_token_id=2, eos_token_id=7)

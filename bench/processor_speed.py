@@ -15,14 +15,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for bench.common when run as a script
-
-from bench.common import write_result  # noqa: E402
+from vla.testing import write_result
 
 
 def image_processor(preset: str, fixed: bool):
@@ -30,8 +25,8 @@ def image_processor(preset: str, fixed: bool):
     preset before the fix; the embedded presets were always built with their size: ``None``)."""
     from transformers import AutoProcessor, SmolVLMImageProcessor
 
-    from vla.model.presets import PRESETS, resolve_model_source
-    from vla.model.tiny import EMBEDDED
+    from vla.model.backbones import resolve_model_source
+    from vla.model.backbones.smolvlm import EMBEDDED, PRESETS
 
     if preset in EMBEDDED:
         return AutoProcessor.from_pretrained(resolve_model_source(preset)).image_processor if fixed else None

@@ -15,10 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for bench.common and tests.conftest when run as a script
+from vla.testing import write_result
 
-from bench.common import write_result  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(dataset: Path, out: Path, processes: int, steps: int, batch_size: int) -> list[dict]:
@@ -50,7 +49,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(args.dataset) if args.dataset else None
         if dataset is None:
-            from tests.conftest import write_synthetic_libero_dataset
+            from vla.testing import write_synthetic_libero_dataset
 
             dataset = write_synthetic_libero_dataset(Path(tmp) / "data", episode_lengths=(60, 60))
         results = {}

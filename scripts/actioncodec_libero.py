@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vla.tokenizers.diagnostics import chunk_pairs, gripper_sign_errors
+
 HORIZON = 20
 HELDOUT_EVERY = 10
 CALIBRATION_STEPS = 60
@@ -101,27 +103,6 @@ def _dataset_episodes(corpus: Path) -> list[dict]:
             f"{corpus}: {episode_index.max() + 1} episodes in the data, {len(kept)} kept in its report"
         )
     return [{**e, "actions": actions[episode_index == i]} for i, e in enumerate(kept)]
-
-
-def chunk_pairs(episodes: dict, heldout: bool, horizon: int = HORIZON) -> tuple[np.ndarray, np.ndarray]:
-    """(chunks, shifted) of every frame that has a successor in its episode, of the held-out episodes or
-    of the others; chunks padded with the episode's last action."""
-    actions, starts = episodes["actions"], episodes["starts"]
-    chunks, shifted = [], []
-    for e in np.flatnonzero(episodes["heldout"] == heldout):
-        ep = actions[starts[e] : starts[e + 1]].astype(np.float64)
-        steps = np.minimum(np.arange(len(ep))[:, None] + np.arange(horizon)[None], len(ep) - 1)
-        c = ep[steps]
-        chunks.append(c[:-1])
-        shifted.append(c[1:])
-    return np.concatenate(chunks), np.concatenate(shifted)
-
-
-def gripper_sign_errors(decoded: np.ndarray, chunks: np.ndarray) -> int:
-    """Steps whose gripper command (open -1 / close +1; 0 = hold, not counted) decodes to the other sign."""
-    return int(
-        ((np.abs(chunks[..., -1]) >= 0.5) & (np.sign(decoded[..., -1]) != np.sign(chunks[..., -1]))).sum()
-    )
 
 
 def heldout_metrics(tokenizer, chunks: np.ndarray) -> dict:

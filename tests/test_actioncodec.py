@@ -8,8 +8,6 @@ from vla.config import ConfigError
 from vla.tokenizers import (
     ActionCodecTokenizer,
     AutoActionTokenizer,
-    BinningActionTokenizer,
-    FastActionTokenizer,
     InvalidTokensError,
     TokenizerFitError,
 )
@@ -79,17 +77,13 @@ def test_training_history_shows_learning(codec):
     assert last["recon"] < 0.45 * first["recon"]  # measured 0.315 -> 0.121
 
 
-def test_save_load_gives_identical_ids(codec, data, tmp_path):
+def test_saved_weights_sit_next_to_the_config_and_are_required(codec, tmp_path):
     codec.save_pretrained(tmp_path / "codec")
     assert sorted(p.name for p in (tmp_path / "codec").iterdir()) == [
         "action_tokenizer.json",
         "actioncodec.safetensors",
     ]
-    loaded = AutoActionTokenizer.from_pretrained(tmp_path / "codec")
-    assert isinstance(loaded, ActionCodecTokenizer) and loaded.config == codec.config
-    ids = codec.encode(data[0])
-    np.testing.assert_array_equal(loaded.encode(data[0]), ids)
-    np.testing.assert_array_equal(loaded.decode(ids).actions, codec.decode(ids).actions)
+    # identical ids and actions after loading: tests/test_tokenizer_contract.py
     (tmp_path / "codec" / "actioncodec.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="without its weights"):
         AutoActionTokenizer.from_pretrained(tmp_path / "codec")
@@ -107,45 +101,9 @@ def test_fit_is_deterministic_for_a_seed(data):
     assert not np.array_equal(a.encode(x), c.encode(x))
 
 
-def _fuzz_rows(tok, rng, count):
-    """Random and adversarial id rows: wrong lengths, out-of-range, huge, negative, all valid-looking."""
-    n = tok.tokens_per_chunk
-    rows = [[], [0], [-1] * n, [10**15] * n, [float("nan")] * n, [2.5] * 3, [-(2**40)] * (2 * n)]
-    for _ in range(count):
-        kind = rng.integers(3)
-        if kind == 0:
-            rows.append(rng.integers(-5, tok.vocab_size + 20, size=int(rng.integers(0, 3 * n))))
-        elif kind == 1:
-            rows.append(rng.integers(0, tok.vocab_size, size=n))
-        else:
-            rows.append(rng.integers(-(2**40), 2**40, size=int(rng.integers(1, 2 * n))))
-    return rows
-
-
-def test_decode_fuzz_never_raises_for_any_tokenizer(codec, data):
+def test_decode_pads_clips_and_flags(codec, data):
+    # decoding any ids for every tokenizer, strict agreeing with valid: tests/test_tokenizer_contract.py
     x = data[0][:200]
-    tokenizers = [
-        codec,
-        FastActionTokenizer(vocab_size=128).fit(x),
-        BinningActionTokenizer(n_bins=32).fit(x),
-    ]
-    rng = np.random.default_rng(0)
-    for tok in tokenizers:
-        rows = _fuzz_rows(tok, rng, 3000)
-        batched = tok.decode(rows)  # all rows at once (ragged)
-        assert batched.actions.shape == (len(rows), 8, 7) and np.isfinite(batched.actions).all()
-        for i, row in enumerate(rows[:300]):  # one by one, strict and not
-            out = tok.decode(row)
-            assert out.actions.shape == (1, 8, 7) and np.isfinite(out.actions).all()
-            assert out.valid[0] == batched.valid[i]
-            try:
-                tok.decode(row, strict=True)
-                assert out.valid[0]
-            except InvalidTokensError:
-                assert not out.valid[0]
-        for batch in ([[]], np.full((2, 5), 3), rng.integers(0, 9, size=(4, tok.tokens_per_chunk))):
-            out = tok.decode(batch)
-            assert out.actions.shape[1:] == (8, 7) and out.valid.shape == (out.actions.shape[0],)
     assert codec.decode(codec.encode(x)).valid.all()
     assert codec.decode(np.zeros(8, dtype=int)).valid[0]
     assert not codec.decode(np.zeros(7, dtype=int)).valid[0]  # one short: padded with code 0
@@ -216,17 +174,10 @@ def test_embodiment_prompts_and_the_auxiliary_loss_hook(data):
 
 
 def test_fit_errors_are_clear(data):
+    # too few chunks, NaN, wrong shapes, unfitted: tests/test_tokenizer_contract.py
     x, shifted = data
-    with pytest.raises(TokenizerFitError, match="at least 2 chunks"):
-        ActionCodecTokenizer(**TINY).fit(x[:1], progress=False)
-    bad = x[:50].copy()
-    bad[4, 1, 0] = np.nan
-    with pytest.raises(TokenizerFitError, match="NaN"):
-        ActionCodecTokenizer(**TINY).fit(bad, progress=False)
     with pytest.raises(TokenizerFitError, match="must match chunks"):
         ActionCodecTokenizer(**TINY).fit(x[:50], shifted[:49], progress=False)
-    with pytest.raises(RuntimeError, match="not fitted"):
-        ActionCodecTokenizer(**TINY).encode(x[:2])
     with pytest.raises(ConfigError, match="heads=3 is invalid: must divide dim=32"):
         ActionCodecTokenizer(**{**TINY, "heads": 3})
     with pytest.raises(ConfigError, match="codebook_size=1 is invalid"):
@@ -351,7 +302,7 @@ def test_the_released_architecture_tokens_are_independent_and_durations_may_vary
     import torch
 
     from vla.tokenizers import ActionCodecConfig
-    from vla.tokenizers._actioncodec_net import ActionCodecNet
+    from vla.tokenizers.actioncodec.net import ActionCodecNet
 
     torch.manual_seed(0)
     config = ActionCodecConfig(dim=32, heads=4, depth=2, latent_dim=16, num_tokens=6, codebook_size=16)

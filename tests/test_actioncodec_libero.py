@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from scripts.actioncodec_libero import chunk_pairs, prepare
+from scripts.actioncodec_libero import prepare
+from vla.tokenizers.diagnostics import chunk_pairs
 
 
 def _stage(staging, suite, task, episode, n, kept=True):

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from vla.cli import _user_errors, main
+from vla.cli import main
 from vla.config import ConfigError
+from vla.errors import UserError, is_user_error
 from vla.hub import BrokenArtifactError
 from vla.tokenizers import ActionCodecTokenizer, AutoActionTokenizer, BinningActionTokenizer
 
@@ -63,7 +64,8 @@ def test_truncated_or_unknown_tokenizer_files_are_named(tmp_path):
         AutoActionTokenizer.from_pretrained(folder)
     with pytest.raises(ConfigError, match="tokenizer_type='nope' is invalid: expected one of"):
         AutoActionTokenizer.from_config("nope")
-    assert issubclass(BrokenArtifactError, _user_errors()) and issubclass(ConfigError, _user_errors())
+    assert issubclass(BrokenArtifactError, UserError) and issubclass(ConfigError, UserError)
+    assert is_user_error(BrokenArtifactError("x")) and not is_user_error(ValueError("x"))
 
 
 def test_truncated_actioncodec_weights_are_named(tmp_path):

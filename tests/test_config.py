@@ -76,3 +76,22 @@ def test_values_are_checked_against_the_field_types():
         TrainConfig, None, [*base, "training.lr=1", "training.resume=null", "policy.image_size=128"]
     )
     assert config.training.lr == 1.0 and config.training.resume is None and config.policy.image_size == 128
+
+
+def test_a_key_that_moved_fails_naming_its_new_home():
+    from typing import ClassVar
+
+    @dataclass(frozen=True)
+    class Data:
+        dataset: str = ""
+        MOVED_KEYS: ClassVar[dict[str, str]] = {"horizon": "policy.horizon"}
+
+    @dataclass(frozen=True)
+    class Top:
+        data: Data = field(default_factory=Data)
+
+    with pytest.raises(ConfigError) as err:
+        from_dict(Top, {"data": {"dataset": "d", "horizon": 8}})
+    assert str(err.value) == "data.horizon is no longer a config key: set policy.horizon instead"
+    with pytest.raises(ConfigError, match="unknown config key"):  # other unknown keys: as before
+        from_dict(Top, {"data": {"horizn": 8}})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vla.data.dataset import DatasetError, compute_norm_stats, episode_action_chunks, load_chunked_dataset
-from vla.data.normalize import FeatureStats
+from vla.tokenizers.normalize import FeatureStats
 
 
 def test_chunks_pad_and_mask_at_episode_ends_never_mixing_episodes(synthetic_dataset):
@@ -161,8 +161,8 @@ def test_our_statistics_agree_with_the_stats_json_lerobot_ships(synthetic_datase
 def test_nan_actions_in_a_dataset_are_named_at_load(tmp_path):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    from vla.data.normalize import StatisticsError
     from vla.data.record import LIBERO_FEATURES
+    from vla.tokenizers.normalize import StatisticsError
 
     ds = LeRobotDataset.create(
         "local/nan", fps=10, features=LIBERO_FEATURES, root=tmp_path / "nan", use_videos=False

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_policy
 from vla.config import ConfigError, load_config
 from vla.model.decoding import (
     allowed_attention,
@@ -17,6 +16,7 @@ from vla.model.decoding import (
     training_row,
 )
 from vla.model.policy import IGNORE_INDEX, PolicyConfig, VLAPolicy
+from vla.testing import make_policy
 from vla.train.config import TrainConfig
 
 # Prompts of different lengths, so that every batch below is padded.
@@ -93,6 +93,50 @@ def expected_mask(policy: VLAPolicy, keys: torch.Tensor, n_queries: int) -> torc
     return mask
 
 
+#: Measured before the modes became DecodingMode classes (vla/model/decoding/), on the tiny policy of the
+#: ``policies`` fixture: each mode's training loss on ``observations(dataset)`` and the sha256 (16 hex digits)
+#: of the action-token ids it decodes for them. The restructuring changed neither.
+PINNED = {
+    "autoregressive": (6.301027297973633, "0f26bc1e5471f87a"),
+    "parallel": (6.3538031578063965, "e42b0eab88b72de6"),
+    "blockwise": (6.3517279624938965, "d1ddc4db0e73d80f"),
+}
+
+
+@pytest.mark.parametrize("mode", list(PINNED))
+def test_each_mode_gives_its_pinned_loss_and_tokens(policies, mode):
+    import hashlib
+
+    policies, dataset = policies
+    policy, obs = policies[mode], observations(dataset)
+    loss, digest = PINNED[mode]
+    with torch.no_grad():
+        assert policy.loss(policy.collate(obs)).item() == pytest.approx(loss, rel=1e-5)
+    batch = policy.collate(obs, with_targets=False, padding_side="left")
+    ids = np.stack(decode_action_ids(policy.model, batch, policy.decode_spec)).astype(np.int64)
+    assert hashlib.sha256(ids.tobytes()).hexdigest()[:16] == digest, ids.tolist()
+
+
+def test_modes_are_registered_classes_behind_one_interface():
+    from vla.model.decoding import DECODING_MODES, DecodingMode, get_decoding_mode, register_decoding_mode
+
+    assert DECODING_MODES == ("autoregressive", "parallel", "blockwise")
+    for name in DECODING_MODES:
+        assert isinstance(get_decoding_mode(name), DecodingMode) and get_decoding_mode(name).name == name
+    # what the modes' fixed traits say, through the interface alone
+    assert [
+        get_decoding_mode(m).n_slot_tokens(28, 4) for m in ("autoregressive", "parallel", "blockwise")
+    ] == [
+        0,
+        28,
+        28,
+    ]
+    assert get_decoding_mode("blockwise").n_slot_tokens(28, 1) == 0
+    assert [get_decoding_mode(m).variable_length for m in DECODING_MODES] == [True, False, False]
+    with pytest.raises(TypeError, match="must set name"):
+        register_decoding_mode(type("Nameless", (DecodingMode,), {}))
+
+
 def test_config_and_tokenizer_checks(synthetic_dataset):
     from vla.data.dataset import compute_norm_stats, load_chunked_dataset
     from vla.tokenizers import AutoActionTokenizer
@@ -116,7 +160,7 @@ def test_config_and_tokenizer_checks(synthetic_dataset):
     stats = compute_norm_stats(load_chunked_dataset(synthetic_dataset, 4))
     for mode in ("parallel", "blockwise"):
         with pytest.raises(ConfigError, match=f"decoding='{mode}'.*variable-length 'fast'.*'autoregressive'"):
-            VLAPolicy.from_base(PolicyConfig(decoding=mode), fast, stats)
+            VLAPolicy.from_base(PolicyConfig(horizon=4, decoding=mode), fast, stats)
 
 
 def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked(monkeypatch, caplog):
@@ -339,9 +383,14 @@ def test_parallel_emits_valid_action_tokens_only(policies):
     np.testing.assert_allclose(decoded.actions, chunks, atol=1e-6)
 
 
+@pytest.mark.parametrize("base_model", ["tiny", "tiny-llava"])
 @pytest.mark.parametrize("mode", ["autoregressive", "parallel", "blockwise"])
-def test_each_mode_trains_saves_reloads_and_predicts_identically(synthetic_dataset, tmp_path, mode):
-    policy, dataset = make_policy(synthetic_dataset, decoding=mode, decoding_block_size=BLOCK)
+def test_each_mode_trains_saves_reloads_and_predicts_identically(
+    synthetic_dataset, tmp_path, mode, base_model
+):
+    policy, dataset = make_policy(
+        synthetic_dataset, base_model=base_model, decoding=mode, decoding_block_size=BLOCK
+    )
     batch = policy.collate(observations(dataset, (0, 5, 11, 15)))
     losses = fit_batch(policy, batch, steps=6)
     assert losses[-1] < 0.7 * losses[0], losses

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vla.eval.libero import EvalConfig, evaluate, format_table, read_episodes, summarize, wilson_interval
-from vla.sim.libero_env import PROTOCOL
+from vla.envs.libero.protocol import PROTOCOL
+from vla.eval.config import EvalConfig
+from vla.eval.results import format_table, read_episodes, summarize, wilson_interval
+from vla.eval.runner import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +65,7 @@ def test_resume_skips_finished_episodes_and_ignores_half_written_lines(tmp_path)
 
 @pytest.mark.libero
 def test_simulator_errors_are_recorded_and_retried(tmp_path, monkeypatch):
-    import vla.eval.libero as harness
+    import vla.eval.rollout as harness
 
     calls = {"n": 0}
     real = harness.run_episode
@@ -86,8 +88,8 @@ def test_simulator_errors_are_recorded_and_retried(tmp_path, monkeypatch):
 
 @pytest.mark.libero
 def test_harness_records_a_success_when_the_object_reaches_its_goal(tmp_path):
-    from vla.eval.libero import run_episode
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.libero.env import LiberoEnv
+    from vla.eval.rollout import run_episode
 
     class Teleport:
         """Moves the soup into the basket through the simulator, then waits."""
@@ -180,9 +182,9 @@ def test_several_suites_in_one_run_report_each_suite_and_the_overall_rate(tmp_pa
 def test_an_episode_gets_the_same_fixtures_whatever_ran_before_it(tmp_path):
     """LIBERO redraws fixture placements from numpy's global state at each reset (libero_goal 0's cabinet
     and wine rack moved ~2 cm between two resets of episode 0): the harness seeds each episode's reset."""
-    from vla.eval.libero import reset_seed, run_episode
+    from vla.envs.libero.env import LiberoEnv
     from vla.eval.policies import RandomPolicy
-    from vla.sim.libero_env import LiberoEnv
+    from vla.eval.rollout import reset_seed, run_episode
 
     config = EvalConfig(suite="libero_goal", task_ids=(0,), policy="random", episodes_per_task=2, max_steps=2,
                         video="none", output_dir=str(tmp_path))  # fmt: skip
@@ -250,7 +252,7 @@ def test_episodes_of_unknown_origin_are_refused(tmp_path):
 @pytest.mark.libero
 def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tmp_path, monkeypatch):
     import vla.eval.policies as policies
-    from vla.eval.libero import EvaluationStopped
+    from vla.eval.runner import EvaluationStopped
 
     class Broken(policies.RandomPolicy):
         def act(self, env, observation):
@@ -260,7 +262,7 @@ def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tm
                         output_dir=str(tmp_path), num_envs=1, max_policy_errors=2)  # fmt: skip
     monkeypatch.setattr(policies, "load_rollout_policy", lambda spec, **kwargs: Broken())
     with pytest.raises(EvaluationStopped, match=r"stopped: 2 episodes in a row failed in the policy \(last: "
-                       r"vla.eval.libero.PolicyError: RuntimeError: CUDA out of memory\)"):  # fmt: skip
+                       r"vla.eval.rollout.PolicyError: RuntimeError: CUDA out of memory\)"):  # fmt: skip
         evaluate(config)
     rows = read_episodes(tmp_path)
     assert sorted(rows) == [("libero_object", 0, 0), ("libero_object", 0, 1)]  # the third never ran
@@ -281,7 +283,7 @@ def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tm
 
 def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_path):
     from vla.cli import main
-    from vla.eval.libero import build_results
+    from vla.eval.results import build_results
 
     lerobot, openpi = (
         EvalConfig(suite="libero_spatial"),
@@ -303,17 +305,18 @@ def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_p
     assert build_results(EvalConfig(protocol="openpi", actions_per_chunk=8), [])["protocol"]["modified"]
     assert "mujoco_gl" in results["rendering"]
     with pytest.raises(
-        SystemExit, match=r"^error: protocol='pi0' is invalid: expected one of 'lerobot', 'openpi'$"
+        SystemExit,
+        match=r"^error: protocol='pi0' is invalid: expected one of 'lerobot', 'openpi', 'libero_pro'$",
     ):
         main(["eval", "--policy", "random", "--protocol", "pi0", "--out", str(tmp_path)])
 
 
 @pytest.mark.libero
 def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp_path):
-    from tests.conftest import write_tiny_lerobot_policy
-    from vla.eval.lerobot_policy import LerobotPolicy
-    from vla.eval.libero import run_episode
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.libero.env import LiberoEnv
+    from vla.eval.policies.lerobot import LerobotPolicy
+    from vla.eval.rollout import run_episode
+    from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, n_action_steps=10, chunk_size=10)
     policy = LerobotPolicy(str(folder), device="cpu")
@@ -327,3 +330,67 @@ def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp
             executed[protocol] = (row["chunks"], row["actions_per_chunk"])
     assert executed["lerobot"] == (2, {"2": 1, "10": 1})  # its n_action_steps, then cut by the step limit
     assert executed["openpi"] == (3, {"2": 1, "5": 2})  # replan every 5 actions
+
+
+def test_every_eval_setting_is_a_vla_eval_option_with_the_same_default():
+    import dataclasses
+
+    from vla.cli import build_parser
+
+    args = vars(build_parser().parse_args(["eval", "--policy", "random"]))
+    defaults = dataclasses.asdict(EvalConfig(policy="random"))
+    assert {name: args[name] for name in defaults} == defaults  # cmd_eval passes them by name
+
+
+def test_policy_specs_resolve_through_the_classes_registrations():
+    from vla.eval.policies import (
+        CheckpointPolicy,
+        ExpertPolicy,
+        LerobotPolicy,
+        MeanReplayPolicy,
+        RandomPolicy,
+        ScriptedPolicy,
+        load_rollout_policy,
+        register_policy,
+        registered_policies,
+    )
+
+    assert registered_policies() == {
+        "scripted": ScriptedPolicy, "expert": ExpertPolicy, "random": RandomPolicy,
+        "replay:": MeanReplayPolicy, "lerobot:": LerobotPolicy, None: CheckpointPolicy,
+    }  # fmt: skip
+    policy = load_rollout_policy("random", seed=3)
+    assert type(policy) is RandomPolicy and policy.seed == 3
+    with pytest.raises(ValueError, match="'random' is already registered to RandomPolicy"):
+        register_policy("random")(type("AnotherRandom", (), {}))
+    with pytest.raises(FileNotFoundError, match="lerobot:nowhere: no such folder"):
+        load_rollout_policy("lerobot:nowhere")  # the prefix's class, given what follows the prefix
+
+
+def test_one_results_table_for_the_terminal_and_the_model_card(tmp_path):
+    from vla.eval.results import build_results
+    from vla.hub.card import write_policy_card
+
+    rows = [{"suite": "libero_object", "task_id": t, "episode": e, "instruction": f"task {t}", "success": e <= t,
+             "steps": 8} for t in (0, 1) for e in range(2)]  # fmt: skip
+    results = build_results(EvalConfig(task_ids=(0, 1), episodes_per_task=2, max_steps=8), rows)
+    terminal, markdown = format_table(results), format_table(results, markdown=True)
+    assert terminal.splitlines()[1:5] == [
+        "libero_object/0        50.0%         2  task 0",
+        "libero_object/1       100.0%         2  task 1",
+        "libero_object (suite)     75.0%         4",
+        "overall                75.0%         4  95% CI [30.1, 95.4]",
+    ]
+    assert terminal.splitlines()[-1] == "note: episodes capped at 8 steps (standard: libero_object 280)"
+    assert markdown.splitlines() == [
+        "| task | success | episodes |",
+        "|---|---|---|",
+        "| libero_object/0 | 50.0% | 2 |",
+        "| libero_object/1 | 100.0% | 2 |",
+        "| libero_object (suite) | 75.0% | 4 |",
+        "| **overall** | **75.0%** | 4 |",
+        "",
+        "Not the standard protocol: episodes capped at 8 steps (standard: libero_object 280).",
+    ]
+    card = write_policy_card(tmp_path, {}, eval_results=results, results_table=markdown).read_text()
+    assert f"## LIBERO results\n\n{markdown}\n" in card and "value: 75.0" in card

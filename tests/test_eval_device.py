@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vla.config import ConfigError
-from vla.eval.libero import EvalConfig
+from vla.eval.config import EvalConfig
 from vla.eval.policies import CheckpointPolicy, inference_device, inference_dtype
 
 

@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vla.eval.libero import EvalConfig, Rendering, evaluate, read_episodes, rendering_for
+from vla.eval.config import EvalConfig
+from vla.eval.results import read_episodes
+from vla.eval.rollout import Rendering, rendering_for
+from vla.eval.runner import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +53,8 @@ def test_workers_run_several_suites_as_one_process_does(tmp_path):
 
 @pytest.mark.libero
 def test_only_the_cameras_the_policy_reads_are_rendered():
+    from vla.envs.libero.env import LiberoEnv
     from vla.eval.policies import ExpertPolicy
-    from vla.sim.libero_env import LiberoEnv
 
     expert = ExpertPolicy()
     assert rendering_for(EvalConfig(policy="expert", video="none"), expert) == Rendering((), 256)
@@ -69,7 +72,7 @@ def test_only_the_cameras_the_policy_reads_are_rendered():
 
 @pytest.mark.libero
 def test_rendering_on_some_steps_only_changes_no_image_and_no_state():
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.libero.env import LiberoEnv
 
     actions = np.random.default_rng(0).uniform(-1, 1, (12, 7))
     with LiberoEnv("libero_object", 0, image_size=64) as env:
@@ -83,8 +86,8 @@ def test_rendering_on_some_steps_only_changes_no_image_and_no_state():
 
 
 def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
-    from tests.conftest import write_tiny_lerobot_policy
-    from vla.eval.lerobot_policy import LerobotPolicy
+    from vla.eval.policies.lerobot import LerobotPolicy
+    from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
     policy = LerobotPolicy(str(folder))
@@ -98,8 +101,8 @@ def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
 def test_lerobot_channel_last_image_features_are_read(tmp_path):
     import json
 
-    from tests.conftest import write_tiny_lerobot_policy
-    from vla.eval.lerobot_policy import LerobotPolicy
+    from vla.eval.policies.lerobot import LerobotPolicy
+    from vla.testing import write_tiny_lerobot_policy
 
     folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
     config = json.loads((folder / "config.json").read_text())
@@ -110,7 +113,7 @@ def test_lerobot_channel_last_image_features_are_read(tmp_path):
 
 
 def test_lerobot_paths_that_hold_no_lerobot_policy_are_named(tmp_path):
-    from vla.eval.lerobot_policy import LerobotPolicy
+    from vla.eval.policies.lerobot import LerobotPolicy
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="is not a lerobot policy folder: it has no config.json"):
@@ -127,8 +130,8 @@ def test_lerobot_adapter_feeds_the_policy_what_lerobot_eval_would(tiny_lerobot_p
     from lerobot.envs.utils import preprocess_observation
     from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
-    from vla.eval.lerobot_policy import LerobotPolicy
-    from vla.sim.libero_env import quat_to_axis_angle
+    from vla.envs.libero.env import quat_to_axis_angle
+    from vla.eval.policies.lerobot import LerobotPolicy
 
     rng = np.random.default_rng(0)
     n = 2  # two environments, batched
@@ -294,7 +297,7 @@ def _schema(value):
 
 
 def test_eval_info_follows_lerobot_evals_schema_key_for_key():
-    from vla.eval.libero import lerobot_eval_info
+    from vla.eval.results import lerobot_eval_info
 
     rows = [{"suite": "libero_object", "task_id": t, "episode": e, "success": e == 0, "steps": 3,
              **({"video": f"videos/t{t}e{e}.mp4"} if e == 0 else {})} for t in (0, 2) for e in range(2)]  # fmt: skip
@@ -319,7 +322,7 @@ def test_eval_info_json_matches_the_file_lerobot_eval_writes(tmp_path, tiny_lero
     import json
     import os
 
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()  # lerobot-eval needs LIBERO's config and MuJoCo's backend in its environment too
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tests.conftest import INSTRUCTION
+from vla.testing import INSTRUCTION
 
 
 def test_mean_demonstration_is_the_time_normalized_average(synthetic_dataset):
@@ -58,8 +58,7 @@ def _experiment(tmp_path, synthetic_dataset, steps: int, **data):
                 "train": {
                     "processes": 1,
                     "recipe": {
-                        "data": {"horizon": 4},
-                        "policy": {"base_model": "tiny"},
+                        "policy": {"base_model": "tiny", "horizon": 4},
                         "training": {"steps": steps, "batch_size": 2, "save_every": 1, "report_to": []},
                     },
                 },

@@ -5,13 +5,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vla.sim.expert import GoalPredicate, _footprint, category, order_goals, parse_bddl_goal
+from vla.envs.libero.bddl import GoalPredicate, order_goals, parse_bddl_goal
+from vla.envs.libero.expert import category
+from vla.envs.libero.geometry import footprint
 
 pytestmark = pytest.mark.libero
 
 
 def bddl_text(suite: str, task_id: int) -> str:
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()
     from libero.libero import benchmark, get_libero_path
@@ -62,7 +64,7 @@ def test_closing_a_fixture_waits_for_the_objects_put_into_it():
 
 def test_footprint_samples_the_rectangle_densely_enough():
     axis, across = np.array([0.0, -1.0]), np.array([1.0, 0.0])
-    points = _footprint(axis, across, half_span=0.1, half_width=0.035, step=0.008)
+    points = footprint(axis, across, half_span=0.1, half_width=0.035, step=0.008)
     assert np.allclose(points.min(axis=0), [-0.035, -0.1]) and np.allclose(points.max(axis=0), [0.035, 0.1])
     gaps = np.diff(np.unique(np.round(points[:, 1], 6)))
     assert gaps.max() <= 0.008 + 1e-9
@@ -70,7 +72,8 @@ def test_footprint_samples_the_rectangle_densely_enough():
 
 @pytest.mark.slow
 def test_expert_solves_libero_object_task_0_within_the_step_limit(tmp_path):
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
 
     results = evaluate(
         EvalConfig(

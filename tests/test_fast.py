@@ -60,14 +60,10 @@ def test_smooth_chunks_compress_and_scale_trades_length_for_error(data):
     assert errors[0] > errors[1] > errors[2]
 
 
-def test_save_load_gives_identical_ids(fitted, data, tmp_path):
+def test_a_saved_fast_tokenizer_is_one_json_file(fitted, tmp_path):
     fitted.save_pretrained(tmp_path / "fast")
     assert sorted(p.name for p in (tmp_path / "fast").iterdir()) == ["action_tokenizer.json"]
-    loaded = AutoActionTokenizer.from_pretrained(tmp_path / "fast")
-    assert isinstance(loaded, FastActionTokenizer) and loaded.config == fitted.config
-    ids = fitted.encode(data[0])
-    np.testing.assert_array_equal(loaded.encode(data[0]), ids)
-    np.testing.assert_array_equal(loaded.decode(ids).actions, fitted.decode(ids).actions)
+    # identical ids and actions after loading: tests/test_tokenizer_contract.py
 
 
 def test_fit_is_deterministic(data):
@@ -77,33 +73,9 @@ def test_fit_is_deterministic(data):
     np.testing.assert_array_equal(a.encode(data[0]), b.encode(data[0]))
 
 
-def test_decode_fuzz_never_raises_and_flags_invalid(fitted, data):
-    rng = np.random.default_rng(0)
+def test_decode_flags_padding_and_bpe_errors(fitted, data):
+    # decoding any ids without raising, strict agreeing with valid: tests/test_tokenizer_contract.py
     good = fitted.encode(data[0][:50])
-    cases = [[], [[]], [PAD_ID] * 64, [0], np.full((2, 64), 10**15), [[float("nan")] * 64], [[2.5] * 10]]
-    for _ in range(2000):
-        kind = rng.integers(4)
-        if kind == 0:  # random ids, any length, some out of range
-            cases.append(rng.integers(-3, fitted.vocab_size + 50, size=int(rng.integers(0, 80))))
-        elif kind == 1:  # a real sequence with a few ids replaced
-            row = good[rng.integers(len(good))].copy()
-            where = rng.integers(0, 64, size=3)
-            row[where] = rng.integers(-2, fitted.vocab_size, size=3)
-            cases.append(row)
-        elif kind == 2:  # a real sequence cut short or with ids appended
-            row = good[rng.integers(len(good))]
-            row = row[row != PAD_ID]
-            cases.append(np.concatenate([row[: rng.integers(0, row.size + 1)], rng.integers(0, 200, 3)]))
-        else:  # a batch of random rows
-            cases.append(rng.integers(-1, fitted.vocab_size, size=(3, 64)))
-    for ids in cases:
-        out = fitted.decode(ids)
-        assert out.actions.shape[1:] == (8, 7) and np.isfinite(out.actions).all()
-        assert out.valid.shape == (out.actions.shape[0],)
-        try:
-            fitted.decode(ids, strict=True)
-        except InvalidTokensError:
-            assert not out.valid.all()
     assert fitted.decode(good).valid.all()
     assert not fitted.decode([PAD_ID] * 64).valid[0]  # empty: no coefficients
     assert not fitted.decode(np.r_[good[0][:2], PAD_ID, good[0][2:]]).valid[0]  # pad before a real id
@@ -124,12 +96,7 @@ def test_too_long_sequences_are_truncated_with_a_warning(data, caplog):
 
 
 def test_fit_errors_are_clear(data):
-    with pytest.raises(TokenizerFitError, match="at least 2 chunks"):
-        FastActionTokenizer().fit(data[0][:1])
-    bad = data[0][:100].copy()
-    bad[5, 3, 2] = np.nan
-    with pytest.raises(TokenizerFitError, match="NaN"):
-        FastActionTokenizer().fit(bad)
+    # too few chunks, NaN, wrong shapes, unfitted: tests/test_tokenizer_contract.py
     with pytest.raises(TokenizerFitError, match="raise vocab_size or lower scale"):
         FastActionTokenizer(scale=1000.0, vocab_size=64).fit(data[0][:100])
     with pytest.raises(RuntimeError, match="not fitted"):

@@ -95,7 +95,8 @@ def test_an_action_corpus_renders_nothing_and_records_the_same_actions(tmp_path)
     rendered_actions, _, _ = _frames(rendered)
     np.testing.assert_array_equal(corpus_actions, rendered_actions)
     # tokenizers fit on it; what needs cameras says so
-    from vla.data.dataset import DatasetError, fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import DatasetError, load_chunked_dataset
+    from vla.train.tokenizer import fit_action_tokenizer
 
     tokenizer = fit_action_tokenizer("binning", load_chunked_dataset(corpus, 4, images=False), 4)
     assert tokenizer.is_fitted

@@ -18,13 +18,13 @@ INSTRUCTION = "pick up the alphabet soup and place it in the basket"
 
 
 def _policy(decoding: str = "autoregressive"):
-    from vla.data.normalize import NormStats
     from vla.model.policy import PolicyConfig, VLAPolicy
     from vla.tokenizers import BinningActionTokenizer
+    from vla.tokenizers.normalize import NormStats
 
     chunks = np.random.default_rng(0).uniform(-1, 1, (64, 4, 7))
     tokenizer = BinningActionTokenizer(horizon=4, action_dim=7, n_bins=64).fit(chunks)
-    config = PolicyConfig(decoding=decoding, attn_implementation="sdpa")
+    config = PolicyConfig(horizon=4, decoding=decoding, attn_implementation="sdpa")
     return VLAPolicy.from_base(config, tokenizer, NormStats({}))
 
 

@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from vla.data.normalize import FeatureStats, NormStats
 from vla.hub import HubUnavailableError, push_folder_to_hub, resolve_pretrained
+from vla.tokenizers.normalize import FeatureStats, NormStats
 
 
 def test_local_folder_resolves_as_is(tmp_path):
@@ -72,6 +72,7 @@ def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
     from huggingface_hub import ModelCard
 
     from vla.hub.card import policy_card_metadata, write_policy_card
+    from vla.model.backbones import hub_repo_id
 
     results = {"per_suite": {"libero_object": {"success_rate": 0.955, "episodes": 500}}}
     config = {
@@ -79,7 +80,7 @@ def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
         "data": {"dataset": "HuggingFaceVLA/libero"},
         "training": {"push_to_hub": "me/smolvla-libero"},
     }
-    meta = policy_card_metadata(config, results)
+    meta = policy_card_metadata(config, results, hub_id=hub_repo_id)
     assert meta.base_model == "HuggingFaceTB/SmolVLM2-2.2B-Instruct"  # the preset's Hub id
     assert meta.datasets == ["HuggingFaceVLA/libero"] and meta.license == "apache-2.0"
     assert meta.pipeline_tag == "robotics" and "vision-language-action" in meta.tags
@@ -92,11 +93,14 @@ def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
 
     # local folders (a dataset, a base model in the cache) never reach the card
     local = {"policy": {"base_model": str(tmp_path)}, "data": {"dataset": str(tmp_path)}}
-    meta = policy_card_metadata(local)
+    meta = policy_card_metadata(local, hub_id=hub_repo_id)
     assert meta.base_model is None and meta.datasets is None and meta.eval_results is None
+    # without the presets' table (vla.hub knows no model), only names that are Hub ids reach the card
+    meta = policy_card_metadata(config)
+    assert meta.base_model is None and meta.datasets == ["HuggingFaceVLA/libero"]
 
     # the written card parses back with the Hub's own reader
-    card = ModelCard.load(write_policy_card(tmp_path, config, eval_results=results))
+    card = ModelCard.load(write_policy_card(tmp_path, config, eval_results=results, hub_id=hub_repo_id))
     assert card.data.base_model == "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
     assert card.data.eval_results[0].metric_value == 95.5
 
@@ -104,7 +108,7 @@ def test_policy_card_metadata_names_hub_ids_only_and_indexes_results(tmp_path):
 def test_a_policy_evaluated_from_the_hub_records_its_revision_and_weights(monkeypatch, tmp_path):
     import huggingface_hub.constants
 
-    from vla.eval.libero import policy_identity
+    from vla.eval.results import policy_identity
 
     revision = "0123456789abcdef0123456789abcdef01234567"
     repo = tmp_path / "hub" / "models--someone--policy"

@@ -8,7 +8,7 @@ pytestmark = pytest.mark.libero
 
 
 def test_setup_is_idempotent_and_offline():
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     first = ensure_libero()
     stamp = first.config_file.stat().st_mtime_ns
@@ -20,7 +20,7 @@ def test_setup_is_idempotent_and_offline():
 
 
 def test_missing_gl_libraries_name_the_debian_packages(monkeypatch):
-    from vla.sim import setup
+    from vla.envs.libero import setup
 
     monkeypatch.delenv("MUJOCO_GL", raising=False)
     monkeypatch.setattr(setup.ctypes.util, "find_library", lambda name: None)
@@ -32,7 +32,7 @@ def test_missing_gl_libraries_name_the_debian_packages(monkeypatch):
 
 @pytest.fixture(scope="module")
 def env():
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.libero.env import LiberoEnv
 
     with LiberoEnv("libero_object", 0) as env:
         yield env
@@ -66,7 +66,7 @@ def test_random_placements_are_seeded_and_never_an_evaluation_state(env):
     env.reset_random(12)
     assert np.abs(env.start_state - start).max() > 1e-3
     # the robot's joints get LIBERO's own initialization noise, as in the benchmark's states
-    nq = env._env.sim.model.nq
+    nq = env.sim.model.nq
     joints = [env.reset_random(seed) is not None and env.start_state[1:8].copy() for seed in range(13, 17)]
     benchmark_joints = np.asarray(env.init_states)[:, 1:8]
     assert 0.005 < np.std(joints, axis=0).mean() < 0.05 and 0.005 < benchmark_joints.std(0).mean() < 0.05
@@ -76,8 +76,8 @@ def test_random_placements_are_seeded_and_never_an_evaluation_state(env):
 def test_moving_the_object_into_its_goal_is_detected_as_success(env):
     env.reset(0)
     assert not env.success()
-    sim = env._env.sim
-    soup = env._env.env.objects_dict["alphabet_soup_1"]
+    sim = env.sim
+    soup = env.robosuite_env.objects_dict["alphabet_soup_1"]
     basket = env.object_position("basket_1")
     qpos = sim.data.get_joint_qpos(soup.joints[-1]).copy()
     qpos[:3] = basket + np.array([0.0, 0.0, 0.05])
@@ -93,7 +93,7 @@ def test_moving_the_object_into_its_goal_is_detected_as_success(env):
 
 def test_invalid_actions_and_tasks_are_rejected(env):
     from vla.config import ConfigError
-    from vla.sim.libero_env import LiberoEnv
+    from vla.envs.libero.env import LiberoEnv
 
     env.reset(0)
     with pytest.raises(ValueError, match="7 finite values"):

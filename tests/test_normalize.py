@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vla.data.normalize import FeatureStats, NormStats, StatisticsError
+from vla.tokenizers.normalize import FeatureStats, NormStats, StatisticsError
 
 
 def test_stats_match_numpy_and_roundtrip(tmp_path):

@@ -2,15 +2,27 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_policy
 from vla.model.policy import IGNORE_INDEX, VLAPolicy
+from vla.testing import make_policy
+
+#: The embedded base models of the two backbone families (SmolVLM, LLaVA): every test below runs on both.
+BASE_MODELS = ("tiny", "tiny-llava")
 
 
-def test_vocabulary_extension_adds_distinct_rows_and_keeps_text_rows(synthetic_dataset, tiny_model_dir):
+@pytest.fixture(scope="module", params=BASE_MODELS)
+def backbone_policy(request, synthetic_dataset):
+    """A fresh tiny policy per backbone family, binning tokens (shared by this module: do not mutate)."""
+    return make_policy(synthetic_dataset, base_model=request.param)
+
+
+@pytest.mark.parametrize("base_model", BASE_MODELS)
+def test_vocabulary_extension_adds_distinct_rows_and_keeps_text_rows(synthetic_dataset, base_model):
     from transformers import AutoModelForImageTextToText
 
-    base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
-    policy, _ = make_policy(synthetic_dataset)
+    from vla.model.backbones import resolve_model_source
+
+    base = AutoModelForImageTextToText.from_pretrained(resolve_model_source(base_model))
+    policy, _ = make_policy(synthetic_dataset, base_model=base_model)
     old = base.get_input_embeddings().weight.shape[0]
     emb, head = policy.model.get_input_embeddings().weight, policy.model.get_output_embeddings().weight
     assert policy.action_token_offset == old  # new rows start right after the text vocabulary
@@ -23,8 +35,10 @@ def test_vocabulary_extension_adds_distinct_rows_and_keeps_text_rows(synthetic_d
     assert policy.processor.tokenizer.convert_ids_to_tokens(old) == "<action_0>"
 
 
-def test_labels_cover_only_action_tokens_and_end_token(tiny_policy):
-    policy, dataset = tiny_policy
+def test_labels_cover_only_action_tokens_and_end_token(backbone_policy):
+    import torch.nn.functional as F
+
+    policy, dataset = backbone_policy
     samples = [dataset[0], dataset[11], dataset[15]]
     batch = policy.collate(samples)
     labels, ids = batch["labels"], batch["input_ids"]
@@ -38,17 +52,27 @@ def test_labels_cover_only_action_tokens_and_end_token(tiny_policy):
         np.testing.assert_array_equal(action_ids.numpy(), expected)
         assert labels[row, labelled[-1]] == policy.eos_token_id
         assert (labelled.diff() == 1).all()  # one contiguous answer right after the prompt
-    # The loss ignores prompt positions: changing a prompt label target does not change it.
-    loss = policy.loss(batch)
-    assert torch.isfinite(loss) and loss > 0
+    # The loss is the mean next-token cross-entropy over exactly those 3 x (n + 1) positions: the prompt,
+    # the images and the padding count for nothing.
+    with torch.no_grad():
+        out = policy.model(**batch)
+        logits, targets = out.logits[:, :-1], labels[:, 1:]
+        answer = targets != IGNORE_INDEX
+        assert int(answer.sum()) == 3 * (n + 1)
+        expected = F.cross_entropy(logits[answer].float(), targets[answer])
+        assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+        # labelling one prompt position adds a term and changes the loss: the prompt was really left out
+        relabelled = dict(batch, labels=labels.clone())
+        relabelled["labels"][0, 1] = ids[0, 1]
+        assert policy.loss(relabelled).item() != pytest.approx(out.loss.item(), rel=1e-6)
 
 
-def test_constrained_decoding_emits_only_action_tokens(tiny_policy):
+def test_constrained_decoding_emits_only_action_tokens(backbone_policy):
     from transformers import LogitsProcessorList
 
     from vla.model.policy import ActionTokenMask
 
-    policy, dataset = tiny_policy
+    policy, dataset = backbone_policy
     batch = policy.collate([dataset[0], dataset[3]], with_targets=False, padding_side="left")
     mask = ActionTokenMask(policy.action_token_offset, policy.action_tokenizer.vocab_size)
     # Bias the model hard towards a text token: the mask must still win.
@@ -68,8 +92,8 @@ def test_constrained_decoding_emits_only_action_tokens(tiny_policy):
     assert ((new >= lo) & (new < hi)).all()
 
 
-def test_predict_shapes_units_and_checkpoint_round_trip(tiny_policy, tmp_path):
-    policy, dataset = tiny_policy
+def test_predict_shapes_units_and_checkpoint_round_trip(backbone_policy, tmp_path):
+    policy, dataset = backbone_policy
     obs = [dict(dataset[i]) for i in (0, 7)]
     chunks = policy.predict_action_chunk(obs)
     assert chunks.shape == (2, 4, 7) and chunks.dtype == np.float32
@@ -85,16 +109,19 @@ def test_predict_shapes_units_and_checkpoint_round_trip(tiny_policy, tmp_path):
     loaded = VLAPolicy.from_pretrained(tmp_path / "ckpt")
     np.testing.assert_array_equal(loaded.predict_action_chunk(obs), chunks)
     assert loaded.action_token_offset == policy.action_token_offset
+    assert type(loaded.backbone) is type(policy.backbone) and loaded.config == policy.config
 
 
-def test_state_in_prompt_when_enabled(synthetic_dataset):
-    policy, dataset = make_policy(synthetic_dataset, include_state=True)
+@pytest.mark.parametrize("base_model", BASE_MODELS)
+def test_state_in_prompt_when_enabled(synthetic_dataset, base_model):
+    policy, dataset = make_policy(synthetic_dataset, base_model=base_model, include_state=True)
     text = policy.prompt_text("Pick up the soup.", np.asarray(dataset[0]["state"]))
     assert "State: " in text and text.count(" ") > 15
     assert "pick up the soup?" in text
 
 
-def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
+@pytest.mark.parametrize("base_model", BASE_MODELS)
+def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset, base_model):
     """FAST rows end in PAD_ID: the targets drop it, and generation may stop at the end token."""
     from vla.data.dataset import compute_norm_stats, episode_action_chunks, load_chunked_dataset
     from vla.model.policy import PolicyConfig
@@ -106,7 +133,8 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
         "fast", horizon=4, action_dim=7, vocab_size=300, max_tokens=24
     )
     tokenizer.fit(chunks)
-    policy = VLAPolicy.from_base(PolicyConfig(), tokenizer, compute_norm_stats(dataset))
+    config = PolicyConfig(base_model=base_model, horizon=4)
+    policy = VLAPolicy.from_base(config, tokenizer, compute_norm_stats(dataset))
     batch = policy.collate([dataset[0], dataset[1]])
     expected = tokenizer.encode(np.stack([np.asarray(dataset[i]["actions"]) for i in (0, 1)]))
     for row in range(2):
@@ -140,12 +168,12 @@ def test_variable_length_fast_tokens_train_and_decode(synthetic_dataset):
     assert valid["constrained"].all() and not valid["plain"].all()
 
 
-def test_loss_under_bf16_autocast_matches_float32(tiny_policy, synthetic_dataset):
+def test_loss_under_bf16_autocast_matches_float32(backbone_policy, synthetic_dataset):
     """mixed_precision=bf16: SmolVLM writes half-precision image features into float32 embeddings, which
     torch refuses unless the policy casts them (vla.model.policy.match_image_features_dtype)."""
     import torch
 
-    policy, dataset = tiny_policy
+    policy, dataset = backbone_policy
     batch = policy.collate([dataset[0], dataset[1]])
     reference = policy.loss(batch).item()
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -154,7 +182,7 @@ def test_loss_under_bf16_autocast_matches_float32(tiny_policy, synthetic_dataset
     assert abs(out.loss.item() - reference) < 0.05 * reference
 
 
-def test_broken_checkpoints_are_refused_at_load_in_one_line(tiny_policy, tmp_path):
+def test_broken_checkpoints_are_refused_at_load_in_one_line(backbone_policy, tmp_path):
     import json
     import shutil
 
@@ -164,7 +192,7 @@ def test_broken_checkpoints_are_refused_at_load_in_one_line(tiny_policy, tmp_pat
     from vla.model.policy import BrokenPolicyError
     from vla.tokenizers import BinningActionTokenizer
 
-    policy, dataset = tiny_policy
+    policy, dataset = backbone_policy
     good = policy.save_pretrained(tmp_path / "good")
     meta = json.loads((good / "vla_policy.json").read_text())
     assert set(meta["integrity"]["weights"]) == {"model.safetensors"}
@@ -219,3 +247,18 @@ def test_broken_checkpoints_are_refused_at_load_in_one_line(tiny_policy, tmp_pat
     save_file(weights, nan / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(BrokenPolicyError, match="weight .* holds NaN"):
         VLAPolicy.from_pretrained(nan)
+
+
+@pytest.mark.parametrize("base_model", BASE_MODELS)
+def test_backbone_gives_the_image_token_layout_of_the_prompt(synthetic_dataset, base_model):
+    """Each camera image becomes ``tokens_per_image`` image tokens in the prompt the model sees."""
+    policy, dataset = make_policy(synthetic_dataset, base_model=base_model)
+    backbone, config = policy.backbone, policy.model.config
+    assert backbone.name == {"tiny": "smolvlm", "tiny-llava": "llava"}[base_model]
+    image_token = config.image_token_id if hasattr(config, "image_token_id") else config.image_token_index
+    batch = policy.collate([dataset[0], dataset[4]], with_targets=False)
+    per_row = (batch["input_ids"] == image_token).sum(1)
+    assert per_row.tolist() == [len(policy.config.image_keys) * backbone.tokens_per_image(config)] * 2
+    assert backbone.tokens_per_image(config) == 16
+    # the processor's image inputs reach the model as one batch of both rows' images
+    assert batch["pixel_values"].shape[:2] in ((2, 2), (4, 3))

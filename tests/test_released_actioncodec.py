@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from vla.tokenizers import ActionCodecTokenizer, AutoActionTokenizer
-from vla.tokenizers.released_actioncodec import LIBERO_ACTION_SCALE, ReleasedCheckpointError
+from vla.tokenizers.actioncodec.released import LIBERO_ACTION_SCALE, ReleasedCheckpointError
 
 EMBODIMENTS = {
     "widowx_bridge_5hz": {"action_dim": 8, "freq": 5, "duration": 1, "description": "wider robot"},
@@ -202,7 +202,7 @@ def test_a_checkpoint_in_the_authors_layout_matches_their_forward_pass(tmp_path,
 def test_every_key_maps_and_unsupported_checkpoints_are_refused(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from vla.tokenizers import released_actioncodec as released
+    from vla.tokenizers.actioncodec import released
 
     config, weights = released_checkpoint(tmp_path / "ok")
     mapped = released.state_dict(config, weights, "a_franka_libero_20hz")

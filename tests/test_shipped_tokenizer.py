@@ -41,4 +41,4 @@ def test_the_shipped_folder_is_small_tracked_and_documented():
 def test_the_paper_recipes_use_it():
     for recipe in ("libero_smolvlm2.yaml", "libero_smolvlm2_lora.yaml"):
         config = yaml.safe_load((ROOT / "recipes" / recipe).read_text())
-        assert config["tokenizer"]["pretrained"] == "actioncodec-libero" and config["data"]["horizon"] == 20
+        assert config["tokenizer"]["pretrained"] == "actioncodec-libero" and config["policy"]["horizon"] == 20

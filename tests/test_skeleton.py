@@ -15,7 +15,8 @@ pytestmark = pytest.mark.libero
 def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
     from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.data.record import record_scripted_episodes
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.runner import evaluate
     from vla.tokenizers import AutoActionTokenizer
 
     out = tmp_path
@@ -67,9 +68,37 @@ def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
 
 
 def test_random_policy_scores_zero_in_a_short_rollout(tmp_path):
-    from vla.eval.libero import EvalConfig, evaluate
+    from vla.eval.config import EvalConfig
+    from vla.eval.policies import RandomPolicy
+    from vla.eval.runner import evaluate
 
-    results = evaluate(EvalConfig(task_ids=(0,), policy="random", episodes_per_task=1, max_steps=10, video="none",
-                                  output_dir=str(tmp_path)))  # fmt: skip
+    # the policy: uniform in [-1, 1] per dimension, reproducible per (seed, episode seed), varying otherwise
+    policy = RandomPolicy(seed=0)
+    policy.reset(7)
+    actions = np.concatenate([policy.act(None, None) for _ in range(200)])
+    assert actions.shape == (200, 7) and actions.min() >= -1 and actions.max() <= 1
+    assert np.allclose(actions.mean(0), 0, atol=0.15) and np.allclose(
+        actions.std(0), 1 / np.sqrt(3), atol=0.1
+    )
+    policy.reset(7)
+    np.testing.assert_array_equal(policy.act(None, None), actions[:1])
+    policy.reset(8)
+    assert not np.array_equal(policy.act(None, None), actions[:1])
+
+    # the rollout: every step executed (no success ends it early), one action per chunk, reproducible
+    def run(folder):
+        config = EvalConfig(task_ids=(0,), policy="random", episodes_per_task=1, max_steps=10, video="none",
+                            output_dir=str(folder))  # fmt: skip
+        results = evaluate(config)
+        rows = [json.loads(line) for line in (folder / "episodes" / "rank-00.jsonl").read_text().splitlines()]
+        return results, rows
+
+    results, rows = run(tmp_path / "a")
     assert results["overall"]["success_rate"] == 0.0 and results["overall"]["ci95"][0] == 0.0
-    assert not list((tmp_path / "videos").glob("*.mp4"))
+    assert results["overall"]["episodes"] == 1
+    assert not list((tmp_path / "a" / "videos").glob("*.mp4"))
+    (row,) = rows
+    assert row["success"] is False and row["steps"] == 10 and row["chunks"] == 10
+    assert row["actions_per_chunk"] == {"1": 10} and row["invalid_chunks"] == 0
+    _, again = run(tmp_path / "b")
+    assert again[0]["final_state"] == row["final_state"]  # same seeds: the same random actions and scene

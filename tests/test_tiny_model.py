@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from vla.hub import HubUnavailableError
-from vla.model.presets import PRESETS, resolve_model_source
-from vla.model.tiny import IMAGE_SEQ_LEN, build_tiny_smolvlm
+from vla.model.backbones import resolve_model_source
+from vla.model.backbones.smolvlm import IMAGE_SEQ_LEN, PRESETS, build_tiny_smolvlm
 
 
 def test_tiny_model_uses_the_real_smolvlm_classes(tiny_model_dir):
@@ -81,8 +81,7 @@ def test_real_preset_offline_fails_fast_with_instructions(monkeypatch, tmp_path)
 def test_small_preset_is_built_offline_with_the_same_classes():
     from transformers import AutoConfig, AutoProcessor
 
-    from vla.model.presets import resolve_model_source
-    from vla.model.tiny import EMBEDDED
+    from vla.model.backbones.smolvlm import EMBEDDED
 
     folder = resolve_model_source("small")
     config = AutoConfig.from_pretrained(folder)
@@ -93,3 +92,72 @@ def test_small_preset_is_built_offline_with_the_same_classes():
     processor = AutoProcessor.from_pretrained(folder)
     assert processor.image_seq_len == EMBEDDED["small"].image_seq_len == 16
     assert processor.image_processor.size == {"longest_edge": 128}
+
+
+def test_tiny_llava_uses_the_real_llava_classes_built_offline():
+    """The second backbone family: LLaVA's own classes (SigLIP tower, Qwen2 text model, LlavaProcessor),
+    built from local files only."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from vla.model.backbones import backbone_for
+
+    folder = resolve_model_source("tiny-llava")
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert type(model).__name__ == "LlavaForConditionalGeneration"
+    assert type(model.model.vision_tower).__name__ == "SiglipVisionModel"
+    assert model.config.text_config.model_type == "qwen2"
+    assert type(processor).__name__ == "LlavaProcessor"
+    assert type(processor.image_processor).__name__.startswith("SiglipImageProcessor")
+    tok = processor.tokenizer
+    assert model.config.image_token_index == tok.convert_tokens_to_ids("<image>")
+    assert tok.convert_tokens_to_ids("<|im_end|>") == tok.eos_token_id
+    backbone = backbone_for("tiny-llava")
+    assert backbone.name == "llava" and backbone_for(str(folder)).name == "llava"  # by its config.json
+    assert backbone.tokens_per_image(model.config) == 16
+
+
+def test_tiny_llava_build_is_deterministic(tmp_path):
+    from safetensors.torch import load_file
+
+    from vla.model.backbones.llava import build_tiny_llava
+
+    a, b = build_tiny_llava(tmp_path / "a"), build_tiny_llava(tmp_path / "b")
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_llava_preset_names_its_hub_model_and_real_size():
+    from transformers import LlavaForConditionalGeneration
+
+    from vla.model.backbones import find_preset, hub_repo_id
+
+    preset = find_preset("llava-interleave-qwen-0.5b")
+    assert preset.source == "llava-hf/llava-interleave-qwen-0.5b-hf" == hub_repo_id(preset.name)
+    assert preset.backbone == "llava"
+    config = preset.build_config()
+    assert type(config).__name__ == "LlavaConfig" and config.text_config.model_type == "qwen2"
+    assert (config.text_config.hidden_size, config.text_config.num_hidden_layers) == (896, 24)
+    assert (config.vision_config.image_size, config.vision_config.patch_size) == (384, 14)
+    assert preset.image_tokens_per_image == 729  # 27 x 27 SigLIP patches, no CLS token
+    with torch.device("meta"):  # ~0.9B parameters (Qwen2-0.5B + SigLIP-so400m), counted without allocating
+        n = sum(p.numel() for p in LlavaForConditionalGeneration(config).parameters())
+    assert 0.8e9 < n < 1.0e9
+
+
+def test_llava_preset_offline_fails_fast_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(HubUnavailableError, match="llava-hf/llava-interleave-qwen-0.5b-hf"):
+        resolve_model_source("llava-interleave-qwen-0.5b")
+
+
+def test_a_model_of_an_unregistered_family_names_the_supported_ones(tmp_path):
+    import json
+
+    from vla.model.backbones import backbone_for
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "paligemma"}))
+    with pytest.raises(ValueError, match=r"model_type 'paligemma' has no vla backbone; supported: .*'llava'"):
+        backbone_for(str(tmp_path))

@@ -49,8 +49,9 @@ def test_tokenizers_that_use_shifted_chunks_get_them(synthetic_dataset, monkeypa
     """Training, the CLI and the demo fit through one function; ActionCodec gets (chunk, chunk one step later)."""
     import numpy as np
 
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import load_chunked_dataset
     from vla.tokenizers import ActionCodecTokenizer, BinningActionTokenizer
+    from vla.train.tokenizer import fit_action_tokenizer
 
     seen = {}
     monkeypatch.setattr(

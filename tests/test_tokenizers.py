@@ -6,7 +6,6 @@ from vla.tokenizers import (
     AutoActionTokenizer,
     BinningActionTokenizer,
     InvalidTokensError,
-    TokenizerFitError,
 )
 
 
@@ -36,15 +35,16 @@ def test_round_trip_within_half_a_bin(strategy):
     np.testing.assert_allclose(result.actions[..., 6], x[..., 6], atol=1 / 256)  # binary gripper
 
 
-def test_torch_in_and_single_chunk():
+def test_fit_takes_torch():
     x = chunks()
     tok = BinningActionTokenizer().fit(torch.tensor(x))
-    np.testing.assert_array_equal(tok.encode(torch.tensor(x[0])), tok.encode(x[:1]))
+    np.testing.assert_array_equal(tok.encode(x), BinningActionTokenizer().fit(x).encode(x))
 
 
-def test_save_load_gives_identical_ids(tmp_path):
+def test_save_load_gives_identical_ids_with_quantile_bins(tmp_path):
+    # the default (uniform) strategy: tests/test_tokenizer_contract.py
     x = chunks()
-    for strategy in ("uniform", "quantile"):
+    for strategy in ("quantile",):
         tok = BinningActionTokenizer(strategy=strategy, n_bins=64).fit(x)
         tok.save_pretrained(tmp_path / strategy)
         loaded = AutoActionTokenizer.from_pretrained(tmp_path / strategy)
@@ -53,44 +53,16 @@ def test_save_load_gives_identical_ids(tmp_path):
         np.testing.assert_array_equal(loaded.decode(tok.encode(x)).actions, tok.decode(tok.encode(x)).actions)
 
 
-def test_decode_fuzz_never_raises_and_flags_invalid():
+def test_decode_flags_wrong_lengths_and_ranges():
+    # decoding any ids without raising: tests/test_tokenizer_contract.py
     tok = BinningActionTokenizer(horizon=4, n_bins=16).fit(chunks(horizon=4))
-    rng = np.random.default_rng(1)
-    cases = [
-        [],
-        [[]],
-        [0],
-        np.full((3, 28), 10**12),
-        np.full((2, 28), -5),
-        [[float("nan")] * 28],
-        [[1.5] * 28],
-    ]
-    for _ in range(2000):
-        length = int(rng.integers(0, 60))
-        cases.append(rng.integers(-100, 100, size=length))
-    for ids in cases:
-        out = tok.decode(ids)
-        assert out.actions.shape[1:] == (4, 7) and np.isfinite(out.actions).all()
-        assert out.valid.shape == (out.actions.shape[0],)
     assert not tok.decode(np.arange(27)).valid[0]  # one short
     assert tok.decode(np.zeros(28, dtype=int)).valid[0]
     with pytest.raises(InvalidTokensError, match="expected 28 ids in \\[0, 16\\)"):
         tok.decode(np.full(28, 99), strict=True)
 
 
-def test_fit_errors_are_clear():
-    tok = BinningActionTokenizer()
-    with pytest.raises(TokenizerFitError, match="at least 2 chunks"):
-        tok.fit(chunks(n=1))
-    bad = chunks()
-    bad[3, 2, 1] = np.nan
-    with pytest.raises(TokenizerFitError, match="NaN"):
-        tok.fit(bad)
-    with pytest.raises(TokenizerFitError, match="configured for \\(horizon=8, action_dim=7\\)"):
-        tok.fit(chunks(horizon=5))
-    with pytest.raises(RuntimeError, match="not fitted"):
-        BinningActionTokenizer().encode(chunks())
+def test_config_errors_are_clear():
+    # bad fit data, an unfitted tokenizer, an unknown type: tests/test_tokenizer_contract.py
     with pytest.raises(ValueError, match="n_bins=1 is invalid"):
         BinningActionTokenizer(n_bins=1)
-    with pytest.raises(ValueError, match="tokenizer_type='nope' is invalid"):
-        AutoActionTokenizer.from_config("nope")

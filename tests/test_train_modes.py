@@ -128,7 +128,7 @@ def test_a_non_empty_output_dir_is_refused_unless_resumed_or_overwritten(synthet
 
     common = ["training.report_to=[]", "training.steps=1"]
     train(config_for(synthetic_dataset, tmp_path, *common))
-    overrides = [f"data.dataset={synthetic_dataset}", f"training.output_dir={tmp_path}", "data.horizon=4",
+    overrides = [f"data.dataset={synthetic_dataset}", f"training.output_dir={tmp_path}", "policy.horizon=4",
                  "tokenizer.options.n_bins=32", *common]  # fmt: skip
     with pytest.raises(SystemExit) as refused:
         main(["train", "recipes/tiny_cpu.yaml", *overrides])
@@ -197,7 +197,7 @@ def test_sigint_saves_a_checkpoint_and_a_partial_one_is_removed_at_the_next_star
 
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={synthetic_dataset}",
-           f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
+           f"training.output_dir={out}", "policy.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
            "training.report_to=[]", "training.steps=100000"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = out / "metrics.jsonl"
@@ -237,7 +237,7 @@ def test_ctrl_c_on_two_processes_saves_one_checkpoint_and_leaves_no_process(synt
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"),
            "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={synthetic_dataset}",
-           f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
+           f"training.output_dir={out}", "policy.horizon=4", "training.batch_size=2", "tokenizer.options.n_bins=32",
            "training.report_to=[]", "training.steps=100000"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
     metrics, deadline = out / "metrics.jsonl", time.monotonic() + 900
@@ -271,7 +271,7 @@ def launch(
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", *accelerate_args,
         "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"),
-        f"data.dataset={dataset}", f"training.output_dir={out}", "data.horizon=4", "training.batch_size=2",
+        f"data.dataset={dataset}", f"training.output_dir={out}", "policy.horizon=4", "training.batch_size=2",
         "tokenizer.options.n_bins=32", "training.report_to=[]", *overrides,
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -394,6 +394,37 @@ def test_tensorboard_logs_and_gradient_checkpointing(synthetic_dataset, tmp_path
     assert events and events[0].stat().st_size > 0
 
 
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_gradient_checkpointing_recomputes_and_gives_the_same_gradients(synthetic_dataset, finetune):
+    """training.gradient_checkpointing: the text layers run again in the backward pass (what saves the
+    memory), and every trainable parameter gets the gradient it gets without it."""
+    from vla.testing import make_policy
+    from vla.train.trainer import enable_gradient_checkpointing
+
+    policy, dataset = make_policy(synthetic_dataset, finetune=finetune, lora_rank=4)
+    batch = policy.collate([dataset[0], dataset[5], dataset[11]])
+    mlp = policy.model.get_decoder().layers[0].mlp  # counts its runs (the recomputation bypasses hooks)
+    calls, forward = [], mlp.forward
+    mlp.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
+    params = {name: p for name, p in policy.model.named_parameters() if p.requires_grad}
+
+    def gradients():
+        policy.model.train()
+        policy.model.zero_grad()
+        calls.clear()
+        policy.loss(batch).backward()
+        return len(calls), {name: p.grad.detach().clone() for name, p in params.items()}
+
+    plain_calls, plain = gradients()
+    enable_gradient_checkpointing(policy)
+    checkpointed_calls, checkpointed = gradients()
+    assert (plain_calls, checkpointed_calls) == (1, 2)
+    assert plain.keys() == checkpointed.keys() and len(plain) > 0
+    for name, grad in plain.items():
+        assert grad.abs().sum() > 0 or finetune == "lora", name
+        torch.testing.assert_close(checkpointed[name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_push_stages_the_right_files_and_fails_clearly_offline(synthetic_dataset, tmp_path, monkeypatch):
     from vla.cli import main
 
@@ -499,15 +530,17 @@ def test_trackers_that_cannot_start_are_refused_before_any_work(synthetic_datase
 
 
 def test_a_pretrained_tokenizer_of_another_horizon_is_one_config_error(synthetic_dataset, tmp_path):
+    """policy.horizon is the one home of the horizon: a pretrained tokenizer of another horizon is refused
+    (by the policy, not reconciled by the trainer), naming the key and the value that fits."""
     from vla.config import ConfigError
-    from vla.data.dataset import load_chunked_dataset
     from vla.tokenizers import BinningActionTokenizer
-    from vla.train.trainer import build_tokenizer
 
     chunks = np.random.default_rng(0).uniform(-1, 1, (32, 6, 7))
     BinningActionTokenizer(horizon=6, n_bins=8).fit(chunks).save_pretrained(tmp_path / "h6")
-    config = config_for(synthetic_dataset, tmp_path / "run", f"tokenizer.pretrained={tmp_path / 'h6'}")
-    with pytest.raises(
-        ConfigError, match=r"data.horizon=\d+ differs from the pretrained tokenizer's horizon 6"
-    ):
-        build_tokenizer(config, load_chunked_dataset(synthetic_dataset, config.data.horizon))
+    pretrained = f"tokenizer.pretrained={tmp_path / 'h6'}"
+    config = config_for(synthetic_dataset, tmp_path / "run", pretrained, "training.report_to=[]")
+    message = (
+        r"policy.horizon=4 is invalid with the 'binning' action tokenizer, whose chunks hold 6 actions; "
+    )
+    with pytest.raises(ConfigError, match=message + "set policy.horizon=6$"):
+        train(config)

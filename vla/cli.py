@@ -36,7 +36,7 @@ def _task_list(text: str) -> tuple[int, ...]:
 
 
 def cmd_setup_libero(args: argparse.Namespace) -> None:
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     paths = ensure_libero()
     print(
@@ -45,13 +45,13 @@ def cmd_setup_libero(args: argparse.Namespace) -> None:
 
 
 def cmd_build_tiny(args: argparse.Namespace) -> None:
-    from vla.model.tiny import tiny_model_path
+    from vla.model.backbones.smolvlm import tiny_model_path
 
     print(tiny_model_path())
 
 
 def cmd_data_generate(args: argparse.Namespace) -> None:
-    from vla.data.record import GENERATION_FILE, generate_episodes
+    from vla.data.record import GENERATION_FILE, format_generation_report, generate_episodes
 
     out = generate_episodes(
         args.out,
@@ -68,37 +68,24 @@ def cmd_data_generate(args: argparse.Namespace) -> None:
         action_noise=args.action_noise,
         images=not args.no_images,
     )
-    report = json.loads((out / "meta" / GENERATION_FILE).read_text())
-    print(f"{'task':<22} success  mean steps")
-    for task, row in report["per_task"].items():
-        steps = sum(row["steps"]) / len(row["steps"])
-        print(f"{task:<22} {row['successes']:>3}/{row['episodes']:<3}  {steps:6.1f}")
-    overall = report["overall"]
-    print(f"overall: {overall['successes']}/{overall['episodes']} succeeded, {overall['kept']} episodes kept")
+    print(format_generation_report(json.loads((out / "meta" / GENERATION_FILE).read_text())))
     print(f"dataset: {out}")
 
 
 def cmd_data_stats(args: argparse.Namespace) -> None:
-    from vla.data.dataset import compare_with_shipped_stats, compute_norm_stats, load_chunked_dataset
+    from vla.data.dataset import (
+        compare_with_shipped_stats,
+        compute_norm_stats,
+        format_stats_report,
+        load_chunked_dataset,
+    )
 
     dataset = load_chunked_dataset(args.dataset, 1, args.layout, images=False)
     stats = compute_norm_stats(dataset)
     if args.out:
         stats.save_pretrained(args.out)
         print(f"statistics: {Path(args.out) / 'norm_stats.json'}")
-    for key in ("state", "actions"):
-        s = stats[key]
-        print(f"{key}: dim {s.dim}")
-        for stat in ("mean", "std", "q01", "q99"):
-            print(f"  {stat:<5} " + " ".join(f"{v:+.4f}" for v in getattr(s, stat)))
-    diffs = compare_with_shipped_stats(stats, dataset)
-    if not diffs:
-        print("the dataset ships no stats.json to compare with")
-    for key, row in diffs.items():
-        print(
-            f"largest |ours - shipped stats.json| for {key}: "
-            + ", ".join(f"{k} {v:.2e}" for k, v in row.items())
-        )
+    print(format_stats_report(stats, compare_with_shipped_stats(stats, dataset)))
 
 
 def parse_options(text: str, flag: str = "--options") -> dict[str, Any]:
@@ -126,20 +113,24 @@ def parse_options(text: str, flag: str = "--options") -> dict[str, Any]:
 
 def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
     from vla.config import check_output_folder
-    from vla.data.dataset import episode_action_chunks, fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.distributed import process_state
+    from vla.tokenizers.base import tokenizer_class, tokenizer_classes
+    from vla.train.tokenizer import fit_action_tokenizer
 
     state = process_state()  # one process, or a group under accelerate launch (ActionCodec trains on all)
     options = parse_options(args.options)
     if state.is_main_process:
         check_output_folder("--out", Path(args.out).parent)
-    # only the contrastive ActionCodec term reads images: an action corpus without cameras fits the rest
-    images = bool(options.get("contrastive_weight", 0))
+    cls = tokenizer_class(args.type)
+    # only tokenizers whose fit reads observations need images: an action corpus without cameras fits the rest
+    images = cls.fit_needs_observations(options)
     dataset = load_chunked_dataset(args.dataset, args.horizon, args.layout, images=images)
     fit_kwargs = {}
     if args.checkpoint_every:
-        if args.type != "actioncodec":
-            raise SystemExit(f"error: --checkpoint-every is for actioncodec; {args.type} fits in one pass")
+        if not cls.fit_checkpoints:
+            resumable = ", ".join(k for k, c in sorted(tokenizer_classes().items()) if c.fit_checkpoints)
+            raise SystemExit(f"error: --checkpoint-every is for {resumable}; {args.type} fits in one pass")
         fit_kwargs = {"checkpoint_dir": f"{args.out}.fit-state", "checkpoint_every": args.checkpoint_every}
     tokenizer = fit_action_tokenizer(args.type, dataset, args.horizon, options, fit_kwargs)
     if not state.is_main_process:
@@ -159,16 +150,11 @@ def cmd_tokenizer_fit(args: argparse.Namespace) -> None:
 def cmd_tokenizer_report(args: argparse.Namespace) -> None:
     from vla.data.dataset import load_chunked_dataset, shifted_chunk_labels, shifted_chunk_pairs
     from vla.tokenizers import AutoActionTokenizer
-    from vla.tokenizers.diagnostics import plot_codebook_usage, report
+    from vla.tokenizers.diagnostics import common_horizon, format_report_table, plot_codebook_usage, report
     from vla.versions import package_versions
 
     tokenizers = [AutoActionTokenizer.from_pretrained(path) for path in args.tokenizer]
-    horizons = {t.horizon for t in tokenizers}
-    if len(horizons) != 1:
-        raise SystemExit(
-            f"error: the tokenizers have different horizons {sorted(horizons)}; compare like with like"
-        )
-    horizon = horizons.pop()
+    horizon = common_horizon(tokenizers)
     dataset = load_chunked_dataset(args.dataset, horizon, args.layout, images=False)
     chunks, shifted = shifted_chunk_pairs(dataset, horizon)
     tasks, episodes = shifted_chunk_labels(dataset)
@@ -176,7 +162,7 @@ def cmd_tokenizer_report(args: argparse.Namespace) -> None:
         {"path": str(path), **report(t, chunks, shifted, tasks, episodes)}
         for path, t in zip(args.tokenizer, tokenizers, strict=True)
     ]
-    print(format_tokenizer_table(reports))
+    print(format_report_table(reports))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     usage = {f"{r['tokenizer']} ({Path(r['path']).name})": (t.encode(chunks), t.vocab_size)
@@ -189,27 +175,6 @@ def cmd_tokenizer_report(args: argparse.Namespace) -> None:
     print(f"report: {out}")
 
 
-def format_tokenizer_table(reports: list[dict]) -> str:
-    header = (
-        f"{'tokenizer':<12} {'tokens/chunk':>13} {'MSE':>9} {'max err':>8} {'vocab used':>12} "
-        f"{'perplexity':>10} {'overlap':>8} {'pos. MI':>8} {'bigram gain':>11} {'task acc.':>10} {'task MI':>8}"
-    )
-    lines = [header]
-    for r in reports:
-        tpc, rec, voc = r["tokens_per_chunk"], r["reconstruction"], r["vocabulary"]
-        lines.append(
-            f"{r['tokenizer']:<12} {tpc['mean']:>6.1f} / {tpc['max']:<4.0f} {rec['mse']:>9.2e} {max(rec['max_abs_per_dim']):>8.3f} "
-            f"{voc['used']:>5.0f} / {voc['vocab_size']:<5.0f} {voc['perplexity']:>10.1f} {r['temporal_overlap']:>8.3f} "
-            f"{r['position_mutual_information_bits']:>8.3f} {r['bigram']['gain_bits']:>11.3f} "
-            + (
-                f"{info['accuracy']:>10.2f} {info['mutual_information_bits']:>8.2f}"
-                if (info := r.get("task_information"))
-                else f"{'-':>10} {'-':>8}"
-            )
-        )
-    return "\n".join(lines)
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     from vla.train.__main__ import main as train_main
 
@@ -217,31 +182,21 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from vla.eval.libero import EvalConfig, evaluate, format_table
+    import dataclasses
 
-    config = EvalConfig(
-        policy=args.policy,
-        suite=args.suite,
-        task_ids=args.tasks,
-        episodes_per_task=args.episodes_per_task,
-        max_steps=args.max_steps,
-        actions_per_chunk=args.actions_per_chunk,
-        protocol=args.protocol,
-        video=args.video,
-        videos_per_task=args.videos_per_task,
-        output_dir=args.out,
-        seed=args.seed,
-        num_envs=args.num_envs,
-        image_size=args.image_size,
-        device=args.device,
-        dtype=args.dtype,
-        overwrite=args.overwrite,
-        max_policy_errors=args.max_policy_errors,
-    )
+    from vla.eval.config import EvalConfig
+    from vla.eval.results import format_table
+    from vla.eval.runner import evaluate
+
+    # each option's dest is the EvalConfig field it sets (--tasks: task_ids, --out: output_dir)
+    fields = {field.name for field in dataclasses.fields(EvalConfig)}
+    config = EvalConfig(**{key: value for key, value in vars(args).items() if key in fields})
     results = evaluate(config)
     if results:  # only the main process of a sharded run holds the merged results
         print(format_table(results))
-        print(f"results: {Path(args.out) / 'results.json'} (chart: results.png, episodes: episodes/)")
+        print(
+            f"results: {Path(config.output_dir) / 'results.json'} (chart: results.png, episodes: episodes/)"
+        )
 
 
 def cmd_tokenizer_import(args: argparse.Namespace) -> None:
@@ -256,20 +211,37 @@ def cmd_tokenizer_import(args: argparse.Namespace) -> None:
 
 
 def cmd_push(args: argparse.Namespace) -> None:
-    from vla.hub import push_folder_to_hub
+    from vla.hub import artifact_kind_of, push_folder_to_hub
 
     folder = Path(args.checkpoint)
     staging = Path(args.staging_dir or f"outputs/push/{args.repo_id.replace('/', '--')}")
-    if (folder / "vla_policy.json").is_file():
+    kind = artifact_kind_of(folder)
+    if kind == "policy":
+        from functools import partial
+
+        from vla.eval.results import format_table
         from vla.hub.card import push_checkpoint
+        from vla.model.backbones import hub_repo_id
 
         results = Path(args.results) if args.results else None
-        print(f"pushed: {push_checkpoint(folder, args.repo_id, staging, results, private=args.private)}")
+        table = partial(format_table, markdown=True)
+        url = push_checkpoint(
+            folder,
+            args.repo_id,
+            staging,
+            results,
+            private=args.private,
+            results_table=table,
+            hub_id=hub_repo_id,
+        )
+        print(f"pushed: {url}")
         return
-    if (folder / "action_tokenizer.json").is_file():
+    if kind == "action tokenizer":
         from vla.hub.card import stage_tokenizer
+        from vla.tokenizers import AutoActionTokenizer
 
-        folder = stage_tokenizer(folder, staging, Path(args.results) if args.results else None)
+        tokenizer = AutoActionTokenizer.from_pretrained(folder)  # refuses anything that is not a tokenizer
+        folder = stage_tokenizer(folder, staging, tokenizer, Path(args.results) if args.results else None)
         print(f"staged: {folder}")
     else:
         raise SystemExit(f"error: {folder} is neither a policy checkpoint nor an action tokenizer folder")
@@ -430,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tasks",
+        dest="task_ids",
+        metavar="TASKS",
         type=_task_list,
         default=(),
         help="comma-separated task ids of each suite, or 'all' (default: all, the standard protocol)",
@@ -474,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
+        dest="output_dir",
+        metavar="OUT",
         default="outputs/eval",
         help="run folder; a rerun resumes it only with the same policy and settings (default: %(default)s)",
     )
@@ -540,66 +516,10 @@ class _HelpWithRecipeKeys(argparse.Action):
         parser.exit()
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input or a missing resource: shown as one line, not a traceback."""
-    from vla.config import ConfigError
-    from vla.data.dataset import DatasetError
-    from vla.data.normalize import StatisticsError
-    from vla.eval.libero import EvaluationStopped
-    from vla.hub import BrokenArtifactError, HubUnavailableError
-    from vla.model.policy import BrokenPolicyError
-    from vla.sim.setup import LiberoSetupError
-    from vla.tokenizers.base import InvalidTokensError, TokenizerFitError
-    from vla.train.trainer import NonFiniteTrainingError
-
-    return (
-        BrokenArtifactError,
-        BrokenPolicyError,
-        NonFiniteTrainingError,
-        ConfigError,
-        DatasetError,
-        StatisticsError,
-        EvaluationStopped,
-        HubUnavailableError,
-        LiberoSetupError,
-        TokenizerFitError,
-        InvalidTokensError,
-        FileExistsError,
-        FileNotFoundError,
-    )
-
-
-def disk_full_message(err: OSError) -> str | None:
-    """One line for a full disk (ENOSPC/EDQUOT), naming the file; None for any other OSError."""
-    import errno
-
-    if err.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return None
-    where = f" writing {err.filename}" if err.filename else ""
-    return (
-        f"the disk is full{where} ({err.strerror}); free some space and rerun the same command: finished "
-        "work (staged episodes, checkpoints, evaluated episodes) is kept and resumed"
-    )
-
-
-def exit_on_user_error(err: Exception) -> None:
-    """Bad input, a missing resource or a full disk ends the program with one line, printed by rank 0 only
-    under accelerate launch (the other ranks exit 1 silently); any other error returns for a traceback."""
-    from vla.distributed import is_launch_rank_zero
-
-    message = str(err) if isinstance(err, _user_errors()) else None
-    if message is None and isinstance(err, OSError):
-        message = disk_full_message(err)
-    if message is None:
-        return
-    if not is_launch_rank_zero():
-        raise SystemExit(1) from None
-    raise SystemExit(f"error: {message}") from None
-
-
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from vla._logging import configure_logging
+    from vla.errors import exit_on_user_error
 
     configure_logging()
     try:

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vla.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(ValueError, UserError):
     """A config value or key is invalid; the message names the field and what is allowed."""
 
 
@@ -75,6 +77,10 @@ def from_dict[T](cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
+    moved = getattr(cls, "MOVED_KEYS", {})  # old key -> the key that replaced it
+    for key in unknown:
+        if key in moved:
+            raise ConfigError(f"{prefix}{key} is no longer a config key: set {moved[key]} instead")
     if unknown:
         raise ConfigError(
             f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
+
+from vla.distributed import launch_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUITE, TASK_ID = "libero_object", 0
@@ -51,14 +52,8 @@ def train_command(out: Path, processes: int, steps: int) -> list[str]:
         f"training.steps={steps}",
         "training.overwrite=true",  # a rerun of the demo trains afresh
     ]
-    if processes == 1:
-        return [sys.executable, "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides]
-    return [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(recipes / "accelerate" / "cpu2.yaml"),
-        "--num_processes", str(processes),
-        "-m", "vla.train", str(recipes / "tiny_cpu.yaml"), *overrides,
-    ]  # fmt: skip
+    args = [str(recipes / "tiny_cpu.yaml"), *overrides]
+    return launch_command("vla.train", args, processes, recipes / "accelerate" / "cpu2.yaml")
 
 
 def _dataset_complete(folder: Path, episodes: int) -> bool:
@@ -76,9 +71,14 @@ def run_demo(
     eval_episodes: int = 2,
     eval_max_steps: int = 60,
 ) -> dict:
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.config import load_config
+    from vla.data.dataset import load_chunked_dataset
     from vla.data.record import record_scripted_episodes
-    from vla.eval.libero import EvalConfig, evaluate, format_table
+    from vla.eval.config import EvalConfig
+    from vla.eval.results import format_table
+    from vla.eval.runner import evaluate
+    from vla.train.config import TrainConfig
+    from vla.train.tokenizer import fit_action_tokenizer
 
     out = out.resolve()
     timings: dict[str, float] = {}
@@ -98,7 +98,8 @@ def run_demo(
 
     print(f"[2/4] fitting a {tokenizer} action tokenizer", flush=True)
     t = time.perf_counter()
-    horizon = 8
+    # the horizon is the training recipe's (policy.horizon): the tokenizer fitted here must match it
+    horizon = load_config(TrainConfig, _recipes_dir() / "tiny_cpu.yaml").policy.horizon
     action_tokenizer = fit_action_tokenizer(
         tokenizer,
         load_chunked_dataset(out / "dataset", horizon),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 
 def is_launch_rank_zero() -> bool:
@@ -50,3 +52,17 @@ def process_state():
     from accelerate import PartialState
 
     return PartialState(cpu=os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true"))
+
+
+def launch_command(module: str, args: list[str], processes: int, config_file: str | Path) -> list[str]:
+    """The command line that runs ``python -m module *args``: in this interpreter for one process, under
+    ``accelerate launch --config_file config_file --num_processes N`` for several (the demo's and the
+    experiment's training runs)."""
+    if processes <= 1:
+        return [sys.executable, "-m", module, *args]
+    return [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(config_file),
+        "--num_processes", str(processes),
+        "-m", module, *args,
+    ]  # fmt: skip

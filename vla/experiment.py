@@ -28,13 +28,13 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vla.config import ConfigError, check, check_choice, to_dict
+from vla.distributed import launch_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("data", "tokenizer", "train", "eval")
@@ -66,7 +66,7 @@ class DataStage:
 @dataclass(frozen=True)
 class TokenizerStage:
     type: str = "binning"
-    #: Fields of the tokenizer's own config; the horizon comes from the training recipe's data.horizon.
+    #: Fields of the tokenizer's own config; the horizon comes from the training recipe's policy.horizon.
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -240,10 +240,11 @@ def run_data(config: ExperimentConfig) -> Path:
 
 
 def run_tokenizer(config: ExperimentConfig) -> Path:
-    from vla.data.dataset import fit_action_tokenizer, load_chunked_dataset
+    from vla.data.dataset import load_chunked_dataset
+    from vla.train.tokenizer import fit_action_tokenizer
 
     folder = config.out / "tokenizer"
-    horizon = train_config(config).data.horizon
+    horizon = train_config(config).policy.horizon
     started = _stage(2, "tokenizer", f"fitting {config.tokenizer.type} on chunks of {horizon}")
     if folder.is_dir():
         print(f"      done: {folder}")
@@ -269,16 +270,9 @@ def _checkpoint_step(checkpoint: Path) -> int | None:
 def train_command(
     config: ExperimentConfig, recipe_file: Path, resume: bool, overwrite: bool = False
 ) -> list[str]:
-    launch = [sys.executable, "-m", "vla.train"]
-    if config.train.processes > 1:
-        launch = [
-            sys.executable, "-m", "accelerate.commands.launch",
-            "--config_file", str(REPO_ROOT / "recipes" / "accelerate" / "cpu2.yaml"),
-            "--num_processes", str(config.train.processes),
-            "-m", "vla.train",
-        ]  # fmt: skip
     extra = ["training.resume=last"] if resume else ["training.overwrite=true"] if overwrite else []
-    return [*launch, str(recipe_file), *extra]
+    accelerate_config = REPO_ROOT / "recipes" / "accelerate" / "cpu2.yaml"
+    return launch_command("vla.train", [str(recipe_file), *extra], config.train.processes, accelerate_config)
 
 
 def run_train(config: ExperimentConfig) -> Path:
@@ -330,7 +324,9 @@ def eval_folder(config: ExperimentConfig, name: str, checkpoint: Path) -> Path:
 
 
 def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, Any]]:
-    from vla.eval.libero import EvalConfig, evaluate, format_table
+    from vla.eval.config import EvalConfig
+    from vla.eval.results import format_table
+    from vla.eval.runner import evaluate
 
     e = config.eval
     started = _stage(4, "eval", f"{e.suite} {list(e.tasks) or 'all tasks'} x "

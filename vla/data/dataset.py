@@ -10,13 +10,13 @@ import numpy as np
 
 from vla._logging import quiet_known_noise
 from vla.data.features import CANONICAL, LAYOUTS, FeatureMap, detect_gripper_convention, gripper_to_signed
-from vla.data.normalize import FeatureStats, NormStats, check_finite
-from vla.sim.libero_env import ACTION_DIM
+from vla.errors import UserError
+from vla.tokenizers.normalize import FeatureStats, NormStats, check_finite
 
 quiet_known_noise()
 
 
-class DatasetError(ValueError):
+class DatasetError(ValueError, UserError):
     """A dataset is missing, unreachable, or lacks a feature the config names."""
 
 
@@ -25,7 +25,7 @@ class ChunkedDataset:
     (``image``, ``wrist_image``, ``state``, ``actions`` chunk, ``actions_is_pad``, ``task``) and gripper
     actions in the -1 / +1 convention, whatever the dataset's own layout.
 
-    The action chunk is sliced from the actions column held in memory (7 floats per frame), with
+    The action chunk is sliced from the actions column held in memory (``action_dim`` floats per frame), with
     lerobot's semantics: steps past the episode's end repeat its last action and are flagged in
     ``actions_is_pad``. lerobot's own ``delta_timestamps`` query decodes every queried row's images too,
     which made it ~7x slower per sample on LIBERO data (bench/data_pipeline.py); here only the current
@@ -58,6 +58,11 @@ class ChunkedDataset:
             if key in raw:
                 sample[key] = raw[key]
         return sample
+
+    @property
+    def action_dim(self) -> int:
+        """Size of one action (the dataset's own: 7 for LIBERO)."""
+        return int(self._actions.shape[-1])
 
     @property
     def fps(self) -> int:
@@ -102,12 +107,18 @@ def check_codebase_version(info: dict[str, Any], name: str, root: Path) -> None:
 
 
 def load_chunked_dataset(
-    name_or_path: str | Path, horizon: int, features: FeatureMap | str = "libero", images: bool = True
+    name_or_path: str | Path,
+    horizon: int,
+    features: FeatureMap | str = "libero",
+    images: bool = True,
+    action_dim: int | None = None,
 ) -> ChunkedDataset:
     """A dataset whose samples carry action chunks of ``horizon`` steps from the current frame. lerobot pads
     chunks that run past the episode end with the last action and marks them in ``actions_is_pad``; frames
     of two episodes are never mixed. ``images=False`` also accepts a dataset without cameras (an action
-    corpus, ``vla data generate --no-images``) for what reads only states and actions: tokenizer fits."""
+    corpus, ``vla data generate --no-images``) for what reads only states and actions: tokenizer fits.
+    Actions must be one vector per frame, of ``action_dim`` values when given (e.g. a benchmark's
+    ``action.dim``); the gripper command is the last value."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     if isinstance(features, str):
@@ -139,10 +150,9 @@ def load_chunked_dataset(
             "data.features to map each canonical name onto this dataset's names"
         )
     shape = tuple(info["features"][features.actions]["shape"])
-    if shape != (ACTION_DIM,):
-        raise DatasetError(
-            f"dataset {str(name_or_path)!r}: actions have shape {shape}; expected ({ACTION_DIM},)"
-        )
+    expected = "(action_dim,)" if action_dim is None else f"({action_dim},)"
+    if len(shape) != 1 or shape[0] < 1 or (action_dim is not None and shape != (action_dim,)):
+        raise DatasetError(f"dataset {str(name_or_path)!r}: actions have shape {shape}; expected {expected}")
     dataset = LeRobotDataset(repo_id, root=root)
     table = dataset.hf_dataset.with_format("numpy")
     raw_actions = np.stack(table[features.actions]).astype(np.float64)
@@ -189,31 +199,6 @@ def frames_with_successor(dataset: ChunkedDataset) -> np.ndarray:
     """Rows whose episode has a next frame: the rows :func:`shifted_chunk_pairs` returns."""
     episodes = dataset.episode_index()
     return np.flatnonzero(episodes[:-1] == episodes[1:])
-
-
-def fit_action_tokenizer(
-    tokenizer_type: str,
-    dataset: ChunkedDataset,
-    horizon: int,
-    options: dict[str, Any] | None = None,
-    fit_kwargs: dict[str, Any] | None = None,
-):
-    """A new ``tokenizer_type`` tokenizer fitted on the dataset's action chunks (with the chunks one step
-    later for tokenizers that use them); the one place training, the CLI and the demo fit tokenizers."""
-    from vla.tokenizers import AutoActionTokenizer
-
-    tokenizer = AutoActionTokenizer.from_config(
-        tokenizer_type, horizon=horizon, action_dim=ACTION_DIM, **(options or {})
-    )
-    extra: dict[str, Any] = dict(fit_kwargs or {})  # e.g. ActionCodec's checkpoint_dir / checkpoint_every
-    rows = frames_with_successor(dataset) if tokenizer.fits_on_shifted_chunks else np.arange(len(dataset))
-    if tokenizer.uses_observations:
-        from vla.model.observation_features import observation_features
-
-        extra["observations"] = observation_features(dataset, tokenizer.config.observation_model)[rows]
-    if tokenizer.fits_on_shifted_chunks:
-        return tokenizer.fit(*shifted_chunk_pairs(dataset, horizon), **extra)
-    return tokenizer.fit(episode_action_chunks(dataset, horizon), **extra)
 
 
 def check_stats_match(stats: FeatureStats, dataset: ChunkedDataset, name: str = "actions") -> float:
@@ -266,3 +251,24 @@ def compare_with_shipped_stats(
             if stat in theirs
         }
     return report
+
+
+def format_stats_report(
+    stats: NormStats, diffs: dict[str, dict[str, float]], keys: tuple[str, ...] = ("state", "actions")
+) -> str:
+    """The terminal view of ``vla data stats``: mean, std, q01, q99 per feature, then the largest
+    differences from the shipped ``stats.json`` (:func:`compare_with_shipped_stats`)."""
+    lines = []
+    for key in keys:
+        s = stats[key]
+        lines.append(f"{key}: dim {s.dim}")
+        for stat in ("mean", "std", "q01", "q99"):
+            lines.append(f"  {stat:<5} " + " ".join(f"{v:+.4f}" for v in getattr(s, stat)))
+    if not diffs:
+        lines.append("the dataset ships no stats.json to compare with")
+    for key, row in diffs.items():
+        lines.append(
+            f"largest |ours - shipped stats.json| for {key}: "
+            + ", ".join(f"{k} {v:.2e}" for k, v in row.items())
+        )
+    return "\n".join(lines)

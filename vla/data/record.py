@@ -1,4 +1,5 @@
-"""Generate LIBERO demonstrations in the real simulator and save them as a LeRobotDataset (public schema).
+"""Generate demonstrations of a benchmark's tasks (LIBERO by default) in the real simulator and save them as
+a LeRobotDataset in the benchmark's schema (for LIBERO the public datasets').
 
 Resumable and parallel: every episode is first rolled out by a worker process and staged as one
 compressed ``.npz`` next to the output folder (``<out>.staging/``), written to a temporary name and
@@ -25,12 +26,12 @@ import numpy as np
 
 from vla._logging import quiet_known_noise
 from vla.config import ConfigError, check, check_choice, check_output_folder
-from vla.sim.libero_env import ACTION_DIM, PROTOCOL, STATE_DIM, check_suite_task
+from vla.envs import SUITES, benchmark_for_suite, check_suite_task, get_benchmark
+from vla.envs.rollout import reset_episode, rollout
 
 quiet_known_noise()
 logger = logging.getLogger(__name__)
 
-FPS = 10
 CONTROLLERS = ("expert", "reach")
 #: Where an episode starts: a fresh random placement (``random``, the default: never an evaluation state)
 #: or the benchmark's fixed initial state with the episode's index (``benchmark``: the states evaluation
@@ -44,16 +45,15 @@ GENERATION_FILE = "vla_generation.json"
 MIN_DISTANCE_TO_EVAL_STATES = 1e-3
 
 
+#: Frame rate of recorded LIBERO datasets (the benchmark's ``fps``).
+FPS = get_benchmark("libero").fps
+
+
 def libero_features(image_size: int = IMAGE_SIZE, images: bool = True) -> dict[str, dict[str, Any]]:
-    """The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout);
-    without ``images``, state and actions only (an action corpus for tokenizers: nothing is rendered)."""
-    image = {"dtype": "image", "shape": (image_size, image_size, 3), "names": ["height", "width", "channel"]}
-    cameras = {"image": dict(image), "wrist_image": dict(image)} if images else {}
-    return {
-        **cameras,
-        "state": {"dtype": "float32", "shape": (STATE_DIM,), "names": ["state"]},
-        "actions": {"dtype": "float32", "shape": (ACTION_DIM,), "names": ["actions"]},
-    }
+    """The feature schema of the public LIBERO LeRobot datasets (physical-intelligence/libero layout):
+    ``LiberoBenchmark.features``. Without ``images``, state and actions only (an action corpus for
+    tokenizers: nothing is rendered)."""
+    return get_benchmark("libero").features(image_size, images)
 
 
 LIBERO_FEATURES = libero_features()
@@ -92,15 +92,14 @@ class EpisodeJob:
 
 
 def _make_controller(name: str, env):
-    if name == "expert":
-        from vla.sim.expert import LiberoExpert
-
-        expert = LiberoExpert()
-        expert.reset(env)
-        return expert
-    from vla.sim.scripted import ScriptedReachGrasp
-
-    return ScriptedReachGrasp()
+    benchmark = benchmark_for_suite(env.suite)
+    controller = benchmark.make_expert() if name == "expert" else benchmark.make_scripted()
+    if controller is None:
+        raise ConfigError(
+            f"controller={name!r} is invalid: benchmark {benchmark.name!r} has no {name} controller"
+        )
+    controller.reset(env)
+    return controller
 
 
 # One simulator per worker process, reused while the worker records episodes of the same task.
@@ -108,14 +107,15 @@ _WORKER_ENV: dict[str, Any] = {}
 
 
 def _worker_env(suite: str, task_id: int, image_size: int = IMAGE_SIZE, images: bool = True):
-    from vla.sim.libero_env import CAMERAS, LiberoEnv
-
     key = (suite, task_id, image_size, images)
     if _WORKER_ENV.get("key") != key:
         if "env" in _WORKER_ENV:
             _WORKER_ENV["env"].close()
-        cameras = tuple(CAMERAS) if images else ()
-        _WORKER_ENV.update(key=key, env=LiberoEnv(suite, task_id, image_size=image_size, cameras=cameras))
+        benchmark = benchmark_for_suite(suite)
+        cameras = tuple(benchmark.cameras) if images else ()
+        _WORKER_ENV.update(
+            key=key, env=benchmark.make_env(suite, task_id, image_size=image_size, cameras=cameras)
+        )
     return _WORKER_ENV["env"]
 
 
@@ -123,11 +123,12 @@ def record_episode(job: EpisodeJob, staging: Path, settings: RecordSettings) -> 
     """Roll one episode out and stage it atomically; returns its outcome. Failed episodes are staged
     without frames unless ``settings.keep_failed`` (so a rerun does not roll them out again)."""
     env = _worker_env(job.suite, job.task_id, settings.image_size, settings.images)
+    benchmark = benchmark_for_suite(job.suite)
     seed = placement_seed(job.suite, job.task_id, job.episode)
     if settings.init_states == "random":
-        obs = env.reset_random(seed)
+        obs = reset_episode(env, placement_seed=seed)
     else:
-        obs = env.reset(job.episode % env.n_init_states)
+        obs = reset_episode(env, episode=job.episode % env.n_init_states)
     distance = env.distance_to_benchmark_states()
     if settings.init_states == "random" and distance < MIN_DISTANCE_TO_EVAL_STATES:
         raise RuntimeError(
@@ -135,22 +136,28 @@ def record_episode(job: EpisodeJob, staging: Path, settings: RecordSettings) -> 
         )
     noise = np.random.default_rng(seed)
     policy = _make_controller(settings.controller, env)
-    features = libero_features(settings.image_size, settings.images)
+    features = benchmark.features(settings.image_size, settings.images)
     frames: dict[str, list[np.ndarray]] = {key: [] for key in features}
     observed = [key for key in features if key != "actions"]
-    success, steps = False, 0
-    for _ in range(settings.max_steps or PROTOCOL[job.suite].max_steps):
-        action = np.asarray(policy.act(env), dtype=np.float32)
+    motion = benchmark.action.motion_dims
+
+    def act(_obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.asarray(policy.act(env), dtype=np.float32)
+
+    def execute(action: np.ndarray) -> np.ndarray:
+        executed = action.copy()
+        if settings.action_noise > 0:  # on the motion, not the gripper; the recorded action stays clean
+            executed[motion] += noise.normal(0.0, settings.action_noise, len(motion)).astype(np.float32)
+        return executed
+
+    def record(obs: dict[str, np.ndarray], action: np.ndarray, _next: dict[str, np.ndarray]) -> None:
         for key in observed:
             frames[key].append(obs[key])
         frames["actions"].append(action)
-        executed = action.copy()
-        if settings.action_noise > 0:
-            executed[:-1] += noise.normal(0.0, settings.action_noise, ACTION_DIM - 1).astype(np.float32)
-        obs, success = env.step(executed)
-        steps += 1
-        if success:
-            break
+
+    limit = settings.max_steps or benchmark.suites[job.suite].max_steps
+    result = rollout(env, obs, act, limit, execute=execute, on_step=record)
+    success, steps = result.success, result.steps
     keep = success or settings.keep_failed
     arrays = {
         key: np.stack(values) if keep else np.zeros((0, *features[key]["shape"]), np.float32)
@@ -217,7 +224,7 @@ def generate_episodes(
     ``random``, the default; never one of the benchmark's evaluation states, checked per episode) or from
     the benchmark's initial state ``e`` modulo 50 (``benchmark``), settles with 10 no-op steps and records up to ``max_steps`` frames (default: the suite's standard limit),
     stopping when the task succeeds. ``task_ids`` ``None`` takes every task of each suite. ``controller`` is
-    ``expert`` (:mod:`vla.sim.expert`) or ``reach`` (reach, grasp, lift; never places). With
+    ``expert`` (the benchmark's privileged expert, :mod:`vla.envs.libero.expert`) or ``reach`` (reach, grasp, lift; never places). With
     ``successful_only`` failed episodes are left out. ``workers`` simulator processes record in parallel.
     ``image_size``: camera resolution (record at the size the model reads: rendering dominates CPU time).
     ``action_noise``: DART-style noise on the executed motion (see :class:`RecordSettings`).
@@ -228,11 +235,19 @@ def generate_episodes(
     from tqdm.auto import tqdm
 
     check_choice("controller", controller, CONTROLLERS)
-    check(len(suites) >= 1, "suites", suites, "at least one LIBERO suite")
+    check(len(suites) >= 1, "suites", suites, "at least one suite")
     for suite in suites:
-        check_choice("suite", suite, PROTOCOL)
+        check_choice("suite", suite, SUITES)
         for task_id in task_ids or ():
             check_suite_task(suite, task_id)
+    benchmark = benchmark_for_suite(suites[0])
+    others = sorted({benchmark_for_suite(suite).name for suite in suites} - {benchmark.name})
+    check(
+        not others,
+        "suites",
+        suites,
+        f"suites of one benchmark (one dataset schema), not {benchmark.name} and {others}",
+    )
     check(episodes_per_task >= 1, "episodes_per_task", episodes_per_task, "must be >= 1")
     check(max_steps is None or max_steps >= 1, "max_steps", max_steps, "None or >= 1")
     check(workers >= 1, "workers", workers, "must be >= 1")
@@ -253,7 +268,7 @@ def generate_episodes(
     jobs = [
         EpisodeJob(suite, task_id, episode)
         for suite in suites
-        for task_id in (task_ids if task_ids is not None else range(PROTOCOL[suite].n_tasks))
+        for task_id in (task_ids if task_ids is not None else range(SUITES[suite].n_tasks))
         for episode in range(episodes_per_task)
     ]
     settings = {
@@ -312,7 +327,9 @@ def generate_episodes(
     record_seconds = time.perf_counter() - started
     _close_worker_env()
 
-    _build_dataset(jobs, staging, building, repo_id or f"local/{out.name}", image_size, images)
+    _build_dataset(
+        jobs, staging, building, repo_id or f"local/{out.name}", image_size, images, benchmark.name
+    )
     summary = generation_summary([outcomes[job] for job in jobs])
     report = {
         **settings,
@@ -368,19 +385,21 @@ def _build_dataset(
     repo_id: str,
     image_size: int = IMAGE_SIZE,
     images: bool = True,
+    benchmark_name: str = "libero",
 ) -> None:
-    """Staged episodes -> a LeRobotDataset in ``building``, in job order (episodes without frames are
-    skipped)."""
+    """Staged episodes -> a LeRobotDataset in ``building`` in the benchmark's schema, in job order (episodes
+    without frames are skipped)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
     from tqdm.auto import tqdm
 
     shutil.rmtree(building, ignore_errors=True)  # a build killed half-way starts again
+    benchmark = get_benchmark(benchmark_name)
     dataset = LeRobotDataset.create(
         repo_id=repo_id,
-        fps=FPS,
-        features=(features := libero_features(image_size, images)),
+        fps=benchmark.fps,
+        features=(features := benchmark.features(image_size, images)),
         root=building,
-        robot_type="panda",
+        robot_type=benchmark.robot_type,
         use_videos=False,
     )
     for job in tqdm(jobs, desc="writing LeRobotDataset", unit="episode"):
@@ -458,3 +477,17 @@ def record_scripted_episodes(
         successful_only=successful_only,
         overwrite=overwrite,
     )
+
+
+def format_generation_report(report: dict[str, Any]) -> str:
+    """The terminal table of a generation report (``meta/vla_generation.json``): success and mean steps
+    per task, then the totals."""
+    lines = [f"{'task':<22} success  mean steps"]
+    for task, row in report["per_task"].items():
+        steps = sum(row["steps"]) / len(row["steps"])
+        lines.append(f"{task:<22} {row['successes']:>3}/{row['episodes']:<3}  {steps:6.1f}")
+    overall = report["overall"]
+    lines.append(
+        f"overall: {overall['successes']}/{overall['episodes']} succeeded, {overall['kept']} episodes kept"
+    )
+    return "\n".join(lines)

@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from vla.eval.libero import EvalConfig, PolicyError, Rendering, error_row
+from vla.eval.config import EvalConfig
+from vla.eval.rollout import PolicyError, Rendering, error_row
 
 #: Seconds a worker gets to finish cleanly after ``stop`` before it is terminated.
 STOP_TIMEOUT_S = 30
@@ -54,7 +55,7 @@ def start_fork_server():
     """Start the fork server now and return its context; its imports overlap the caller's (loading a model)."""
     from multiprocessing import forkserver
 
-    from vla.sim.setup import ensure_libero
+    from vla.envs.libero.setup import ensure_libero
 
     ensure_libero()  # before the fork server starts: it inherits LIBERO's and MuJoCo's environment variables
     ctx = mp.get_context("forkserver")
@@ -104,8 +105,8 @@ def _worker_main(conn, job: WorkerJob) -> None:
     """A simulator worker: runs the episodes it is sent until ``stop`` or until the main process is gone."""
     slot = None
     try:
-        from vla.eval.libero import EnvSlot, attempt_episode
         from vla.eval.policies import load_rollout_policy
+        from vla.eval.rollout import EnvSlot, attempt_episode
 
         if job.remote_policy:
             policy = RemotePolicy(conn)

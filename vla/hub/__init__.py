@@ -14,15 +14,17 @@ import tempfile
 from pathlib import Path
 from typing import Any, Self
 
+from vla.errors import UserError
+
 #: Seconds to wait for the Hub before calling it unreachable (huggingface_hub reads these at request time).
 HUB_TIMEOUT_S = "10"
 
 
-class BrokenArtifactError(ValueError):
+class BrokenArtifactError(ValueError, UserError):
     """A saved file that cannot be read (truncated, corrupted, or of an unknown kind): the message names it."""
 
 
-class HubUnavailableError(OSError):
+class HubUnavailableError(OSError, UserError):
     """An artifact is neither a local folder nor reachable on (or cached from) the Hugging Face Hub."""
 
 
@@ -119,6 +121,20 @@ def folder_sha256(folder: Path) -> str:
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + file_sha256(path).encode())
     return digest.hexdigest()
+
+
+#: The file each kind of vla artifact folder is recognised by (each kind's ``_save_pretrained`` writes it:
+#: ``vla.model.policy.POLICY_FILE``, ``vla.tokenizers.base.CONFIG_FILE``), most specific first.
+ARTIFACT_MARKERS: dict[str, str] = {"policy": "vla_policy.json", "action tokenizer": "action_tokenizer.json"}
+
+
+def artifact_kind_of(folder: str | os.PathLike[str]) -> str | None:
+    """``"policy"`` or ``"action tokenizer"`` for a saved vla artifact folder (by the file it holds);
+    ``None`` for anything else."""
+    for kind, marker in ARTIFACT_MARKERS.items():
+        if (Path(folder) / marker).is_file():
+            return kind
+    return None
 
 
 class HubMixin:

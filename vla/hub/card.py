@@ -1,10 +1,25 @@
-"""Model cards for policy checkpoints (the README.md the Hub shows)."""
+"""Model cards (the README.md the Hub shows) for policy checkpoints and action tokenizers.
+
+A card is written from plain data its caller hands over: the training config, the evaluation results (a
+results.json's content) with their table already rendered (``vla.eval.results.format_table(results,
+markdown=True)``), how a base model or dataset name maps to a Hub id, and for a tokenizer the loaded
+tokenizer. This module imports nothing of the model, the tokenizers or the evaluation.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def as_hub_id(name_or_path: str) -> str | None:
+    """A name as the Hub knows it: ``owner/name`` when it is not a local path, else ``None`` (a local or cache
+    path means nothing on another machine). Callers that know more names (the model presets) pass their own."""
+    if not name_or_path or Path(name_or_path).expanduser().exists() or name_or_path.count("/") != 1:
+        return None
+    return name_or_path
 
 
 def write_policy_card(
@@ -13,13 +28,20 @@ def write_policy_card(
     step: int | None = None,
     metrics: dict[str, Any] | None = None,
     eval_results: dict[str, Any] | None = None,
+    *,
+    results_table: str | None = None,
+    hub_id: Callable[[str], str | None] = as_hub_id,
 ) -> Path:
-    """Write ``folder/README.md``: Hub metadata, how to load and evaluate, training config, results."""
+    """Write ``folder/README.md``: Hub metadata, how to load and evaluate, results, training config.
+
+    ``eval_results``: a results.json's content (its per-suite rates become the card's ``model-index``);
+    ``results_table``: its table, rendered by the caller; ``hub_id``: the Hub id of a base model or dataset
+    name (``vla.model.backbones.hub_repo_id`` knows the presets)."""
     policy, data = train_config.get("policy", {}), train_config.get("data", {})
     tokenizer = train_config.get("tokenizer", {})
     tokenizer_name = tokenizer.get("pretrained") or tokenizer.get("type", "?")
     base = policy.get("base_model", "?")
-    metadata = policy_card_metadata(train_config, eval_results)
+    metadata = policy_card_metadata(train_config, eval_results, hub_id=hub_id)
     lines = [
         "---",
         metadata.to_yaml(),
@@ -41,23 +63,8 @@ def write_policy_card(
         "--suite libero_spatial,libero_object,libero_goal,libero_10 --tasks all`.",
         "",
     ]
-    if eval_results:
-        lines += ["## LIBERO results", "", "| task | success | episodes |", "|---|---|---|"]
-        for key, task in eval_results.get("per_task", {}).items():
-            lines.append(f"| {key} | {100 * task['success_rate']:.1f}% | {task['episodes']} |")
-        for suite, block in eval_results.get("per_suite", {}).items():
-            lines.append(f"| {suite} (suite) | {100 * block['success_rate']:.1f}% | {block['episodes']} |")
-        overall = eval_results.get("overall", {})
-        if overall:
-            lines.append(
-                f"| **overall** | **{100 * overall['success_rate']:.1f}%** | {overall['episodes']} |"
-            )
-        protocol = eval_results.get("protocol", {})
-        if protocol.get("shortened"):
-            from vla.eval.libero import describe_cap
-
-            lines.append(f"\nNot the standard protocol: {describe_cap(protocol)}.")
-        lines.append("")
+    if results_table:
+        lines += ["## LIBERO results", "", results_table, ""]
     if metrics:
         lines += ["## Last training metrics", "```json", json.dumps(metrics, indent=1), "```", ""]
     lines += ["## Training config", "```json", json.dumps(train_config, indent=1), "```"]
@@ -71,17 +78,20 @@ LICENSE = "apache-2.0"
 TAGS = ["robotics", "vision-language-action", "libero", "lerobot", "vla"]
 
 
-def policy_card_metadata(train_config: dict[str, Any], eval_results: dict[str, Any] | None = None):
+def policy_card_metadata(
+    train_config: dict[str, Any],
+    eval_results: dict[str, Any] | None = None,
+    *,
+    hub_id: Callable[[str], str | None] = as_hub_id,
+):
     """The model card's YAML header as the Hub reads it (``huggingface_hub.ModelCardData``): base model and
-    datasets as Hub ids (never local or cache paths), license, tags, pipeline tag and, with evaluation
-    results, a ``model-index`` entry per LIBERO suite (metric: success rate in %)."""
+    datasets as Hub ids (``hub_id``; never local or cache paths), license, tags, pipeline tag and, with
+    evaluation results, a ``model-index`` entry per LIBERO suite (metric: success rate in %)."""
     from huggingface_hub import EvalResult, ModelCardData
 
-    from vla.model.presets import hub_repo_id
-
     policy, data = train_config.get("policy", {}), train_config.get("data", {})
-    base = hub_repo_id(str(policy.get("base_model", "")))
-    dataset = hub_repo_id(str(data.get("dataset", "")))
+    base = hub_id(str(policy.get("base_model", "")))
+    dataset = hub_id(str(data.get("dataset", "")))
     results = []
     for suite, block in (eval_results or {}).get("per_suite", {}).items():
         results.append(
@@ -113,8 +123,17 @@ def policy_card_metadata(train_config: dict[str, Any], eval_results: dict[str, A
 PUSH_EXCLUDE = ("training_state",)
 
 
-def stage_checkpoint(checkpoint: Path, staging_dir: Path, eval_results: Path | None = None) -> Path:
-    """Copy a checkpoint into ``staging_dir`` for upload, with a model card holding the eval results."""
+def stage_checkpoint(
+    checkpoint: Path,
+    staging_dir: Path,
+    eval_results: Path | None = None,
+    *,
+    results_table: Callable[[dict[str, Any]], str] | None = None,
+    hub_id: Callable[[str], str | None] = as_hub_id,
+) -> Path:
+    """Copy a checkpoint into ``staging_dir`` for upload, with a model card holding the eval results (from
+    ``eval_results``, or the checkpoint's own eval_results.json): ``results_table`` renders their table
+    (without it the card carries them in its metadata only); ``hub_id`` as in :func:`write_policy_card`."""
     import shutil
 
     checkpoint = Path(checkpoint).resolve()
@@ -133,7 +152,9 @@ def stage_checkpoint(checkpoint: Path, staging_dir: Path, eval_results: Path | N
     train_config = json.loads(config_file.read_text()) if config_file.is_file() else {}
     state_file = staging_dir / "trainer_state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-    write_policy_card(staging_dir, train_config, state.get("step"), state.get("metrics"), results)
+    table = results_table(results) if results and results_table else None
+    write_policy_card(staging_dir, train_config, state.get("step"), state.get("metrics"), results,
+                      results_table=table, hub_id=hub_id)  # fmt: skip
     return staging_dir
 
 
@@ -143,25 +164,29 @@ def push_checkpoint(
     staging_dir: Path,
     eval_results: Path | None = None,
     private: bool | None = None,
+    *,
+    results_table: Callable[[dict[str, Any]], str] | None = None,
+    hub_id: Callable[[str], str | None] = as_hub_id,
 ) -> str:
     """Stage a checkpoint (:func:`stage_checkpoint`: no training state, a model card) and upload the staged
     folder: the one path of ``vla push`` and ``training.push_to_hub``. Returns the commit URL."""
     from vla.hub import push_folder_to_hub
 
-    staged = stage_checkpoint(checkpoint, staging_dir, eval_results)
+    staged = stage_checkpoint(
+        checkpoint, staging_dir, eval_results, results_table=results_table, hub_id=hub_id
+    )
     print(f"staged: {staged}")
     return push_folder_to_hub(staged, repo_id, private=private)
 
 
-def stage_tokenizer(folder: Path, staging_dir: Path, report: Path | None = None) -> Path:
+def stage_tokenizer(folder: Path, staging_dir: Path, tokenizer, report: Path | None = None) -> Path:
     """Copy an action-tokenizer folder into ``staging_dir`` with a model card: type, sizes, config, how to
-    load it, and the ``vla tokenizer report`` figures when a report JSON is given (or already staged)."""
+    load it, and the ``vla tokenizer report`` figures when a report JSON is given (or already staged).
+    ``tokenizer``: the folder's tokenizer as the caller loaded it (``AutoActionTokenizer.from_pretrained``,
+    which refuses anything that is not a tokenizer)."""
     import shutil
 
-    from vla.tokenizers import AutoActionTokenizer
-
     folder = Path(folder).resolve()
-    tokenizer = AutoActionTokenizer.from_pretrained(folder)  # refuses anything that is not a tokenizer
     if staging_dir.exists():
         shutil.rmtree(staging_dir)
     shutil.copytree(folder, staging_dir)
@@ -214,7 +239,7 @@ def stage_tokenizer(folder: Path, staging_dir: Path, report: Path | None = None)
         ]
     config = getattr(tokenizer, "config", None)
     if config is not None:
-        from vla.config import to_dict
+        from vla.config import to_dict  # level 0
 
         lines += ["## Config", "```json", json.dumps(to_dict(config), indent=1), "```"]
     (staging_dir / "README.md").write_text("\n".join(lines) + "\n")

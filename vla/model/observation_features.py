@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def _cache_file(dataset: ChunkedDataset, base_model: str, image_keys: tuple[str, ...]) -> Path:
-    from vla.model.tiny import cache_root
+    from vla.model.backbones import cache_root
 
     root = Path(dataset.lerobot.root)
     info = (root / "meta" / "info.json").read_text()
@@ -47,15 +47,14 @@ def observation_features(
             return features
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoModelForImageTextToText, AutoProcessor
 
+    from vla.model.backbones import backbone_for, resolve_model_source
     from vla.model.policy import _to_uint8_hwc
-    from vla.model.presets import PRESETS, resolve_model_source
 
     source = resolve_model_source(base_model)
-    processor_kwargs = PRESETS[base_model].processor_kwargs if base_model in PRESETS else {}
-    processor = AutoProcessor.from_pretrained(source, **processor_kwargs)
-    model = AutoModelForImageTextToText.from_pretrained(source, dtype=torch.float32).eval()
+    backbone = backbone_for(base_model)
+    processor = backbone.load_processor(source, base_model)
+    model = backbone.load_model(source).eval()
     table = dataset.lerobot.hf_dataset
     keys = [dataset.features.dataset_key(k) for k in image_keys]
     tasks = np.asarray(table.with_format("numpy")["task_index"])
@@ -77,8 +76,7 @@ def observation_features(
             for key in keys:
                 images = [_to_uint8_hwc(image) for image in batch[key]]
                 pixels = processor.image_processor(images, return_tensors="pt")["pixel_values"]
-                pixels = pixels.reshape(-1, *pixels.shape[-3:])  # (batch * sub-images, C, H, W)
-                hidden = model.model.vision_model(pixel_values=pixels).last_hidden_state
+                hidden = backbone.image_features(model, pixels)  # (batch * sub-images, tokens, dim)
                 pooled.append(hidden.mean(1).reshape(len(images), -1, hidden.shape[-1]).mean(1).numpy())
             text = np.stack([text_rows[int(t)] for t in tasks[start : start + len(pooled[0])]])
             rows.append(np.concatenate([*pooled, text], axis=1).astype(np.float32))

@@ -1,10 +1,13 @@
 """VLAPolicy: a Hugging Face VLM that emits action tokens after the images, state and instruction.
 
-The action tokenizer's vocabulary becomes *new* rows of the VLM's embedding and output matrices (text rows
-are never overwritten). Training puts the loss on the action tokens (and the end token, autoregressive
-mode) only; inference decodes greedily over the action tokens alone (``config.decoding``:
-autoregressive, parallel or blockwise, see vla/model/decoding.py), then turns them back into a chunk in
-physical units through the same tokenizer. Everything needed to act is saved in one folder.
+The VLM comes from a :class:`~vla.model.backbones.Backbone` family (SmolVLM, LLaVA; vla/model/backbones/),
+which loads it and knows its family's details. The action tokenizer's vocabulary becomes *new* rows of the
+VLM's embedding and output matrices (text rows are never overwritten). Training puts the loss on the action
+tokens (and the end token, autoregressive mode) only; inference decodes greedily over the action tokens
+alone, both as ``config.decoding``'s :class:`~vla.model.decoding.DecodingMode` lays them out
+(autoregressive, parallel or blockwise, see vla/model/decoding/), then turns them back into a chunk in
+physical units through the same tokenizer. ``config.horizon`` is the one home of the action horizon: the
+dataset's chunks and the tokenizer's fit read it. Everything needed to act is saved in one folder.
 """
 
 from __future__ import annotations
@@ -19,23 +22,22 @@ import numpy as np
 
 from vla._logging import quiet_known_noise
 from vla.config import ConfigError, check, check_choice, from_dict, to_dict
-from vla.data.normalize import NormStats
+from vla.errors import UserError
 from vla.hub import HubMixin
+from vla.model.backbones import Backbone, backbone_for, hub_repo_id, resolve_model_source
 from vla.model.decoding import (
-    DECODING_MODES,
-    IGNORE_INDEX,
+    IGNORE_INDEX,  # noqa: F401 (re-exported: the label of unlabelled positions)
     ActionTokenMask,  # noqa: F401 (re-exported: the logits mask of autoregressive decoding)
     DecodeSpec,
-    allowed_attention,
-    attention_mask_4d,
     decode_action_ids,
-    model_attn_implementation,
-    n_slot_tokens,
-    pad_rows,
+    decoding_modes,
+    get_decoding_mode,
+    image_inputs,
+    pad_sequences,
     slot_token_strings,
-    training_row,
 )
 from vla.tokenizers.base import ActionTokenizer, AutoActionTokenizer
+from vla.tokenizers.normalize import NormStats
 
 logger = logging.getLogger(__name__)
 quiet_known_noise()
@@ -43,7 +45,7 @@ quiet_known_noise()
 POLICY_FILE = "vla_policy.json"
 
 
-class BrokenPolicyError(ValueError):
+class BrokenPolicyError(ValueError, UserError):
     """A checkpoint that cannot act as it was trained: files changed since save, a tokenizer that does not fit
     the vocabulary, non-finite weights. Refused at load, never scored."""
 
@@ -54,8 +56,12 @@ FINETUNE_MODES = ("full", "frozen_vision", "lora")
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    #: Preset name (``tiny``, ``smolvlm2-2.2b``), local folder or Hub repo id of the base VLM.
+    #: Preset name (``tiny``, ``smolvlm2-2.2b``, ``tiny-llava``, ``llava-interleave-qwen-0.5b``), local folder
+    #: or Hub repo id of the base VLM (its family, a registered backbone, comes from its config.json).
     base_model: str = "tiny"
+    #: Actions per chunk the policy predicts (lerobot's ``chunk_size``, openpi's ``action_horizon``): the
+    #: one home of the horizon; the dataset's chunks and the action tokenizer's fit read it.
+    horizon: int = 8
     #: Dataset features fed to the model as images, in this order.
     image_keys: tuple[str, ...] = ("image", "wrist_image")
     #: Append the proprio state (normalized, 2 decimals) to the prompt as text.
@@ -73,8 +79,9 @@ class PolicyConfig:
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
-    #: Modules that get LoRA adapters (regex on module names; the default reaches the text model only).
-    lora_target: str = r".*text_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+    #: Modules that get LoRA adapters (regex on module names); ``null``: the backbone's text-model attention
+    #: and MLP projections.
+    lora_target: str | None = None
     #: How the action tokens come out: ``autoregressive`` (one forward pass per token), ``parallel`` (all
     #: of them in one pass, from learned slot tokens) or ``blockwise`` (one pass per block of
     #: ``decoding_block_size`` tokens). Fixed-length tokenizers only for the last two.
@@ -88,6 +95,7 @@ class PolicyConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check(self.horizon >= 1, "policy.horizon", self.horizon, "must be >= 1")
         check_choice("finetune", self.finetune, FINETUNE_MODES)
         check(self.lora_rank >= 1, "lora_rank", self.lora_rank, "must be >= 1")
         check(0.0 <= self.lora_dropout < 1.0, "lora_dropout", self.lora_dropout, "must be in [0, 1)")
@@ -99,10 +107,11 @@ class PolicyConfig:
         check(
             self.new_token_init_scale >= 0, "new_token_init_scale", self.new_token_init_scale, "must be >= 0"
         )
-        check_choice("decoding", self.decoding, DECODING_MODES)
+        check_choice("decoding", self.decoding, decoding_modes())
         check(self.decoding_block_size >= 1, "decoding_block_size", self.decoding_block_size, "must be >= 1")
         check(
-            self.decoding == "autoregressive" or self.attn_implementation != "flash_attention_2",
+            get_decoding_mode(self.decoding).flash_attention
+            or self.attn_implementation != "flash_attention_2",
             "attn_implementation",
             self.attn_implementation,
             f"decoding={self.decoding!r} needs 4D attention masks, which flash attention cannot take; "
@@ -118,7 +127,7 @@ def choose_attn_implementation(requested: str = "auto", decoding: str = "autoreg
     import torch
 
     if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
-        if decoding == "autoregressive":
+        if get_decoding_mode(decoding).flash_attention:
             return "flash_attention_2"
         logger.info(
             "decoding=%s needs 4D attention masks, which flash attention cannot take: using sdpa", decoding
@@ -131,12 +140,20 @@ def action_token_strings(n: int) -> list[str]:
 
 
 def check_decoding(config: PolicyConfig, action_tokenizer: ActionTokenizer) -> None:
-    """Parallel and blockwise decoding predict a fixed number of tokens: variable-length tokenizers cannot."""
-    if config.decoding != "autoregressive" and action_tokenizer.variable_length:
+    """The tokenizer chunks ``config.horizon`` actions, and the decoding mode can emit its tokens (parallel
+    and blockwise predict a fixed number of tokens: variable-length tokenizers cannot)."""
+    if action_tokenizer.horizon != config.horizon:
+        raise ConfigError(
+            f"policy.horizon={config.horizon} is invalid with the {action_tokenizer.tokenizer_type!r} action "
+            f"tokenizer, whose chunks hold {action_tokenizer.horizon} actions; set "
+            f"policy.horizon={action_tokenizer.horizon}"
+        )
+    if action_tokenizer.variable_length and not get_decoding_mode(config.decoding).variable_length:
+        fits = [name for name in decoding_modes() if get_decoding_mode(name).variable_length]
         raise ConfigError(
             f"decoding={config.decoding!r} is invalid with the variable-length "
             f"{action_tokenizer.tokenizer_type!r} action tokenizer (its chunks have no fixed number of "
-            "tokens); expected 'autoregressive', or a fixed-length tokenizer (binning, actioncodec)"
+            f"tokens); expected {', '.join(map(repr, fits))}, or a fixed-length tokenizer (binning, actioncodec)"
         )
 
 
@@ -163,16 +180,18 @@ class VLAPolicy(HubMixin):
         norm_stats: NormStats,
         config: PolicyConfig,
         action_token_offset: int,
+        backbone: Backbone | None = None,
     ) -> None:
         check_decoding(config, action_tokenizer)
         self.model, self.processor = model, processor
         self.action_tokenizer, self.norm_stats, self.config = action_tokenizer, norm_stats, config
         self.action_token_offset = action_token_offset
-        match_image_features_dtype(model)
+        self.backbone = backbone if backbone is not None else backbone_for(config.base_model)
+        self.backbone.fix_dtypes(model)
         #: Slot tokens (parallel, blockwise) follow the action tokens.
         self.slot_token_offset = action_token_offset + action_tokenizer.vocab_size
-        n_slots = n_slot_tokens(
-            config.decoding, action_tokenizer.tokens_per_chunk, config.decoding_block_size
+        n_slots = self.decoding_mode.n_slot_tokens(
+            action_tokenizer.tokens_per_chunk, config.decoding_block_size
         )
         if n_slots and len(processor.tokenizer) < self.slot_token_offset + n_slots:
             raise ValueError(
@@ -185,43 +204,43 @@ class VLAPolicy(HubMixin):
     def from_base(
         cls, config: PolicyConfig, action_tokenizer: ActionTokenizer, norm_stats: NormStats
     ) -> Self:
-        """Load the base VLM and extend its vocabulary with the tokenizer's action tokens."""
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        from vla.model.presets import PRESETS, resolve_model_source
-
+        """Load the base VLM (through its backbone) and extend its vocabulary with the tokenizer's action
+        tokens."""
         check_decoding(config, action_tokenizer)
         if not action_tokenizer.is_fitted:
             raise ValueError("the action tokenizer must be fitted before it extends a model's vocabulary")
         source = resolve_model_source(config.base_model)
-        processor_kwargs = PRESETS[config.base_model].processor_kwargs if config.base_model in PRESETS else {}
-        processor = AutoProcessor.from_pretrained(source, **processor_kwargs)
+        backbone = backbone_for(config.base_model)
+        processor = backbone.load_processor(source, config.base_model)
         attn = choose_attn_implementation(config.attn_implementation, config.decoding)
         logger.info("attention implementation: %s", attn)
-        model = AutoModelForImageTextToText.from_pretrained(
-            source, attn_implementation=attn, dtype=torch.float32
-        )
+        model = backbone.load_model(source, attn)
         n_actions = action_tokenizer.vocab_size
-        n_slots = n_slot_tokens(
-            config.decoding, action_tokenizer.tokens_per_chunk, config.decoding_block_size
+        n_slots = get_decoding_mode(config.decoding).n_slot_tokens(
+            action_tokenizer.tokens_per_chunk, config.decoding_block_size
         )
-        offset = extend_vocabulary(model, processor.tokenizer, n_actions, config, n_slots)
+        offset = extend_vocabulary(model, processor.tokenizer, n_actions, config, n_slots, backbone)
         model = apply_finetune_mode(
             model,
             config,
             list(range(offset, offset + n_actions)),
             slot_token_ids=list(range(offset + n_actions, offset + n_actions + n_slots)),
+            backbone=backbone,
         )
-        return cls(model, processor, action_tokenizer, norm_stats, config, offset)
+        return cls(model, processor, action_tokenizer, norm_stats, config, offset, backbone)
 
     @property
     def is_lora(self) -> bool:
         return self.config.finetune == "lora"
 
     @property
+    def decoding_mode(self):
+        return get_decoding_mode(self.config.decoding)
+
+    @property
     def eos_token_id(self) -> int:
-        return int(self.processor.tokenizer.convert_tokens_to_ids("<end_of_utterance>"))
+        """The backbone's end-of-turn token: it closes every autoregressive answer."""
+        return self.backbone.end_token_id(self.processor.tokenizer)
 
     @property
     def decode_spec(self) -> DecodeSpec:
@@ -235,6 +254,7 @@ class VLAPolicy(HubMixin):
             pad_id=self.processor.tokenizer.pad_token_id,
             # fixed-length tokenizers never stop early
             end_token_id=self.eos_token_id if self.action_tokenizer.variable_length else None,
+            eos_id=self.eos_token_id,
             **self._length_constraint(),
         )
 
@@ -256,10 +276,12 @@ class VLAPolicy(HubMixin):
         return self.processor.apply_chat_template(messages, add_generation_prompt=True)
 
     def _encode_prompt(self, observation: dict[str, Any]) -> dict[str, Any]:
+        """One prompt: its token ids (1D) and its image inputs as the processor gives them for a batch of
+        one (their layout is the backbone's: ``_image_batch`` concatenates them)."""
         images = [_to_uint8_hwc(observation[key]) for key in self.config.image_keys]
         text = self.prompt_text(observation["task"], observation.get("state"))
         out = self.processor(text=[text], images=[images], return_tensors="pt")
-        return {k: v[0] for k, v in out.items()}
+        return {"input_ids": out["input_ids"][0], **image_inputs(dict(out))}
 
     def collate(
         self, samples: list[dict[str, Any]], with_targets: bool = True, padding_side: str = "right"
@@ -267,68 +289,24 @@ class VLAPolicy(HubMixin):
         """Samples (images, ``task``, ``state``, ``actions`` chunk) -> model inputs.
 
         Without targets: the prompts with a 2D attention mask, what every decoding mode starts from.
-        With targets (autoregressive): the action tokens and the end token follow the prompt and are the
-        only labelled positions. With targets (parallel, blockwise): the mode's training sequence (see
-        vla/model/decoding.py) with its 4D attention mask, position ids and ``shift_labels`` (the label
-        at a position is the token its logits must predict), set at the action positions only.
+        With targets: the decoding mode's training batch (vla/model/decoding/): for autoregressive, the
+        action tokens and the end token follow the prompt and are the only labelled positions; for parallel
+        and blockwise, the mode's training sequence with its 4D attention mask, position ids and
+        ``shift_labels`` (the label at a position is the token its logits must predict), set at the action
+        positions only.
         """
-        import torch
-
         encoded = [self._encode_prompt(s) for s in samples]
-        sequences, labels = [], []
-        targets = None
-        if with_targets:
-            chunks = np.stack([np.asarray(s["actions"], dtype=np.float64) for s in samples])
-            targets = self.action_tokenizer.encode(chunks) + self.action_token_offset
-            if self.config.decoding != "autoregressive":
-                return self._collate_mode_sequences(encoded, targets, padding_side)
-        for i, enc in enumerate(encoded):
-            prompt = enc["input_ids"]
-            if targets is None:
-                sequences.append(prompt)
-                continue
-            tokens = targets[i][
-                targets[i] >= self.action_token_offset
-            ]  # drops PAD_ID of variable-length rows
-            answer = torch.as_tensor(np.append(tokens, self.eos_token_id), dtype=prompt.dtype)
-            sequences.append(torch.cat([prompt, answer]))
-            labels.append(torch.cat([torch.full_like(prompt, IGNORE_INDEX), answer]))
-        pad_id = self.processor.tokenizer.pad_token_id
-        length = max(len(s) for s in sequences)
-        input_ids = torch.full((len(sequences), length), pad_id, dtype=sequences[0].dtype)
-        attention = torch.zeros((len(sequences), length), dtype=torch.long)
-        label_ids = torch.full((len(sequences), length), IGNORE_INDEX, dtype=sequences[0].dtype)
-        for i, seq in enumerate(sequences):
-            sl = slice(length - len(seq), length) if padding_side == "left" else slice(0, len(seq))
-            input_ids[i, sl], attention[i, sl] = seq, 1
-            if labels:
-                label_ids[i, sl] = labels[i]
-        batch = {"input_ids": input_ids, "attention_mask": attention, **_pixel_batch(encoded)}
-        if with_targets:
-            batch["labels"] = label_ids
-        return batch
-
-    def _collate_mode_sequences(
-        self, encoded: list[dict[str, Any]], targets: np.ndarray, padding_side: str
-    ) -> dict[str, Any]:
-        spec = self.decode_spec
-        rows = [
-            training_row(e["input_ids"].tolist(), t.tolist(), spec)
-            for e, t in zip(encoded, targets, strict=True)
-        ]
-        seqs = pad_rows(rows, spec.pad_id, padding_side)
-        allowed = allowed_attention(seqs.layout, seqs.layout)
-        return {
-            "input_ids": seqs.input_ids,
-            "attention_mask": attention_mask_4d(
-                allowed, model_attn_implementation(self.model), self.model.dtype
-            ),
-            "position_ids": seqs.position_ids,
-            # transformers' causal-LM loss uses shift_labels as given (no shift); labels only switch it on
-            "labels": seqs.shift_labels,
-            "shift_labels": seqs.shift_labels,
-            **_pixel_batch(encoded),
-        }
+        prompts = [e["input_ids"] for e in encoded]
+        images = _image_batch(encoded)
+        if not with_targets:
+            pad_id = self.processor.tokenizer.pad_token_id
+            return {**pad_sequences(prompts, None, pad_id, padding_side), **images}
+        chunks = np.stack([np.asarray(s["actions"], dtype=np.float64) for s in samples])
+        targets = self.action_tokenizer.encode(chunks) + self.action_token_offset
+        batch = self.decoding_mode.training_batch(
+            prompts, targets, self.decode_spec, self.model, padding_side
+        )
+        return {**batch, **images}
 
     # -- training and inference ----------------------------------------------------------------
     def loss(self, batch: dict[str, Any]):
@@ -373,9 +351,6 @@ class VLAPolicy(HubMixin):
 
     @classmethod
     def _from_pretrained(cls, folder: Path, **kwargs: Any) -> Self:
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         meta_file = folder / POLICY_FILE
         if not meta_file.is_file():
             raise FileNotFoundError(f"{folder} is not a VLA policy checkpoint: it has no {POLICY_FILE}")
@@ -387,21 +362,22 @@ class VLAPolicy(HubMixin):
                 "checkpoint; copy or download the whole folder"
             )
         _check_integrity(folder, meta.get("integrity"))
-        config = from_dict(PolicyConfig, meta["config"])
-        attn = choose_attn_implementation(config.attn_implementation, config.decoding)
-        processor = AutoProcessor.from_pretrained(folder)
-        if (folder / "adapter_config.json").is_file():
-            model = _load_lora_model(folder, config, attn, len(processor.tokenizer))
-        else:
-            model = AutoModelForImageTextToText.from_pretrained(
-                folder, attn_implementation=attn, dtype=torch.float32
-            )
         tokenizer = AutoActionTokenizer.from_pretrained(folder / ACTION_TOKENIZER_DIR)
+        # checkpoints saved before the policy config held the horizon: their tokenizer's
+        config = from_dict(PolicyConfig, {"horizon": tokenizer.horizon, **meta["config"]})
+        attn = choose_attn_implementation(config.attn_implementation, config.decoding)
+        lora = (folder / "adapter_config.json").is_file()
+        backbone = backbone_for(config.base_model, None if lora else folder)
+        processor = backbone.load_processor(folder)
+        if lora:
+            model = _load_lora_model(folder, config, attn, len(processor.tokenizer), backbone)
+        else:
+            model = backbone.load_model(folder, attn)
         norm_stats = NormStats.from_pretrained(folder)
         offset = int(meta["action_token_offset"])
         _check_vocabulary_fits(folder, model, processor.tokenizer, tokenizer, offset)
         _check_finite_weights(folder, model)
-        return cls(model, processor, tokenizer, norm_stats, config, offset)
+        return cls(model, processor, tokenizer, norm_stats, config, offset, backbone)
 
 
 def _weight_files(folder: Path) -> list[Path]:
@@ -475,37 +451,26 @@ def _check_finite_weights(folder: Path, model) -> None:
         raise BrokenPolicyError(f"{folder}: weight {bad[0]} holds NaN or infinite values")
 
 
-def _pixel_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
+def _image_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
+    """The image inputs of a batch: each prompt's, as the processor gave them for a batch of one,
+    concatenated (SmolVLM: (1, images, C, H, W) each; LLaVA: (images, C, H, W) each)."""
     import torch
 
-    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in encoded])}
-    if "pixel_attention_mask" in encoded[0]:
-        batch["pixel_attention_mask"] = torch.stack([e["pixel_attention_mask"] for e in encoded])
-    return batch
-
-
-def match_image_features_dtype(model) -> None:
-    """Under autocast (``mixed_precision=bf16``/``fp16``) SmolVLM's connector returns half-precision image
-    features that it then writes into float32 text embeddings, which torch refuses ("Index put requires
-    the source and destination dtypes match"). A forward hook casts them to the embeddings' dtype; it
-    changes nothing without autocast."""
-    embeddings = model.get_input_embeddings()
-
-    def cast(module, args, output):
-        return output.to(embeddings.weight.dtype)
-
-    for module in model.modules():
-        if type(module).__name__.endswith("Connector") and not getattr(module, "_vla_dtype_hook", False):
-            module.register_forward_hook(cast)
-            module._vla_dtype_hook = True
+    keys = [k for k in encoded[0] if k != "input_ids"]
+    return {k: torch.cat([e[k] for e in encoded]) for k in keys}
 
 
 def apply_finetune_mode(
-    model, config: PolicyConfig, action_token_ids: list[int], slot_token_ids: list[int] = ()
+    model,
+    config: PolicyConfig,
+    action_token_ids: list[int],
+    slot_token_ids: list[int] = (),
+    backbone: Backbone | None = None,
 ):
     """Freeze or wrap the model for ``config.finetune``; returns the model to train."""
+    backbone = backbone if backbone is not None else backbone_for(config.base_model)
     if config.finetune == "frozen_vision":
-        vision = model.model.vision_model
+        vision = backbone.vision_encoder(model)
         for param in vision.parameters():
             param.requires_grad_(False)
     elif config.finetune == "lora":
@@ -515,7 +480,7 @@ def apply_finetune_mode(
             r=config.lora_rank,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target,
+            target_modules=config.lora_target or backbone.lora_target,
             # The new action rows must learn too; peft trains just those rows of both matrices. Slot tokens
             # (parallel, blockwise) are inputs only: their embedding rows learn, their output rows are unused.
             trainable_token_indices={
@@ -530,31 +495,28 @@ def apply_finetune_mode(
 def _record_adapter_base(adapter_config: Path, base_model: str) -> None:
     """peft records the folder the base weights were read from (a Hub cache snapshot path here); the Hub
     and other machines need the base model's repo id (or the preset name, which vla resolves)."""
-    from vla.model.presets import hub_repo_id
-
     if adapter_config.is_file():
         meta = json.loads(adapter_config.read_text())
         meta["base_model_name_or_path"] = hub_repo_id(base_model) or base_model
         adapter_config.write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
-def _load_lora_model(folder: Path, config: PolicyConfig, attn: str, vocab_size: int):
+def _load_lora_model(folder: Path, config: PolicyConfig, attn: str, vocab_size: int, backbone: Backbone):
     """Base model (from its preset, path or Hub id) + the saved adapter, merged for inference speed."""
-    import torch
     from peft import PeftModel
-    from transformers import AutoModelForImageTextToText
 
-    from vla.model.presets import resolve_model_source
-
-    base = AutoModelForImageTextToText.from_pretrained(
-        resolve_model_source(config.base_model), attn_implementation=attn, dtype=torch.float32
-    )
-    base.resize_token_embeddings(vocab_size, mean_resizing=False)
+    base = backbone.load_model(resolve_model_source(config.base_model), attn)
+    backbone.resize_vocabulary(base, vocab_size)
     return PeftModel.from_pretrained(base, folder).merge_and_unload()
 
 
 def extend_vocabulary(
-    model, text_tokenizer, n_action_tokens: int, config: PolicyConfig, n_slot_tokens: int = 0
+    model,
+    text_tokenizer,
+    n_action_tokens: int,
+    config: PolicyConfig,
+    n_slot_tokens: int = 0,
+    backbone: Backbone | None = None,
 ) -> int:
     """Add ``n_action_tokens`` action tokens, then ``n_slot_tokens`` slot tokens (parallel and blockwise
     decoding), as new embedding/output rows; return the first action id.
@@ -573,7 +535,9 @@ def extend_vocabulary(
     offset = len(text_tokenizer) - len(strings)
     if offset < old_size:
         raise ValueError(f"new action ids start at {offset}, inside the model's {old_size} existing rows")
-    model.resize_token_embeddings(offset + len(strings), mean_resizing=False)
+    (backbone if backbone is not None else backbone_for(config.base_model)).resize_vocabulary(
+        model, offset + len(strings)
+    )
     generator = torch.Generator().manual_seed(config.seed)
     with torch.no_grad():
         for matrix in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):

@@ -2,6 +2,10 @@
 
 This package is ``vla.tokenizers`` (not a top-level ``tokenizers``) because a top-level package of that
 name would shadow Hugging Face ``tokenizers``, which transformers imports.
+
+Importing the package imports the built-in tokenizers, so each registers its ``tokenizer_type``
+(``@register_tokenizer`` next to its class). A new tokenizer: one file with its config and class, and an
+import line here.
 """
 
 from vla.tokenizers.actioncodec import ActionCodecConfig, ActionCodecTokenizer
@@ -12,6 +16,7 @@ from vla.tokenizers.base import (
     DecodeResult,
     InvalidTokensError,
     TokenizerFitError,
+    register_tokenizer,
 )
 from vla.tokenizers.binning import BinningActionTokenizer, BinningConfig
 from vla.tokenizers.fast import FastActionTokenizer, FastConfig
@@ -29,4 +34,5 @@ __all__ = [
     "FastConfig",
     "InvalidTokensError",
     "TokenizerFitError",
+    "register_tokenizer",
 ]

@@ -1,4 +1,6 @@
-"""The one interface every action tokenizer implements, and the loader that reads the saved type."""
+"""The one interface every action tokenizer implements, the registry its implementations join with
+``@register_tokenizer`` (in their own files; this module imports none of them), and the loader that reads
+the saved type."""
 
 from __future__ import annotations
 
@@ -11,19 +13,20 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from vla.config import ConfigError, from_dict, to_dict
-from vla.data.normalize import FeatureStats, check_finite
+from vla.errors import UserError
 from vla.hub import BrokenArtifactError, HubMixin, resolve_pretrained
+from vla.tokenizers.normalize import FeatureStats, check_finite
 
 CONFIG_FILE = "action_tokenizer.json"
 PAD_ID = -1
 """Fills the tail of a variable-length tokenizer's rows (FAST); never a real id. The model side strips it."""
 
 
-class TokenizerFitError(ValueError):
+class TokenizerFitError(ValueError, UserError):
     """The data given to ``fit`` cannot train this tokenizer (too little, wrong shape, NaN)."""
 
 
-class InvalidTokensError(ValueError):
+class InvalidTokensError(ValueError, UserError):
     """``decode(..., strict=True)`` got a token sequence this tokenizer could not have produced."""
 
 
@@ -58,6 +61,11 @@ class ActionTokenizer(HubMixin, ABC):
     fits_on_shifted_chunks: ClassVar[bool] = False
     variable_length: ClassVar[bool] = False
     """True when ``encode`` rows hold a variable number of ids followed by ``PAD_ID`` padding."""
+    #: True when ``fit`` takes ``checkpoint_dir`` / ``checkpoint_every`` (a long fit that can resume).
+    fit_checkpoints: ClassVar[bool] = False
+    #: Config fields of a configuration that fits in seconds on one CPU core (the contract tests in
+    #: tests/test_tokenizer_contract.py run every registered tokenizer with them).
+    tiny_options: ClassVar[dict[str, Any]] = {}
     artifact_kind = "action tokenizer"
     config: Any
     action_stats: FeatureStats | None
@@ -105,7 +113,13 @@ class ActionTokenizer(HubMixin, ABC):
     @property
     def uses_observations(self) -> bool:
         """True when ``fit`` needs ``observations=`` features of each chunk's observation (a contrastive
-        term): :func:`vla.data.dataset.fit_action_tokenizer` then computes them."""
+        term): :func:`vla.train.tokenizer.fit_action_tokenizer` then computes them."""
+        return False
+
+    @classmethod
+    def fit_needs_observations(cls, options: dict[str, Any]) -> bool:
+        """Whether a tokenizer built from config ``options`` will need ``observations=`` (so the dataset
+        must be loaded with its images): what :attr:`uses_observations` will say, known before building."""
         return False
 
     # -- shared helpers ------------------------------------------------------------------------
@@ -156,6 +170,12 @@ class ActionTokenizer(HubMixin, ABC):
     def _load_extra_state(self, state: dict[str, Any], folder: Path) -> None:
         pass
 
+    @classmethod
+    def from_foreign_folder(cls, folder: Path) -> Self | None:
+        """This tokenizer from a folder without ``action_tokenizer.json`` in a layout it knows (e.g. the
+        checkpoints its authors released); ``None`` when the folder is not one."""
+        return None
+
     def _save_pretrained(self, folder: Path) -> None:
         config = to_dict(self.config)
         if "device" in config:  # where it was fitted is no property of the tokenizer: it loads on the CPU
@@ -204,14 +224,31 @@ def _read_payload(folder: Path) -> dict[str, Any]:
         ) from None
 
 
-def tokenizer_classes() -> dict[str, type[ActionTokenizer]]:
-    """The table of tokenizer types a config or a saved folder may name."""
-    from vla.tokenizers.actioncodec import ActionCodecTokenizer
-    from vla.tokenizers.binning import BinningActionTokenizer
-    from vla.tokenizers.fast import FastActionTokenizer
+_REGISTRY: dict[str, type[ActionTokenizer]] = {}
 
-    classes = (BinningActionTokenizer, FastActionTokenizer, ActionCodecTokenizer)
-    return {cls.tokenizer_type: cls for cls in classes}
+
+def register_tokenizer[T: type[ActionTokenizer]](cls: T) -> T:
+    """Class decorator: makes ``cls`` loadable by its ``tokenizer_type`` (configs, saved folders). Each
+    tokenizer registers in its own file; ``vla.tokenizers`` imports the built-in ones so they register."""
+    kind = cls.tokenizer_type
+    if kind in _REGISTRY and _REGISTRY[kind] is not cls:
+        raise ValueError(f"tokenizer_type {kind!r} is registered twice: {_REGISTRY[kind]} and {cls}")
+    _REGISTRY[kind] = cls
+    return cls
+
+
+def tokenizer_classes() -> dict[str, type[ActionTokenizer]]:
+    """The table of tokenizer types a config or a saved folder may name (every registered tokenizer)."""
+    return dict(_REGISTRY)
+
+
+def tokenizer_class(tokenizer_type: str) -> type[ActionTokenizer]:
+    """The registered class of ``tokenizer_type``; a ConfigError naming the known types otherwise."""
+    if tokenizer_type not in _REGISTRY:
+        raise ConfigError(
+            f"tokenizer_type={tokenizer_type!r} is invalid: expected one of {sorted(_REGISTRY)}"
+        )
+    return _REGISTRY[tokenizer_type]
 
 
 #: Tokenizers that ship inside vla, loadable by name (each folder holds its model card and fit command).
@@ -228,12 +265,10 @@ class AutoActionTokenizer:
     def from_pretrained(name_or_path: str | Path) -> ActionTokenizer:
         shipped = SHIPPED_TOKENIZERS.get(str(name_or_path))
         folder = shipped or resolve_pretrained(name_or_path, kind="action tokenizer")
-        from vla.tokenizers.released_actioncodec import is_released_folder
-
-        if not (folder / CONFIG_FILE).is_file() and is_released_folder(folder):
-            from vla.tokenizers.actioncodec import ActionCodecTokenizer
-
-            return ActionCodecTokenizer.from_released(folder)  # the authors' layout, LIBERO's embodiment
+        if not (folder / CONFIG_FILE).is_file():  # another layout a tokenizer can read (e.g. its authors')
+            for cls in _REGISTRY.values():
+                if (tokenizer := cls.from_foreign_folder(folder)) is not None:
+                    return tokenizer
         kind = _read_payload(folder)["tokenizer_type"]
         classes = tokenizer_classes()
         if kind not in classes:
@@ -243,10 +278,5 @@ class AutoActionTokenizer:
     @staticmethod
     def from_config(tokenizer_type: str, **config: Any) -> ActionTokenizer:
         """A new, unfitted tokenizer of ``tokenizer_type`` built from config fields."""
-        classes = tokenizer_classes()
-        if tokenizer_type not in classes:
-            raise ConfigError(
-                f"tokenizer_type={tokenizer_type!r} is invalid: expected one of {sorted(classes)}"
-            )
-        cls = classes[tokenizer_type]
+        cls = tokenizer_class(tokenizer_type)
         return cls(from_dict(cls.config_class, config))

@@ -14,8 +14,8 @@ from typing import Any, Self
 import numpy as np
 
 from vla.config import check, check_choice
-from vla.data.normalize import FeatureStats
-from vla.tokenizers.base import ActionTokenizer, DecodeResult, InvalidTokensError
+from vla.tokenizers.base import ActionTokenizer, DecodeResult, InvalidTokensError, register_tokenizer
+from vla.tokenizers.normalize import FeatureStats
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class BinningConfig:
         check_choice("strategy", self.strategy, ("uniform", "quantile"))
 
 
+@register_tokenizer
 class BinningActionTokenizer(ActionTokenizer):
     tokenizer_type = "binning"
     config_class = BinningConfig

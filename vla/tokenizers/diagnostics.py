@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from vla.config import ConfigError
 from vla.tokenizers.base import PAD_ID, ActionTokenizer, as_chunks
 
 
@@ -67,6 +68,29 @@ def reconstruction_error(tokenizer: ActionTokenizer, chunks: Any) -> dict[str, A
         "max_abs_per_dim": np.abs(error).max(axis=(0, 1)).tolist(),
         "valid_fraction": float(result.valid.mean()),
     }
+
+
+def chunk_pairs(episodes: dict, heldout: bool, horizon: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(chunks, shifted) of every frame that has a successor in its episode, of the held-out episodes or
+    of the others; chunks padded with the episode's last action. ``episodes``: the arrays of an episodes
+    file (``scripts/actioncodec_libero.py prepare``): ``actions``, ``starts`` (episode boundaries),
+    ``heldout`` (per episode). The default horizon is the released ActionCodec's 1 s at 20 Hz."""
+    actions, starts = episodes["actions"], episodes["starts"]
+    chunks, shifted = [], []
+    for e in np.flatnonzero(episodes["heldout"] == heldout):
+        ep = actions[starts[e] : starts[e + 1]].astype(np.float64)
+        steps = np.minimum(np.arange(len(ep))[:, None] + np.arange(horizon)[None], len(ep) - 1)
+        c = ep[steps]
+        chunks.append(c[:-1])
+        shifted.append(c[1:])
+    return np.concatenate(chunks), np.concatenate(shifted)
+
+
+def gripper_sign_errors(decoded: np.ndarray, chunks: np.ndarray) -> int:
+    """Steps whose gripper command (open -1 / close +1; 0 = hold, not counted) decodes to the other sign."""
+    return int(
+        ((np.abs(chunks[..., -1]) >= 0.5) & (np.sign(decoded[..., -1]) != np.sign(chunks[..., -1]))).sum()
+    )
 
 
 def _rows(ids: np.ndarray) -> list[np.ndarray]:
@@ -373,3 +397,35 @@ def report(
         "bigram": bigram_gain(ids),
         "task_information": information,
     }
+
+
+def common_horizon(tokenizers: list[ActionTokenizer]) -> int:
+    """The horizon the tokenizers share; a ConfigError when they differ (their reports would not compare)."""
+    horizons = {t.horizon for t in tokenizers}
+    if len(horizons) != 1:
+        raise ConfigError(
+            f"the tokenizers have different horizons {sorted(horizons)}; compare like with like"
+        )
+    return horizons.pop()
+
+
+def format_report_table(reports: list[dict]) -> str:
+    """One row per :func:`report` (as ``vla tokenizer report`` prints them)."""
+    header = (
+        f"{'tokenizer':<12} {'tokens/chunk':>13} {'MSE':>9} {'max err':>8} {'vocab used':>12} "
+        f"{'perplexity':>10} {'overlap':>8} {'pos. MI':>8} {'bigram gain':>11} {'task acc.':>10} {'task MI':>8}"
+    )
+    lines = [header]
+    for r in reports:
+        tpc, rec, voc = r["tokens_per_chunk"], r["reconstruction"], r["vocabulary"]
+        lines.append(
+            f"{r['tokenizer']:<12} {tpc['mean']:>6.1f} / {tpc['max']:<4.0f} {rec['mse']:>9.2e} {max(rec['max_abs_per_dim']):>8.3f} "
+            f"{voc['used']:>5.0f} / {voc['vocab_size']:<5.0f} {voc['perplexity']:>10.1f} {r['temporal_overlap']:>8.3f} "
+            f"{r['position_mutual_information_bits']:>8.3f} {r['bigram']['gain_bits']:>11.3f} "
+            + (
+                f"{info['accuracy']:>10.2f} {info['mutual_information_bits']:>8.2f}"
+                if (info := r.get("task_information"))
+                else f"{'-':>10} {'-':>8}"
+            )
+        )
+    return "\n".join(lines)

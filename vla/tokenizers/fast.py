@@ -29,8 +29,15 @@ from typing import Any, Self
 import numpy as np
 
 from vla.config import check
-from vla.data.normalize import FeatureStats
-from vla.tokenizers.base import PAD_ID, ActionTokenizer, DecodeResult, InvalidTokensError, TokenizerFitError
+from vla.tokenizers.base import (
+    PAD_ID,
+    ActionTokenizer,
+    DecodeResult,
+    InvalidTokensError,
+    TokenizerFitError,
+    register_tokenizer,
+)
+from vla.tokenizers.normalize import FeatureStats
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +64,11 @@ class FastConfig:
         check(self.min_frequency >= 0, "min_frequency", self.min_frequency, "must be >= 0")
 
 
+@register_tokenizer
 class FastActionTokenizer(ActionTokenizer):
     tokenizer_type = "fast"
     config_class = FastConfig
+    tiny_options = {"vocab_size": 256}
     variable_length = True
 
     def __init__(self, config: FastConfig | None = None, **overrides: Any) -> None:

@@ -19,9 +19,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     recipe, overrides = (argv[0], argv[1:]) if not argv[0].count("=") else (None, argv)
     from vla._logging import configure_logging
-    from vla.cli import exit_on_user_error
     from vla.config import load_config
     from vla.distributed import is_launch_rank_zero
+    from vla.errors import exit_on_user_error
     from vla.train.config import TrainConfig
     from vla.train.trainer import TrainingInterrupted, train
 

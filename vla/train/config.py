@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from vla.config import check, check_choice
 from vla.model.policy import PolicyConfig
@@ -13,13 +13,13 @@ from vla.model.policy import PolicyConfig
 class DataConfig:
     #: LeRobotDataset folder or Hub repo id.
     dataset: str = ""
-    #: Actions per chunk the policy predicts.
-    horizon: int = 8
     #: Feature layout of the dataset (``libero``: image/wrist_image/state/actions; ``lerobot``:
     #: observation.images.*/observation.state/action), see vla/data/features.py.
     layout: str = "libero"
     #: Per-feature overrides of the layout, e.g. ``{wrist_image: observation.images.image2, gripper: binary}``.
     features: dict[str, str] = field(default_factory=dict)
+    #: Keys that moved elsewhere: a recipe that still sets one fails naming the new key.
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"horizon": "policy.horizon"}
 
     def feature_map(self):
         from dataclasses import asdict
@@ -40,7 +40,6 @@ class DataConfig:
             f"keys must be among {sorted(FeatureMap.__dataclass_fields__)}",
         )
         check(bool(self.dataset), "data.dataset", self.dataset, "a LeRobotDataset folder or Hub repo id")
-        check(self.horizon >= 1, "data.horizon", self.horizon, "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,8 @@ class TokenizerConfig:
     type: str = "binning"
     #: Folder or Hub id of an already fitted action tokenizer.
     pretrained: str | None = None
-    #: Fields of the tokenizer's own config (e.g. ``n_bins``), besides horizon and action_dim.
+    #: Fields of the tokenizer's own config (e.g. ``n_bins``), besides horizon (``policy.horizon``) and
+    #: action_dim (the dataset's).
     options: dict[str, Any] = field(default_factory=dict)
 
 

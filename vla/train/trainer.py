@@ -21,6 +21,7 @@ from typing import Any
 
 from vla.config import ConfigError, check_output_folder, to_dict
 from vla.distributed import fsdp_without_gpu, is_launch_rank_zero, use_cpu_processes_without_gpu
+from vla.errors import UserError
 from vla.hub.card import write_policy_card
 from vla.train.config import TrainConfig
 
@@ -30,25 +31,24 @@ TRAINER_STATE_FILE = "trainer_state.json"
 
 
 def build_tokenizer(config: TrainConfig, dataset):
-    from vla.data.dataset import check_stats_match, fit_action_tokenizer
+    from vla.data.dataset import check_stats_match
     from vla.tokenizers import AutoActionTokenizer
+    from vla.train.tokenizer import fit_action_tokenizer
 
-    if config.tokenizer.pretrained:
+    if config.tokenizer.pretrained:  # its horizon must be policy.horizon: VLAPolicy checks it
         tokenizer = AutoActionTokenizer.from_pretrained(config.tokenizer.pretrained)
-        if tokenizer.horizon != config.data.horizon:
-            raise ConfigError(
-                f"data.horizon={config.data.horizon} differs from the pretrained tokenizer's horizon "
-                f"{tokenizer.horizon}; set data.horizon={tokenizer.horizon}"
-            )
         check_stats_match(tokenizer.action_stats, dataset, "actions")
         return tokenizer
-    return fit_action_tokenizer(config.tokenizer.type, dataset, config.data.horizon, config.tokenizer.options)
+    return fit_action_tokenizer(
+        config.tokenizer.type, dataset, config.policy.horizon, config.tokenizer.options
+    )
 
 
 def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     """The checkpoint's own action tokenizer (its token ids are what the weights learned), never a refit.
 
-    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line.
+    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line (runs
+    saved before the horizon moved to the policy config recorded it as ``data.horizon``).
     """
     from vla.data.dataset import check_stats_match
     from vla.model.policy import ACTION_TOKENIZER_DIR
@@ -57,7 +57,7 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     saved = json.loads((checkpoint / TRAIN_CONFIG_FILE).read_text())
     for name, now, then in (
         ("tokenizer", to_dict(config.tokenizer), saved.get("tokenizer")),
-        ("data.horizon", config.data.horizon, saved.get("data", {}).get("horizon")),
+        ("policy.horizon", config.policy.horizon, saved_horizon(saved)),
     ):
         if now != then:
             raise ConfigError(
@@ -67,6 +67,19 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     tokenizer = AutoActionTokenizer.from_pretrained(checkpoint / ACTION_TOKENIZER_DIR)
     check_stats_match(tokenizer.action_stats, dataset, "actions")
     return tokenizer
+
+
+def saved_horizon(saved_config: dict[str, Any]) -> int | None:
+    """The horizon a saved training config ran with."""
+    return saved_config.get("policy", {}).get("horizon", saved_config.get("data", {}).get("horizon"))
+
+
+def enable_gradient_checkpointing(policy) -> None:
+    """Recompute activations in the backward pass (``training.gradient_checkpointing``): same gradients,
+    less memory."""
+    policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if policy.is_lora:
+        policy.model.enable_input_require_grads()
 
 
 def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
@@ -238,7 +251,9 @@ def _save_checkpoint(
         policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
-        write_policy_card(tmp, to_dict(config), step=step, metrics=metrics)
+        from vla.model.backbones import hub_repo_id
+
+        write_policy_card(tmp, to_dict(config), step=step, metrics=metrics, hub_id=hub_repo_id)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)  # the folder appears complete or not at all
         link, tmp_link = ckpt_root / "last", ckpt_root / ".last.tmp"
@@ -276,8 +291,8 @@ def _train(config: TrainConfig) -> Path:
     from tqdm.auto import tqdm
 
     from vla.data.dataset import compute_norm_stats, load_chunked_dataset
-    from vla.data.normalize import NormStats
     from vla.model.policy import VLAPolicy
+    from vla.tokenizers.normalize import NormStats
 
     tc = config.training
     out = Path(tc.output_dir)
@@ -303,7 +318,7 @@ def _train(config: TrainConfig) -> Path:
             print(f"removed {partial}: a partial checkpoint left by an interrupted run")
     accelerator.wait_for_everyone()
     set_seed(tc.seed)
-    dataset = load_chunked_dataset(config.data.dataset, config.data.horizon, config.data.feature_map())
+    dataset = load_chunked_dataset(config.data.dataset, config.policy.horizon, config.data.feature_map())
     if resume_from is not None:  # the checkpoint's tokenizer and statistics, as its weights learned them
         tokenizer, norm_stats = (
             resume_tokenizer(config, resume_from, dataset),
@@ -316,9 +331,7 @@ def _train(config: TrainConfig) -> Path:
         policy_config = dataclasses.replace(policy_config, image_size=dataset.image_size)
     policy = VLAPolicy.from_base(policy_config, tokenizer, norm_stats)
     if tc.gradient_checkpointing:
-        policy.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if policy.is_lora:
-            policy.model.enable_input_require_grads()
+        enable_gradient_checkpointing(policy)
     policy.model.train()
     loader = DataLoader(
         dataset,
@@ -493,7 +506,7 @@ class _StopOnSignal:
         return bool(self.signum)
 
 
-class NonFiniteTrainingError(RuntimeError):
+class NonFiniteTrainingError(RuntimeError, UserError):
     """The loss or the gradient norm is NaN or infinite: training stops before the update reaches the weights."""
 
 
@@ -534,11 +547,11 @@ def _push(checkpoint: Path, repo_id: str, output_dir: Path) -> None:
     """What ``vla push`` pushes (no training state), staged under ``output_dir/push``."""
     from vla.hub import HubUnavailableError
     from vla.hub.card import push_checkpoint
+    from vla.model.backbones import hub_repo_id
 
+    staging = output_dir / "push" / repo_id.replace("/", "--")
     try:
-        print(
-            f"pushed: {push_checkpoint(checkpoint, repo_id, output_dir / 'push' / repo_id.replace('/', '--'))}"
-        )
+        print(f"pushed: {push_checkpoint(checkpoint, repo_id, staging, hub_id=hub_repo_id)}")
     except HubUnavailableError as err:  # training succeeded; the staged folder stays for a later push
         print(f"error: {err}")
 
