@@ -27,7 +27,9 @@ def test_mean_demonstration_is_the_time_normalized_average(synthetic_dataset):
 
     policy = load_rollout_policy(f"replay:{synthetic_dataset}")
     assert isinstance(policy, MeanReplayPolicy) and policy.runs_in_env_worker and policy.cameras == ()
-    env = SimpleNamespace(instruction=INSTRUCTION)
+    from vla.envs import get_benchmark
+
+    env = SimpleNamespace(instruction=INSTRUCTION, benchmark=get_benchmark("libero"))
     policy.reset(0)
     np.testing.assert_array_equal(policy.act(env, {}), mean)  # the whole replay, whatever it sees
     hold = policy.act(env, {})

@@ -68,22 +68,26 @@ def test_record_tokenize_train_with_two_processes_and_evaluate(tmp_path):
 
 
 def test_random_policy_scores_zero_in_a_short_rollout(tmp_path):
+    from types import SimpleNamespace
+
+    from vla.envs import get_benchmark
     from vla.eval.config import EvalConfig
     from vla.eval.policies import RandomPolicy
     from vla.eval.runner import evaluate
 
     # the policy: uniform in [-1, 1] per dimension, reproducible per (seed, episode seed), varying otherwise
+    env = SimpleNamespace(benchmark=get_benchmark("libero"))  # the policy reads only the action size
     policy = RandomPolicy(seed=0)
     policy.reset(7)
-    actions = np.concatenate([policy.act(None, None) for _ in range(200)])
+    actions = np.concatenate([policy.act(env, None) for _ in range(200)])
     assert actions.shape == (200, 7) and actions.min() >= -1 and actions.max() <= 1
     assert np.allclose(actions.mean(0), 0, atol=0.15) and np.allclose(
         actions.std(0), 1 / np.sqrt(3), atol=0.1
     )
     policy.reset(7)
-    np.testing.assert_array_equal(policy.act(None, None), actions[:1])
+    np.testing.assert_array_equal(policy.act(env, None), actions[:1])
     policy.reset(8)
-    assert not np.array_equal(policy.act(None, None), actions[:1])
+    assert not np.array_equal(policy.act(env, None), actions[:1])
 
     # the rollout: every step executed (no success ends it early), one action per chunk, reproducible
     def run(folder):

@@ -7,6 +7,7 @@ importing this package imports the built-in ones so that they register (``vla.en
 from vla.envs import libero as _libero  # noqa: F401  (the built-in benchmarks register on import)
 from vla.envs import libero_pro as _libero_pro  # noqa: F401
 from vla.envs.base import (
+    DEFAULT_PROTOCOL,
     PROTOCOLS,
     SUITES,
     ActionLayout,
@@ -24,6 +25,7 @@ from vla.envs.base import (
 )
 
 __all__ = [
+    "DEFAULT_PROTOCOL",
     "PROTOCOLS",
     "SUITES",
     "ActionLayout",

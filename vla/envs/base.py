@@ -158,6 +158,9 @@ class Benchmark(ABC):
     action: ClassVar[ActionLayout] = ActionLayout(1)
     fps: ClassVar[int] = 10
     robot_type: ClassVar[str] = ""
+    #: How observations are presented to a policy (e.g. image rotation, state layout): recorded in every
+    #: results.json so that a number can be compared with another framework's.
+    observation_notes: ClassVar[Mapping[str, Any]] = {}
 
     # -- checks and tables
     def check_suite_task(self, suite: str, task_id: int) -> None:
@@ -229,6 +232,10 @@ def check_camera_names(cameras: tuple[str, ...] | list[str], available: Mapping[
     return cameras
 
 
+#: The protocol ``vla eval`` uses unless told: lerobot-eval's settings, a name every benchmark defines.
+DEFAULT_PROTOCOL = "lerobot"
+
+
 # ------------------------------------------------------------------------------------------ registration
 B = TypeVar("B", bound=type[Benchmark])
 _REGISTRY: dict[str, type[Benchmark]] = {}
@@ -258,6 +265,11 @@ def register_benchmark(name: str) -> Callable[[B], B]:
         return cls
 
     return decorate
+
+
+def all_cameras() -> dict[str, str]:
+    """Every camera name some registered benchmark renders (name -> what it shows)."""
+    return {name: view for cls in _REGISTRY.values() for name, view in cls.cameras.items()}
 
 
 def benchmark_names() -> list[str]:

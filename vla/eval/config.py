@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 
 from vla.config import check, check_choice
-from vla.envs import PROTOCOLS, SUITES, EvalProtocol, check_suite_task
-from vla.envs.libero.protocol import DEFAULT_PROTOCOL
+from vla.envs import DEFAULT_PROTOCOL, PROTOCOLS, SUITES, EvalProtocol, check_suite_task
 from vla.eval.policies.base import INFERENCE_DTYPES
 
 VIDEO_MODES = ("none", "failures", "first", "all")

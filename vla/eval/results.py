@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from vla.config import to_dict
-from vla.envs import benchmark_for_suite
-from vla.envs.libero.protocol import DEFAULT_PROTOCOL
+from vla.envs import DEFAULT_PROTOCOL, benchmark_for_suite
 from vla.eval.config import EvalConfig
 from vla.eval.rollout import LEROBOT_START_SEED
 from vla.versions import package_versions
@@ -177,8 +176,7 @@ def build_results(
             "shortened": max_steps != standard,
             "settle_steps": benchmark_for_suite(config.suites[0]).settle_steps,
             "init_states": "the benchmark's fixed initial state with index = episode",
-            "image_rotation_deg": 180,
-            "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",
+            **benchmark_for_suite(config.suites[0]).observation_notes,
             #: executed from each chunk before predicting again (None: the whole chunk)
             "actions_per_chunk": config.chunk_actions,
             "protocol_actions_per_chunk": protocol.actions_per_chunk,

@@ -35,6 +35,10 @@ class LiberoBenchmark(Benchmark):
     default_protocol = DEFAULT_PROTOCOL
     settle_steps = SETTLE_STEPS
     cameras = CAMERAS
+    observation_notes = {
+        "image_rotation_deg": 180,
+        "state": "eef position (3) + axis-angle (3) + gripper qpos (2)",
+    }
     state_dim = STATE_DIM
     #: delta end-effector position (3) and axis-angle rotation (3), then the gripper (-1 open, +1 close)
     action: ClassVar[ActionLayout] = ActionLayout(

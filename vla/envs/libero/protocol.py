@@ -14,7 +14,7 @@ are the same; only the step limit and the actions executed per chunk differ.
 
 from __future__ import annotations
 
-from vla.envs.base import EvalProtocol, SuiteProtocol
+from vla.envs.base import DEFAULT_PROTOCOL, EvalProtocol, SuiteProtocol  # noqa: F401 (LIBERO's default is the shared one)
 
 #: No-op steps after reset that let objects settle (the public protocol).
 SETTLE_STEPS = 10
@@ -43,4 +43,3 @@ PROTOCOLS: dict[str, EvalProtocol] = {
         "openpi examples/libero/main.py (max_steps per suite, replan_steps=5)",
     ),
 }
-DEFAULT_PROTOCOL = "lerobot"

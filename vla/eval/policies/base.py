@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from vla.envs.libero.env import CAMERAS, check_cameras
+from vla.envs.base import all_cameras, check_camera_names
 
 
 class RolloutPolicy(Protocol):
@@ -69,13 +69,14 @@ class BatchedPolicy:
 
 
 def policy_cameras(image_keys, who: str) -> tuple[str, ...]:
-    unknown = [key for key in image_keys if key not in CAMERAS]
+    cameras = all_cameras()
+    unknown = [key for key in image_keys if key not in cameras]
     if unknown:
         raise ValueError(
-            f"{who} reads image features {unknown}, which LIBERO does not render; "
-            f"the simulator provides {sorted(CAMERAS)}"
+            f"{who} reads image features {unknown}, which no registered benchmark renders; "
+            f"the simulators provide {sorted(cameras)}"
         )
-    return check_cameras(image_keys)
+    return check_camera_names(image_keys, cameras)
 
 
 #: Weight dtypes a checkpoint can be evaluated in; ``auto`` is bfloat16 on a CUDA GPU that supports it.

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vla.envs.libero.env import ACTION_DIM
 from vla.eval.policies.base import register_policy
 
 #: Prefix of the open-loop baseline: ``replay:<dataset folder>`` replays the task's mean demonstration.
@@ -30,7 +29,7 @@ class RandomPolicy:
         self.rng = np.random.default_rng([self.seed, episode_seed])
 
     def act(self, env, observation):
-        return self.rng.uniform(-1.0, 1.0, size=(1, ACTION_DIM))
+        return self.rng.uniform(-1.0, 1.0, size=(1, env.benchmark.action.dim))
 
     @classmethod
     def from_spec(cls, argument: str, *, seed: int, device: str, dtype: str) -> RandomPolicy:
@@ -59,7 +58,7 @@ def mean_demonstrations(dataset: str | Path) -> dict[str, np.ndarray]:
         length = int(np.median([len(d) for d in demos]))
         grid = np.linspace(0.0, 1.0, length)
         resampled = [
-            np.stack([np.interp(grid, np.linspace(0.0, 1.0, len(d)), d[:, j]) for j in range(ACTION_DIM)], 1)
+            np.stack([np.interp(grid, np.linspace(0.0, 1.0, len(d)), d[:, j]) for j in range(d.shape[1])], 1)
             for d in demos
         ]
         mean = np.mean(resampled, axis=0)
@@ -97,8 +96,9 @@ class MeanReplayPolicy:
         if not self.replayed:
             self.replayed = True
             return trajectory.copy()
-        hold = np.zeros((1, ACTION_DIM))
-        hold[0, -1] = trajectory[-1, -1]
+        hold = np.zeros((1, trajectory.shape[1]))  # no motion, the gripper as the demonstration ends
+        gripper = env.benchmark.action.gripper_index
+        hold[0, gripper] = trajectory[-1, gripper]
         return hold
 
     @classmethod
