@@ -125,3 +125,24 @@ def test_a_policy_evaluated_from_the_hub_records_its_revision_and_weights(monkey
     assert identity["sha256"] == "9a129038d9a00aed0cf6a7ea059ca50a813449061ab87848cf1a13eafdf33b2c"
     assert policy_identity("lerobot:someone/policy")["hub_revision"] == revision
     assert policy_identity("random") == {"spec": "random"}
+
+
+def test_a_dataset_read_from_the_hub_cache_names_the_revision_it_was_read_at(
+    monkeypatch, tmp_path, synthetic_dataset
+):
+    import shutil
+
+    import huggingface_hub.constants
+
+    from vla.data.dataset import load_chunked_dataset
+
+    revision = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "hub" / "datasets--someone--libero"
+    shutil.copytree(synthetic_dataset, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    source = load_chunked_dataset("someone/libero", 4).source
+    assert source["dataset"] == "someone/libero" and source["revision"] == revision
+    assert source["episodes"] == load_chunked_dataset(synthetic_dataset, 4).source["episodes"] > 0

@@ -50,6 +50,10 @@ def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(
                  "processor_config.json", "train_config.json", "README.md", "training_state"):  # fmt: skip
         assert (last / name).exists(), name
     assert json.loads((last / "train_config.json").read_text())["training"]["steps"] == 24
+    source = json.loads((last / "trainer_state.json").read_text())["dataset"]
+    info = json.loads((synthetic_dataset / "meta/info.json").read_text())
+    assert source == {"dataset": str(synthetic_dataset), "revision": None,  # a local folder has no revision
+                      "episodes": info["total_episodes"], "frames": info["total_frames"]}  # fmt: skip
     policy = VLAPolicy.from_pretrained(out / "checkpoints" / "last")
     assert policy.action_tokenizer.vocab_size == 32
     assert policy.config.base_model == base_model and policy.config.horizon == 4

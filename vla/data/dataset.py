@@ -33,6 +33,8 @@ class ChunkedDataset:
 
     def __init__(self, lerobot_dataset, features: FeatureMap, gripper: str, horizon: int) -> None:
         self.lerobot, self.features, self.gripper, self.horizon = lerobot_dataset, features, gripper, horizon
+        #: Which data this is (``load_chunked_dataset`` fills it): name, Hub revision, episodes, frames.
+        self.source: dict[str, Any] = {}
         table = lerobot_dataset.hf_dataset.with_format("numpy")
         self._actions = gripper_to_signed(
             np.stack(table[features.actions]).astype(np.float32), gripper
@@ -160,7 +162,15 @@ def load_chunked_dataset(
     gripper = features.gripper
     if gripper == "auto":
         gripper = detect_gripper_convention(raw_actions[:, -1])
-    return ChunkedDataset(dataset, features, gripper, horizon)
+    chunked = ChunkedDataset(dataset, features, gripper, horizon)
+    chunked.source = {
+        "dataset": str(name_or_path),
+        # a Hub dataset is read from its cached snapshot, named by the commit it was downloaded at
+        "revision": root.name if root.parent.name == "snapshots" else None,
+        "episodes": int(info.get("total_episodes", 0)),
+        "frames": int(info.get("total_frames", 0)),
+    }
+    return chunked
 
 
 def episode_action_chunks(dataset: ChunkedDataset, horizon: int) -> np.ndarray:

@@ -233,8 +233,16 @@ def data_position(step: int, batches_per_epoch: int, grad_accum: int) -> tuple[i
 
 
 def _save_checkpoint(
-    accelerator, policy, model, config: TrainConfig, step: int, metrics: dict[str, Any]
+    accelerator,
+    policy,
+    model,
+    config: TrainConfig,
+    step: int,
+    metrics: dict[str, Any],
+    dataset_source: dict[str, Any] | None = None,
 ) -> Path:
+    """Write checkpoint ``step`` atomically; its trainer_state.json names the data it was trained on
+    (``dataset_source``: name, Hub revision, episodes, frames) next to the step and metrics."""
     _check_finite_weights(accelerator, model, step)
     ckpt_root = Path(config.training.output_dir) / "checkpoints"
     final = ckpt_root / f"step-{step:06d}"
@@ -250,7 +258,8 @@ def _save_checkpoint(
         policy.model = accelerator.unwrap_model(model)
         policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
-        (tmp / TRAINER_STATE_FILE).write_text(json.dumps({"step": step, "metrics": metrics}, indent=1))
+        state = {"step": step, "metrics": metrics, "dataset": dataset_source}
+        (tmp / TRAINER_STATE_FILE).write_text(json.dumps(state, indent=1))
         from vla.model.backbones import hub_repo_id
 
         write_policy_card(tmp, to_dict(config), step=step, metrics=metrics, hub_id=hub_repo_id)
@@ -418,7 +427,7 @@ def _train(config: TrainConfig) -> Path:
                     )
                     bar.update(1)
                 if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
-                    _save_checkpoint(accelerator, policy, model, config, step, metrics)
+                    _save_checkpoint(accelerator, policy, model, config, step, metrics, dataset.source)
                     saved_step = step
                 if step >= tc.steps:
                     break
@@ -432,7 +441,7 @@ def _train(config: TrainConfig) -> Path:
         if interrupted and step == saved_step:  # save_every just wrote this step
             last = Path(tc.output_dir) / "checkpoints" / f"step-{step:06d}"
         else:
-            last = _save_checkpoint(accelerator, policy, model, config, step, metrics)
+            last = _save_checkpoint(accelerator, policy, model, config, step, metrics, dataset.source)
     finally:
         stop.restore()
     if interrupted:
