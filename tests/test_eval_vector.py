@@ -98,6 +98,21 @@ def test_lerobot_policy_declares_its_cameras_and_size(tmp_path):
     assert rendering_for(EvalConfig(video="none", image_size=48), policy) == Rendering(("image",), 48)
 
 
+def test_lerobot_policy_is_seeded_as_lerobot_eval_seeds(tmp_path):
+    import torch
+
+    from vla.eval.policies import load_rollout_policy
+    from vla.eval.rollout import LEROBOT_START_SEED
+    from vla.testing import write_tiny_lerobot_policy
+
+    folder = write_tiny_lerobot_policy(tmp_path / "act", image_size=32, cameras=("image",))
+    load_rollout_policy(f"lerobot:{folder}", seed=3, device="cpu")
+    assert torch.initial_seed() == LEROBOT_START_SEED + 3  # lerobot-eval --seed=1003 seeds the same way
+    draws = torch.rand(4)
+    load_rollout_policy(f"lerobot:{folder}", seed=3, device="cpu")
+    assert torch.equal(torch.rand(4), draws)  # a policy that samples draws the same numbers on every run
+
+
 def test_lerobot_channel_last_image_features_are_read(tmp_path):
     import json
 

@@ -46,11 +46,18 @@ STATE_KEY = "observation.state"
 
 @register_policy(LEROBOT_PREFIX)
 class LerobotPolicy(BatchedPolicy):
-    def __init__(self, path: str, device: str = "auto") -> None:
+    def __init__(self, path: str, device: str = "auto", seed: int = 0) -> None:
         super().__init__()
         import torch
         from lerobot.configs.policies import PreTrainedConfig
         from lerobot.policies.factory import get_policy_class, make_pre_post_processors
+        from lerobot.utils.random_utils import set_seed
+
+        from vla.eval.rollout import LEROBOT_START_SEED
+
+        # as lerobot-eval does once before it builds the policy (its --seed is our LEROBOT_START_SEED + seed):
+        # a policy that samples (diffusion noise, a VAE) draws the same numbers as under lerobot-eval
+        set_seed(LEROBOT_START_SEED + seed)
 
         self.name = f"lerobot:{path}"
         local = Path(path).expanduser()
@@ -116,7 +123,7 @@ class LerobotPolicy(BatchedPolicy):
 
     @classmethod
     def from_spec(cls, argument: str, *, seed: int, device: str, dtype: str) -> LerobotPolicy:
-        return cls(argument, device=device)  # the policy keeps its own dtype
+        return cls(argument, device=device, seed=seed)  # the policy keeps its own dtype
 
     def predict(self, observations: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
