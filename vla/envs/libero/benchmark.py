@@ -85,7 +85,11 @@ class LiberoBenchmark(Benchmark):
         cameras: tuple[str, ...] | None = None,
     ) -> LiberoEnv:
         cameras = tuple(self.cameras) if cameras is None else tuple(cameras)
-        return LiberoEnv(suite, task_id, image_size, seed, cameras=cameras, benchmark=self)
+        return self.env_class(suite)(suite, task_id, image_size, seed, cameras=cameras, benchmark=self)
+
+    def env_class(self, suite: str) -> type[LiberoEnv]:
+        """The environment class of ``suite``'s tasks (a LIBERO-based benchmark may subclass the env)."""
+        return LiberoEnv
 
     def make_expert(self):
         from vla.envs.libero.expert import LiberoExpert

@@ -159,7 +159,11 @@ class LiberoEnv:
             episode,
             f"0..{self.n_init_states - 1} for this task",
         )
-        return self._reset(self.init_states[episode], settle_steps, self._cameras_for(cameras), seed)
+        return self._reset(self.init_state(episode), settle_steps, self._cameras_for(cameras), seed)
+
+    def init_state(self, episode: int) -> np.ndarray:
+        """Fixed initial state ``episode`` (a flattened MuJoCo state) that :meth:`reset` restores."""
+        return self.init_states[episode]
 
     def reset_random(
         self, seed: int, settle_steps: int | None = None, cameras: tuple[str, ...] | None = None

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vla.config import ConfigError, check
+from vla.config import ConfigError
 from vla.envs.base import EvalProtocol, SuiteProtocol, get_benchmark, register_benchmark
 from vla.envs.libero.benchmark import LiberoBenchmark, LiberoTask
 from vla.envs.libero.env import LiberoEnv
@@ -140,22 +140,10 @@ class LiberoProEnv(LiberoEnv):
     settles), so the episodes follow the standard protocol.
     """
 
-    def reset(
-        self,
-        episode: int = 0,
-        settle_steps: int | None = None,
-        cameras: tuple[str, ...] | None = None,
-        seed: int | None = None,
-    ) -> dict[str, np.ndarray]:
-        check(
-            0 <= episode < self.n_init_states,
-            "episode",
-            episode,
-            f"0..{self.n_init_states - 1} for this task",
-        )
-        if self.init_states[episode] is None:
+    def init_state(self, episode: int) -> np.ndarray:
+        if self.init_states[episode] is None:  # drawn on first use, then kept
             self.init_states[episode] = self.initial_state(episode)
-        return super().reset(episode, settle_steps, cameras, seed)
+        return self.init_states[episode]
 
     def initial_state(self, episode: int) -> np.ndarray:
         """Draw initial state ``episode`` (this resets the environment)."""
@@ -208,16 +196,6 @@ class LiberoProBenchmark(LiberoBenchmark):
             return get_benchmark("libero").libero_init_states(base, task_id)
         return [None] * self.suites[suite].n_init_states
 
-    def make_env(
-        self,
-        suite: str,
-        task_id: int,
-        *,
-        image_size: int = 256,
-        seed: int = 0,
-        cameras: tuple[str, ...] | None = None,
-    ) -> LiberoEnv:
-        self.check_suite_task(suite, task_id)
-        cameras = tuple(self.cameras) if cameras is None else tuple(cameras)
-        env_class = LiberoProEnv if SUITE_SOURCES[suite][1] == "position" else LiberoEnv
-        return env_class(suite, task_id, image_size, seed, cameras=cameras, benchmark=self)
+    def env_class(self, suite: str) -> type[LiberoEnv]:
+        # an unknown suite gets LiberoEnv, whose suite check names the allowed ones
+        return LiberoProEnv if SUITE_SOURCES.get(suite, ("", ""))[1] == "position" else LiberoEnv
