@@ -184,6 +184,31 @@ def backbone_for(name_or_path: str, folder: str | Path | None = None) -> Backbon
     )
 
 
+def write_embedded_model(
+    folder: str | Path, processor: Any, build_config: Any, model_class: Any, seed: int
+) -> Path:
+    """Save an offline-built model (random weights from ``seed``) and its ``processor`` to ``folder``: the
+    config comes from ``build_config(vocab_size, image_token_id, pad_token_id, eos_token_id)`` read off the
+    processor's text tokenizer, so the vocabulary and special tokens always agree."""
+    import torch
+
+    folder = Path(folder)
+    tok = processor.tokenizer
+    config = build_config(
+        vocab_size=len(tok),
+        image_token_id=tok.convert_tokens_to_ids("<image>"),
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = model_class(config)
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
 def cache_root() -> Path:
     import os
 

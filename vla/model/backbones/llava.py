@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vla.model.backbones.base import Backbone, ModelPreset, register_backbone
+from vla.model.backbones.base import Backbone, ModelPreset, register_backbone, write_embedded_model
 
 LLAVA_INTERLEAVE_REPO_ID = "llava-hf/llava-interleave-qwen-0.5b-hf"
 
@@ -143,25 +143,11 @@ def build_tiny_config(vocab_size: int, image_token_id: int, pad_token_id: int, e
 
 def build_tiny_llava(folder: str | Path, seed: int = 0) -> Path:
     """Write the tiny LLaVA (random weights from ``seed``) and its processor to ``folder``."""
-    import torch
     from transformers import LlavaForConditionalGeneration
 
-    folder = Path(folder)
-    processor = build_processor()
-    tok = processor.tokenizer
-    config = build_tiny_config(
-        vocab_size=len(tok),
-        image_token_id=tok.convert_tokens_to_ids("<image>"),
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
+    return write_embedded_model(
+        folder, build_processor(), build_tiny_config, LlavaForConditionalGeneration, seed
     )
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
 
 
 @register_backbone

@@ -17,10 +17,17 @@ Both share a small BPE vocabulary trained here on LIBERO's instructions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vla.model.backbones.base import Backbone, ModelPreset, embedded_model_path, register_backbone
+from vla.model.backbones.base import (
+    Backbone,
+    ModelPreset,
+    embedded_model_path,
+    register_backbone,
+    write_embedded_model,
+)
 
 SMOLVLM2_REPO_ID = "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
 
@@ -207,26 +214,10 @@ def build_tiny_config(
 def build_tiny_smolvlm(folder: str | Path, seed: int = 0, spec: EmbeddedSpec = TINY) -> Path:
     """Write an embedded model (default: tiny; random weights from ``seed``) and its processor to
     ``folder``."""
-    import torch
     from transformers import SmolVLMForConditionalGeneration
 
-    folder = Path(folder)
-    processor = build_processor(spec)
-    tok = processor.tokenizer
-    config = build_tiny_config(
-        vocab_size=len(tok),
-        image_token_id=tok.convert_tokens_to_ids("<image>"),
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        spec=spec,
-    )
-    torch.manual_seed(seed)
-    model = SmolVLMForConditionalGeneration(config)
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
+    config = partial(build_tiny_config, spec=spec)
+    return write_embedded_model(folder, build_processor(spec), config, SmolVLMForConditionalGeneration, seed)
 
 
 def tiny_model_path() -> Path:
