@@ -41,8 +41,14 @@ def sincos_positions(length: int, dim: int, device: torch.device) -> torch.Tenso
 
 def fourier_features(times: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     """Timestamps (B, T) in seconds -> (B, T, 2 * len(freqs)): [cos | sin] of 2 pi f t."""
-    angle = 2 * math.pi * times[..., None].float() * freqs.float()
+    # The released code's order of operations: its latents are then bitwise equal to ours on the same weights.
+    angle = times[..., None].float() * (2 * math.pi * freqs.float())
     return torch.cat([angle.cos(), angle.sin()], dim=-1) * POSITION_SCALE
+
+
+def _timestamps(steps: int, freq_hz: float, device: torch.device) -> torch.Tensor:
+    """Seconds of each step, computed as the released code does (step x (1 / frequency))."""
+    return torch.arange(steps, dtype=torch.float32, device=device) * (1 / torch.tensor(freq_hz, device=device))
 
 
 class CrossAttention(nn.Module):
@@ -112,7 +118,7 @@ class Encoder(nn.Module):
     ) -> torch.Tensor:
         """Normalized chunks (B, T, D), embodiment ids (B,), mask (B, T) True = real step -> (B, tokens, latent)."""
         b, t, _ = actions.shape
-        times = torch.arange(t, device=actions.device).expand(b, t) / self.freq_hz
+        times = _timestamps(t, self.freq_hz, actions.device).expand(b, t)
         context = self.action_in(actions) + fourier_features(times, self.time_freqs)
         queries = self.queries[embodiment]
         x = queries + sincos_positions(queries.shape[1], queries.shape[2], queries.device)
@@ -137,7 +143,7 @@ class Decoder(nn.Module):
         b, n, _ = quantized.shape
         memory = self.latent_in(quantized)
         memory = memory + sincos_positions(n, memory.shape[-1], memory.device)
-        times = torch.arange(steps, device=quantized.device).expand(b, steps) / self.freq_hz
+        times = _timestamps(steps, self.freq_hz, quantized.device).expand(b, steps)
         x = self.queries[embodiment].expand(-1, steps, -1) + fourier_features(times, self.time_freqs)
         for block in self.blocks:
             x = block(x, memory)
