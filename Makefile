@@ -1,5 +1,5 @@
 # vla: the commands a newcomer needs. `make setup && make test` on a fresh machine; `make demo` after.
-.PHONY: setup test test-slow test-all demo reproduce bench-decode lint format clean
+.PHONY: setup test test-slow test-all demo reproduce bench bench-decode lint format clean
 
 VENV := .venv/bin
 export OMP_NUM_THREADS ?= 1
@@ -30,6 +30,9 @@ demo:             ## record -> tokenize -> train (2 processes) -> evaluate; make
 EXPERIMENT ?= recipes/experiments/libero_object_task0_fast.yaml
 reproduce:        ## proof of learning: expert data -> tokenizer -> train -> 50-episode evaluation + baselines (resumable)
 	$(VENV)/vla experiment $(EXPERIMENT)
+
+bench:            ## every benchmark in bench/ (~20 min on 2 cores; the GPU ones too with CUDA): outputs/bench/run-<date>/summary.md
+	$(VENV)/python -m bench $(if $(ONLY),--only $(ONLY),)
 
 bench-decode:     ## latency per action chunk of the three decoding modes, tiny policy on CPU (~1 min)
 	$(VENV)/python bench/decode_latency.py --out outputs/bench/decode_latency.json

@@ -148,7 +148,8 @@ def run_ours(policy: Path, args, num_envs: int, work: Path, env: dict[str, str],
     videos = ["--video", "first", "--videos-per-task", "10"] if video else ["--video", "none"]
     cmd = [sys.executable, "-m", "vla.eval", "--policy", f"lerobot:{policy}", "--suite", args.suite,
            "--tasks", str(args.task), "--episodes-per-task", str(args.episodes), "--max-steps", str(args.max_steps),
-           *videos, "--num-envs", str(num_envs), "--out", str(out)]  # fmt: skip
+           # the size lerobot-eval is told below (our lerobot adapter otherwise renders at lerobot's 360 px default)
+           "--image-size", str(args.image_size), *videos, "--num-envs", str(num_envs), "--out", str(out)]  # fmt: skip
     wall, memory = timed(cmd, env, work / f"{tag}.log")
     results = json.loads((out / "results.json").read_text())
     rows = [json.loads(line) for line in (out / "episodes" / "rank-00.jsonl").read_text().splitlines()]

@@ -135,8 +135,13 @@ def experiment_row(folder: Path, frames: int) -> dict:
     from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.experiment import ExperimentConfig, train_config
 
-    # the config the experiment ran with, as it wrote it
-    config = from_dict(ExperimentConfig, json.loads((folder / "experiment.json").read_text()))
+    # the config the experiment ran with, as it wrote it; runs from before the horizon moved to the policy
+    # (data.horizon -> policy.horizon) are read as the current code would have written them
+    written = json.loads((folder / "experiment.json").read_text())
+    recipe = written.get("train", {}).get("recipe", {})
+    if "horizon" in recipe.get("data", {}):
+        recipe.setdefault("policy", {})["horizon"] = recipe["data"].pop("horizon")
+    config = from_dict(ExperimentConfig, written)
     horizon = train_config(config).policy.horizon
     dataset = load_chunked_dataset(config.data_folder, horizon)
     row: dict = {"experiment": config.name, "folder": str(folder), "data": str(config.data_folder)}

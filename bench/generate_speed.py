@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--task", type=int, default=0)
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--keep", type=Path, help="move the last run's dataset here (for other benchmarks)")
     args = parser.parse_args()
 
     from vla.data.record import GENERATION_FILE, generate_episodes
@@ -51,6 +53,11 @@ def main() -> None:
                 "demos_per_hour": round(3600 * args.episodes / seconds, 1),
                 "frames_per_s": round(frames / seconds, 2),
             }
+        if args.keep:
+            if args.keep.exists():
+                shutil.rmtree(args.keep)
+            args.keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(out, args.keep)
     write_result(
         args.out,
         {"benchmark": "LIBERO demonstrations recorded per hour (CPU)", "suite": args.suite, "task": args.task,

@@ -66,8 +66,63 @@ def test_eval_speed_benchmark_runs_both_sides_on_the_same_episodes(tmp_path):
     result = json.loads(out.read_text())
     ours, theirs = result["runs"]
     assert ours["env_steps"] == theirs["env_steps"] == 20 and ours["successes"] == theirs["successes"] == 0
+    assert ours["image_size"] == [256] and "--env.observation_height=256" in theirs["command"]  # same renders
     assert ours["parallel_envs"] == theirs["parallel_envs"] == 2
     assert ours["memory_per_simulator"]["processes"] == theirs["memory_per_simulator"]["processes"] == 2
     assert theirs["full_task_s_extrapolated"] > 0 and set(result["speedup_at_equal_parallel_envs"]) >= {
         "steps_per_s_wall"
     }
+
+
+def test_make_bench_runs_each_benchmark_apart_summarizes_and_resumes(tmp_path, monkeypatch, capsys):
+    import bench.__main__ as runner
+
+    suite = (
+        runner.Benchmark("processor_speed", "processor_speed.py", "image preprocessing",
+                         lambda ctx: ["--presets", "tiny,smolvlm2-2.2b", "--batches", "1"], runner._processor),
+        runner.Benchmark("broken", "cli_startup.py", "a benchmark that fails", lambda ctx: ["--no-such-flag"]),
+        runner.Benchmark("needs_data", "data_pipeline.py", "needs the recorded dataset", runner._needs_dataset([])),
+        runner.Benchmark("gpu_only", "gpu_train.py", "GPU only", gpu=True),
+    )  # fmt: skip
+    monkeypatch.setattr(runner, "BENCHMARKS", suite)
+    monkeypatch.setattr(runner, "_cuda_available", lambda: False)
+    out = tmp_path / "run"
+    assert runner.main(["--out", str(out)]) == 1  # one failed: the run says so, the others still ran
+    summary = json.loads((out / "summary.json").read_text())
+    entries = summary["benchmarks"]
+    assert [entries[name]["status"] for name in ("processor_speed", "broken", "needs_data", "gpu_only")] == [
+        "ok",
+        "failed",
+        "skipped",
+        "skipped",
+    ]
+    assert entries["broken"]["exit_code"] == 2 and "--no-such-flag" in "\n".join(
+        entries["broken"]["log_tail"]
+    )
+    assert "no dataset at" in entries["needs_data"]["why"] and entries["gpu_only"]["why"] == "needs CUDA"
+    headline = entries["processor_speed"]["headline"]
+    assert headline[0].startswith("tiny: ") and "before the fix" in headline[1]
+    assert summary["versions"]["torch"] and summary["machine"]["cpu_count"] and summary["date"]
+    markdown = (out / "summary.md").read_text()
+    assert "| processor_speed | ok |" in markdown and "## broken: FAILED (exit 2)" in markdown
+    assert headline[1] in markdown
+    # a rerun keeps what was measured (with its time) and retries only what failed
+    measured = (out / "processor_speed.json").read_text()
+    assert runner.main(["--out", str(out), "--only", "processor_speed,broken"]) == 1
+    entries = json.loads((out / "summary.json").read_text())["benchmarks"]
+    assert entries["processor_speed"]["status"] == "kept" and entries["processor_speed"]["seconds"] > 0
+    assert (out / "processor_speed.json").read_text() == measured and entries["broken"]["status"] == "failed"
+    assert list(entries) == ["processor_speed", "broken", "needs_data", "gpu_only"]  # the others are kept
+    capsys.readouterr()
+    assert runner.main(["--out", str(out), "--only", "processor_speed,nope"]) == 2
+    assert "unknown benchmark(s) nope; choose from processor_speed, broken" in capsys.readouterr().err
+
+
+def test_make_bench_lists_every_benchmark_in_bench():
+    import bench.__main__ as runner
+
+    scripts = {bench.script for bench in runner.BENCHMARKS}
+    on_disk = {
+        path.name for path in runner.ROOT.joinpath("bench").glob("*.py") if not path.name.startswith("_")
+    }
+    assert on_disk == scripts  # a new benchmark script joins `make bench`
