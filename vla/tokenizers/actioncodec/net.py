@@ -48,7 +48,9 @@ def fourier_features(times: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
 
 def _timestamps(steps: int, freq_hz: float, device: torch.device) -> torch.Tensor:
     """Seconds of each step, computed as the released code does (step x (1 / frequency))."""
-    return torch.arange(steps, dtype=torch.float32, device=device) * (1 / torch.tensor(freq_hz, device=device))
+    return torch.arange(steps, dtype=torch.float32, device=device) * (
+        1 / torch.tensor(freq_hz, device=device)
+    )
 
 
 class CrossAttention(nn.Module):
