@@ -357,3 +357,13 @@ def test_eval_info_json_matches_the_file_lerobot_eval_writes(tmp_path, tiny_lero
         assert info["overall"]["avg_sum_reward"] == info["overall"]["avg_max_reward"] == 0.0
         assert [(t["task_group"], t["task_id"]) for t in info["per_task"]] == [("libero_object", 0)]
         assert Path(info["overall"]["video_paths"][0]).suffix == ".mp4"
+
+
+def test_a_policy_reading_a_camera_no_benchmark_renders_is_refused_in_one_line():
+    from vla.errors import is_user_error
+    from vla.eval.policies.base import policy_cameras
+
+    assert policy_cameras(("image", "wrist_image"), "checkpoint c") == ("image", "wrist_image")
+    with pytest.raises(ValueError, match=r"checkpoint c reads image features \['top'\], which no registered") as err:
+        policy_cameras(("image", "top"), "checkpoint c")
+    assert is_user_error(err.value)  # `vla eval` ends with this message on one line, no traceback

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from vla.config import ConfigError
 from vla.envs.base import all_cameras, check_camera_names
 
 
@@ -72,7 +73,7 @@ def policy_cameras(image_keys, who: str) -> tuple[str, ...]:
     cameras = all_cameras()
     unknown = [key for key in image_keys if key not in cameras]
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"{who} reads image features {unknown}, which no registered benchmark renders; "
             f"the simulators provide {sorted(cameras)}"
         )
