@@ -9,7 +9,9 @@ the baselines (from results.json when the evaluation has run), tokens per chunk,
 the fitted tokenizer on every chunk of the training episodes (mean absolute, normalized units, per action
 dimension), detokenization latency per chunk, the loss curve's ends, and the trained policy's free-run error
 on ``--frames`` training frames (greedy decoding, first action of the chunk and whole chunk, x/y/z): how
-well the model learned its own training data, whatever the simulator says.
+well the model learned its own training data, whatever the simulator says. ``input_swapped``: the same
+frames with another frame's state, or another frame's camera images, in the prompt: how much the first
+action moves (a policy that ignores an input does not move) and its error then.
 """
 
 from __future__ import annotations
@@ -56,15 +58,23 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
     samples = [dataset[int(i)] for i in rows]
     truth = np.stack([np.asarray(s["actions"]) for s in samples])
     start = time.perf_counter()
-    predicted, valid = [], []
-    for i in range(0, frames, 16):
-        actions, ok = policy.predict_action_chunk(samples[i : i + 16], return_valid=True)
-        predicted.append(actions)
-        valid.append(ok)
+    predicted, valid = predict(policy, samples)
     seconds = time.perf_counter() - start
-    predicted = np.concatenate(predicted)
     error = np.abs(predicted - truth)
-    extra = {}
+    # Which inputs it reads: the same frames with another frame's state, or another frame's camera images.
+    other = np.random.default_rng(1).permutation(frames)
+    images = policy.config.image_keys
+    swapped = {
+        "state": [{**s, "state": samples[o]["state"]} for s, o in zip(samples, other, strict=True)],
+        "images": [{**s, **{k: samples[o][k] for k in images}} for s, o in zip(samples, other, strict=True)],
+    }
+    extra: dict = {"input_swapped": {"other_frames_truth_first_action_change_xyz": xyz(truth[other] - truth)}}
+    for what, inputs in swapped.items():
+        changed = predict(policy, inputs)[0]
+        extra["input_swapped"][what] = {
+            "first_action_change_xyz": xyz(changed - predicted),
+            "first_action_error_xyz": xyz(changed - truth),
+        }
     tokenizer = policy.action_tokenizer
     if (
         tokenizer.tokens_per_chunk == tokenizer.horizon * tokenizer.action_dim
@@ -76,14 +86,29 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
         **extra,
         "checkpoint": str(checkpoint.resolve()),
         "frames": frames,
-        "free_run_error_first_action_xyz": [round(float(v), 3) for v in error[:, 0, :3].mean(0)],
+        "free_run_error_first_action_xyz": xyz(error),
         "free_run_error_chunk_xyz": [round(float(v), 3) for v in error[..., :3].mean((0, 1))],
         "mean_action_error_first_action_xyz": [
             round(float(v), 3) for v in np.abs(truth - truth.mean(0))[:, 0, :3].mean(0)
         ],
-        "valid_chunks": round(float(np.concatenate(valid).mean()), 3),
+        "valid_chunks": round(float(valid.mean()), 3),
         "policy_ms_per_chunk_batch16": round(1000 * seconds / frames * 16, 1),
     }
+
+
+def predict(policy, samples: list[dict]) -> tuple:
+    import numpy as np
+
+    actions, valid = zip(*(policy.predict_action_chunk(samples[i : i + 16], return_valid=True)
+                           for i in range(0, len(samples), 16)), strict=True)  # fmt: skip
+    return np.concatenate(actions), np.concatenate(valid)
+
+
+def xyz(difference) -> list[float]:
+    """Mean absolute difference of the chunks' first actions, x/y/z."""
+    import numpy as np
+
+    return [round(float(v), 3) for v in np.abs(difference)[:, 0, :3].mean(0)]
 
 
 def teacher_forced_accuracy(policy, samples):
