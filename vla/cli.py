@@ -398,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--suite",
         default="libero_object",
-        help="a suite, or several separated by commas: libero_spatial,libero_object,libero_goal,libero_10",
+        help="a suite of any registered benchmark, or several separated by commas: LIBERO's libero_spatial,"
+        "libero_object,libero_goal,libero_10 (and libero_90), LIBERO-PRO's <suite>_lan and <suite>_swap",
     )
     p.add_argument(
         "--tasks",
