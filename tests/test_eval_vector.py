@@ -364,6 +364,8 @@ def test_a_policy_reading_a_camera_no_benchmark_renders_is_refused_in_one_line()
     from vla.eval.policies.base import policy_cameras
 
     assert policy_cameras(("image", "wrist_image"), "checkpoint c") == ("image", "wrist_image")
-    with pytest.raises(ValueError, match=r"checkpoint c reads image features \['top'\], which no registered") as err:
+    with pytest.raises(
+        ValueError, match=r"checkpoint c reads image features \['top'\], which no registered"
+    ) as err:
         policy_cameras(("image", "top"), "checkpoint c")
     assert is_user_error(err.value)  # `vla eval` ends with this message on one line, no traceback
