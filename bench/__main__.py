@@ -8,9 +8,11 @@ Each benchmark runs as its own process (``python bench/<script>.py ... --out DIR
 ``DIR/<name>.log``), one after the other so they never share the CPU. Then ``DIR/summary.json`` and
 ``DIR/summary.md`` collect the headline of each: ours next to the peer it is compared with (lerobot, FAST,
 one process, autoregressive decoding), the time it took, the machine, the package versions and the date.
-A rerun with the same ``--out`` keeps the benchmarks whose JSON is already there (``--overwrite`` reruns
-them): an interrupted run continues. A benchmark that fails is reported with its log and the others still
-run; the command exits non-zero if any failed. Benchmarks that need data this machine does not have (the
+A rerun into the same folder (the default folder is per day; pass ``--out`` to continue another day's)
+keeps the benchmarks whose JSON is already there and readable (``--overwrite`` reruns them): an interrupted
+run continues. A benchmark that fails is reported with its log and the others still
+run; the command exits non-zero if any failed. Without LIBERO (a lent GPU machine) the simulator benchmarks
+are skipped. Benchmarks that need data this machine does not have (the
 ActionCodec corpus, the stage-1 experiments) are listed as skipped with the command that makes it. On a
 machine with CUDA the GPU benchmarks (2.2B training step, 2.2B decoding latency) run from here too.
 """
@@ -39,6 +41,7 @@ EXPERIMENTS = [ROOT / "outputs/experiments" / name for name in
 class Context:
     out: Path
     cuda: bool
+    libero: bool = True
 
     @property
     def dataset(self) -> Path:
@@ -57,6 +60,8 @@ class Benchmark:
     arguments: Arguments = field(default=lambda ctx: [])
     headline: Callable[[dict], list[str]] = field(default=lambda result: [])
     gpu: bool = False
+    #: Runs the LIBERO simulator (a machine without LIBERO, e.g. a lent GPU box, skips it).
+    libero: bool = False
 
 
 def _needs_dataset(extra: list[str]) -> Arguments:
@@ -192,8 +197,9 @@ def _experiments(result: dict) -> list[str]:
 def _eval(result: dict) -> list[str]:
     lines = [f"{run['side']} ({run['parallel_envs']} envs, {run['episodes']} episodes): "
              f"{run['steps_per_s_wall']} env steps/s wall, {run['wall_s']} s" for run in result["runs"]]  # fmt: skip
-    if result.get("speedup_at_equal_parallel_envs"):
-        lines.append(f"vla eval vs lerobot-eval: {result['speedup_at_equal_parallel_envs']}")
+    speedup = result.get("speedup_at_equal_parallel_envs") or {}
+    if speedup:
+        lines.append("vla eval vs lerobot-eval: " + ", ".join(f"{k} {v}x" for k, v in speedup.items()))
     return lines
 
 
@@ -225,7 +231,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("train_throughput", "train_throughput.py", "tiny recipe samples/s, 1 vs 2 processes",
               lambda ctx: ["--steps", "25"], _train),
     Benchmark("generate_speed", "generate_speed.py", "demonstrations per hour, 1 vs 2 workers",
-              lambda ctx: ["--episodes", "2", "--keep", str(ctx.dataset)], _generate),
+              lambda ctx: ["--episodes", "2", "--keep", str(ctx.dataset)], _generate, libero=True),
     Benchmark("data_pipeline", "data_pipeline.py", "training-data loading, ours vs lerobot",
               _needs_dataset([]), _data),
     Benchmark("action_tokenizers", "action_tokenizers.py", "binning, FAST, ActionCodec on the same chunks",
@@ -235,13 +241,14 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               _needs_dataset(["--steps", "150", "--variants", "16 tokens x 256", "16 tokens x 2048",
                               "16 x 256, no overlap", "16 x 256, + 1 RVQ stage"]), _ablation),
     Benchmark("decoding_success", "decoding_success.py", "tiny recipe trained and rolled out per decoding mode",
-              _needs_dataset(["--steps", "40", "--episodes", "1", "--max-steps", "40"]), _decoding_success),
+              _needs_dataset(["--steps", "40", "--episodes", "1", "--max-steps", "40"]), _decoding_success,
+              libero=True),
     Benchmark("actioncodec_libero", "actioncodec_libero.py", "LIBERO ActionCodec vs FAST vs binning, held out",
               _corpus, _actioncodec_libero),
     Benchmark("experiment_tokenizers", "experiment_tokenizers.py", "stage-1 policies per tokenizer",
               _experiment_folders, _experiments),
     Benchmark("eval_speed", "eval_speed.py", "LIBERO evaluation, vla eval vs lerobot-eval",
-              lambda ctx: ["--episodes", "4", "--runs", "ours,lerobot"], _eval),
+              lambda ctx: ["--episodes", "4", "--runs", "ours,lerobot"], _eval, libero=True),
     Benchmark("gpu_train", "gpu_train.py", "SmolVLM2-2.2B training step on the GPU (random weights)",
               lambda ctx: ["--preset", "smolvlm2-2.2b", "--batch-size", "8"], _gpu_train, gpu=True),
     Benchmark("decode_latency_gpu", "decode_latency.py", "decoding modes, SmolVLM2-2.2B on the GPU",
@@ -250,23 +257,39 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 )  # fmt: skip
 
 
-def run_one(bench: Benchmark, ctx: Context, overwrite: bool, previous: dict) -> dict:
+def _readable(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_one(bench: Benchmark, ctx: Context, overwrite: bool, previous: dict[str, dict]) -> dict:
     result_file, log = ctx.out / f"{bench.name}.json", ctx.out / f"{bench.name}.log"
+    if not overwrite and _readable(result_file):  # measured by an earlier run into this folder
+        return {**previous.get(bench.name, {"json": result_file.name}), "status": "kept"}
     if bench.gpu and not ctx.cuda:
         return {"status": "skipped", "why": "needs CUDA"}
+    if bench.libero and not ctx.libero:
+        return {"status": "skipped", "why": "needs the LIBERO simulator (make setup installs it)"}
     arguments = bench.arguments(ctx)
     if isinstance(arguments, str):
         return {"status": "skipped", "why": arguments}
+    result_file.unlink(missing_ok=True)  # a truncated or stale file must not pass for this run's
     command = [sys.executable, str(ROOT / "bench" / bench.script), *arguments, "--out", str(result_file)]
     entry: dict = {"command": shlex.join(command[1:]).replace(str(ROOT) + "/", ""), "json": result_file.name}
-    if result_file.exists() and not overwrite:
-        return {**entry, "status": "kept", "seconds": previous.get(bench.name, {}).get("seconds")}
     print(f"[bench] {bench.name}: {bench.what} ...", flush=True)
     entry["load_average_before"] = round(os.getloadavg()[0], 2)  # another job on the machine shows up here
     start = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     with log.open("w") as stream:
-        code = subprocess.run(command, cwd=ROOT, stdout=stream, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(command, cwd=ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT).returncode
     seconds = round(time.perf_counter() - start, 1)
+    if code == 0 and not _readable(result_file):
+        with log.open("a") as stream:
+            stream.write(f"\n[bench] exit 0 but no readable {result_file.name}\n")
+        code = -1
     if code != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         print(f"[bench] {bench.name} FAILED (exit {code}) after {seconds} s; see {log}", flush=True)
@@ -280,24 +303,26 @@ def headline(bench: Benchmark, entry: dict, out: Path) -> list[str]:
         return []
     try:
         return bench.headline(json.loads((out / f"{bench.name}.json").read_text()))
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:  # a summary must not lose a run
+    except Exception as error:  # noqa: BLE001  (a summary must not lose a run)
         return [f"(no headline: {type(error).__name__} {error}; see {bench.name}.json)"]
 
 
-def write_summary(out: Path, entries: dict, started: str) -> Path:
+def write_summary(out: Path, entries: dict[str, dict], started: str, command: str) -> Path:
     from vla.testing import machine, versions
 
     summary = {"date": started, "machine": machine(), "versions": versions(),
                "total_seconds": round(sum(e.get("seconds") or 0 for e in entries.values()), 1),
                "benchmarks": entries}  # fmt: skip
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    partial = out / ".summary.json.tmp"
+    partial.write_text(json.dumps(summary, indent=1))
+    partial.replace(out / "summary.json")  # whole or not at all: the next run resumes from it
     m = summary["machine"]
     lines = [
         f"# vla benchmarks, {started}",
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPU cores"
         + (f", {m['gpu']}" if m.get("gpu") else ", no GPU")
-        + f"; OMP_NUM_THREADS={m['omp_num_threads']}. Command: `make bench` (`python -m bench --out {out.name}`).",
+        + f"; OMP_NUM_THREADS={m['omp_num_threads']}. Command: `{command}`.",
         f"Versions: {', '.join(f'{k} {v}' for k, v in summary['versions'].items())}.",
         "",
         "| benchmark | status | seconds | load before | what |",
@@ -354,32 +379,48 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    ctx = Context(out=args.out.resolve(), cuda=_cuda_available())
+    ctx = Context(out=args.out.resolve(), cuda=_cuda_available(), libero=_libero_available())
     selected = [bench for bench in BENCHMARKS if bench.name in only]
     if args.list:
         for bench in selected:
             arguments = bench.arguments(ctx)
-            shown = arguments if isinstance(arguments, str) else " ".join(arguments)
+            shown = arguments if isinstance(arguments, str) else shlex.join(arguments)
             print(f"{bench.name:22} bench/{bench.script} {shown}" + ("  [GPU]" if bench.gpu else ""))
         return 0
     ctx.out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    summary_file = ctx.out / "summary.json"
-    previous = json.loads(summary_file.read_text())["benchmarks"] if summary_file.exists() else {}
+    command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
+    previous = _previous_entries(ctx.out / "summary.json")
     # benchmarks not selected this time keep their earlier entry: the summary describes the whole folder
     entries = {name: previous[name] for name in names if name in previous and name not in only}
     for bench in selected:
         entries[bench.name] = run_one(bench, ctx, args.overwrite, previous)
         entries[bench.name]["headline"] = headline(bench, entries[bench.name], ctx.out)
-        write_summary(ctx.out, entries, today)  # after each one: an interrupted run keeps what it measured
+        write_summary(
+            ctx.out, entries, today, command
+        )  # after each: an interrupted run keeps what it measured
     entries = {name: entries[name] for name in names if name in entries}
-    path = write_summary(ctx.out, entries, today)
+    path = write_summary(ctx.out, entries, today, command)
     print(path.read_text())
     print(f"[bench] summary: {path}")
     failed = [bench.name for bench in selected if entries[bench.name]["status"] == "failed"]
     if failed:
         print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _previous_entries(path: Path) -> dict[str, dict]:
+    """The entries of an earlier run into the same folder ({} if none, or if its summary is unreadable)."""
+    try:
+        entries = json.loads(path.read_text())["benchmarks"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def _libero_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("libero") is not None
 
 
 def _cuda_available() -> bool:

@@ -83,9 +83,12 @@ def test_make_bench_runs_each_benchmark_apart_summarizes_and_resumes(tmp_path, m
         runner.Benchmark("broken", "cli_startup.py", "a benchmark that fails", lambda ctx: ["--no-such-flag"]),
         runner.Benchmark("needs_data", "data_pipeline.py", "needs the recorded dataset", runner._needs_dataset([])),
         runner.Benchmark("gpu_only", "gpu_train.py", "GPU only", gpu=True),
+        runner.Benchmark("silent", "cli_startup.py", "exits 0, writes nothing", lambda ctx: ["--help"]),
+        runner.Benchmark("simulator", "eval_speed.py", "needs LIBERO", libero=True),
     )  # fmt: skip
     monkeypatch.setattr(runner, "BENCHMARKS", suite)
     monkeypatch.setattr(runner, "_cuda_available", lambda: False)
+    monkeypatch.setattr(runner, "_libero_available", lambda: False)
     out = tmp_path / "run"
     assert runner.main(["--out", str(out)]) == 1  # one failed: the run says so, the others still ran
     summary = json.loads((out / "summary.json").read_text())
@@ -96,6 +99,11 @@ def test_make_bench_runs_each_benchmark_apart_summarizes_and_resumes(tmp_path, m
         "skipped",
         "skipped",
     ]
+    assert (
+        entries["silent"]["status"] == "failed"
+        and "no readable silent.json" in entries["silent"]["log_tail"][-1]
+    )
+    assert entries["simulator"]["why"].startswith("needs the LIBERO simulator")
     assert entries["broken"]["exit_code"] == 2 and "--no-such-flag" in "\n".join(
         entries["broken"]["log_tail"]
     )
@@ -112,10 +120,29 @@ def test_make_bench_runs_each_benchmark_apart_summarizes_and_resumes(tmp_path, m
     entries = json.loads((out / "summary.json").read_text())["benchmarks"]
     assert entries["processor_speed"]["status"] == "kept" and entries["processor_speed"]["seconds"] > 0
     assert (out / "processor_speed.json").read_text() == measured and entries["broken"]["status"] == "failed"
-    assert list(entries) == ["processor_speed", "broken", "needs_data", "gpu_only"]  # the others are kept
+    assert list(entries) == ["processor_speed", "broken", "needs_data", "gpu_only", "silent", "simulator"]
+    # a truncated result is measured again, not kept
+    (out / "processor_speed.json").write_text(measured[: len(measured) // 2])
+    assert runner.main(["--out", str(out), "--only", "processor_speed"]) == 0
+    assert json.loads((out / "summary.json").read_text())["benchmarks"]["processor_speed"]["status"] == "ok"
     capsys.readouterr()
     assert runner.main(["--out", str(out), "--only", "processor_speed,nope"]) == 2
     assert "unknown benchmark(s) nope; choose from processor_speed, broken" in capsys.readouterr().err
+
+
+def test_make_bench_headlines_read_every_recorded_result():
+    """The summary's one-liners read the JSON the scripts write (the recorded run in docs/bench)."""
+    import bench.__main__ as runner
+
+    recorded = sorted(runner.ROOT.joinpath("docs/bench").glob("*/*.json"))
+    by_name = {bench.name: bench for bench in runner.BENCHMARKS}
+    checked = 0
+    for path in recorded:
+        if path.stem in by_name:
+            lines = runner.headline(by_name[path.stem], {"status": "kept"}, path.parent)
+            assert lines and not any(line.startswith("(no headline") for line in lines), (path, lines)
+            checked += 1
+    assert checked >= 10
 
 
 def test_make_bench_lists_every_benchmark_in_bench():
