@@ -105,6 +105,23 @@ def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, 
     with pytest.raises(ConfigError, match="was recorded with .*'action_noise': 0.1"):
         run_data(_experiment(tmp_path, synthetic_dataset, steps=2, action_noise=0.3))
 
+    # bench/experiment_tokenizers.py reads a run written before the horizon moved from data to policy,
+    # and measures which inputs the trained policy reads
+    from bench.experiment_tokenizers import experiment_row
+    from vla.config import to_dict
+
+    written = to_dict(config)
+    recipe = written["train"]["recipe"]
+    recipe.setdefault("data", {})["horizon"] = recipe["policy"].pop("horizon")
+    (config.out / "experiment.json").write_text(json.dumps(written))
+    policy = experiment_row(config.out, frames=4)["policy"]
+    assert policy["frames"] == 4 and len(policy["free_run_error_first_action_xyz"]) == 3
+    swapped = policy["input_swapped"]
+    assert set(swapped) == {"other_frames_truth_first_action_change_xyz", "state", "images"}
+    for what in ("state", "images"):
+        assert set(swapped[what]) == {"first_action_change_xyz", "first_action_error_xyz"}
+        assert all(v >= 0 for v in swapped[what]["first_action_change_xyz"])
+
 
 def test_experiment_recipe_errors_name_the_key(tmp_path):
     from vla.config import ConfigError
