@@ -42,6 +42,8 @@ class Context:
     out: Path
     cuda: bool
     libero: bool = True
+    #: OMP_NUM_THREADS every benchmark runs with (the caller's, else 1), recorded in the summary.
+    threads: str = "1"
 
     @property
     def dataset(self) -> Path:
@@ -282,7 +284,7 @@ def run_one(bench: Benchmark, ctx: Context, overwrite: bool, previous: dict[str,
     print(f"[bench] {bench.name}: {bench.what} ...", flush=True)
     entry["load_average_before"] = round(os.getloadavg()[0], 2)  # another job on the machine shows up here
     start = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "OMP_NUM_THREADS": ctx.threads}
     with log.open("w") as stream:
         code = subprocess.run(command, cwd=ROOT, env=env, stdout=stream, stderr=subprocess.STDOUT).returncode
     seconds = round(time.perf_counter() - start, 1)
@@ -307,22 +309,22 @@ def headline(bench: Benchmark, entry: dict, out: Path) -> list[str]:
         return [f"(no headline: {type(error).__name__} {error}; see {bench.name}.json)"]
 
 
-def write_summary(out: Path, entries: dict[str, dict], started: str, command: str) -> Path:
-    from vla.testing import machine, versions
-
-    summary = {"date": started, "machine": machine(), "versions": versions(),
-               "total_seconds": round(sum(e.get("seconds") or 0 for e in entries.values()), 1),
+def write_summary(out: Path, entries: dict[str, dict], run: dict) -> Path:
+    """``run``: date, command, machine and versions, read once per run; entries in the suite's order."""
+    order = [bench.name for bench in BENCHMARKS]
+    entries = dict(sorted(entries.items(), key=lambda item: order.index(item[0])))
+    summary = {**run, "total_seconds": round(sum(e.get("seconds") or 0 for e in entries.values()), 1),
                "benchmarks": entries}  # fmt: skip
     partial = out / ".summary.json.tmp"
     partial.write_text(json.dumps(summary, indent=1))
     partial.replace(out / "summary.json")  # whole or not at all: the next run resumes from it
     m = summary["machine"]
     lines = [
-        f"# vla benchmarks, {started}",
+        f"# vla benchmarks, {run['date']}",
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPU cores"
         + (f", {m['gpu']}" if m.get("gpu") else ", no GPU")
-        + f"; OMP_NUM_THREADS={m['omp_num_threads']}. Command: `{command}`.",
+        + f"; OMP_NUM_THREADS={m['omp_num_threads']}. Command: `{run['command']}`.",
         f"Versions: {', '.join(f'{k} {v}' for k, v in summary['versions'].items())}.",
         "",
         "| benchmark | status | seconds | load before | what |",
@@ -373,13 +375,14 @@ def main(argv: list[str] | None = None) -> int:
     names = [bench.name for bench in BENCHMARKS]
     only = names if not args.only else [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(only) - set(names))
-    if unknown:
+    if unknown or not only:
         print(
-            f"error: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names)}",
+            f"error: unknown benchmark(s) {', '.join(unknown) or repr(args.only)}; choose from {', '.join(names)}",
             file=sys.stderr,
         )
         return 2
-    ctx = Context(out=args.out.resolve(), cuda=_cuda_available(), libero=_libero_available())
+    threads = os.environ.get("OMP_NUM_THREADS", "1")
+    ctx = Context(args.out.resolve(), _cuda_available(), _libero_available(), threads)
     selected = [bench for bench in BENCHMARKS if bench.name in only]
     if args.list:
         for bench in selected:
@@ -388,18 +391,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{bench.name:22} bench/{bench.script} {shown}" + ("  [GPU]" if bench.gpu else ""))
         return 0
     ctx.out.mkdir(parents=True, exist_ok=True)
+    from vla.testing import machine, versions
+
     command = shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)])
+    run = {"date": today, "command": command, "machine": {**machine(), "omp_num_threads": threads},
+           "versions": versions()}  # fmt: skip
     previous = _previous_entries(ctx.out / "summary.json")
     # benchmarks not selected this time keep their earlier entry: the summary describes the whole folder
     entries = {name: previous[name] for name in names if name in previous and name not in only}
     for bench in selected:
         entries[bench.name] = run_one(bench, ctx, args.overwrite, previous)
         entries[bench.name]["headline"] = headline(bench, entries[bench.name], ctx.out)
-        write_summary(
-            ctx.out, entries, today, command
-        )  # after each: an interrupted run keeps what it measured
-    entries = {name: entries[name] for name in names if name in entries}
-    path = write_summary(ctx.out, entries, today, command)
+        path = write_summary(ctx.out, entries, run)  # after each: an interrupted run keeps what it measured
     print(path.read_text())
     print(f"[bench] summary: {path}")
     failed = [bench.name for bench in selected if entries[bench.name]["status"] == "failed"]

@@ -88,9 +88,7 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
         "frames": frames,
         "free_run_error_first_action_xyz": xyz(error),
         "free_run_error_chunk_xyz": [round(float(v), 3) for v in error[..., :3].mean((0, 1))],
-        "mean_action_error_first_action_xyz": [
-            round(float(v), 3) for v in np.abs(truth - truth.mean(0))[:, 0, :3].mean(0)
-        ],
+        "mean_action_error_first_action_xyz": xyz(truth - truth.mean(0)),
         "valid_chunks": round(float(valid.mean()), 3),
         "policy_ms_per_chunk_batch16": round(1000 * seconds / frames * 16, 1),
     }
