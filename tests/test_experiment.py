@@ -193,3 +193,24 @@ def test_experiment_until_stops_after_the_named_stage(tmp_path, synthetic_datase
     assert max(row["tokenizer"]["reconstruction_mean_abs"]) < 0.1 and "policy" not in row
     with pytest.raises(ConfigError, match="until"):
         run_experiment(config, until="everything")
+
+
+def test_experiment_results_show_every_policy_per_task_with_intervals(tmp_path):
+    from vla.eval.results import summarize
+    from vla.experiment import _success, per_task_table, plot_comparison
+
+    def evaluated(successes_per_task):  # episode rows as the evaluation writes them, summarized by its code
+        rows = [
+            {"suite": "libero_object", "task_id": t, "success": e < k, "instruction": f"task {t}"}
+            for t, k in enumerate(successes_per_task)
+            for e in range(10)
+        ]
+        return _success(summarize(rows))
+
+    success = {"policy": evaluated([7, 2]), "random": evaluated([0, 0])}
+    table = per_task_table(success).splitlines()
+    assert table[0] == "| task | policy | random |"
+    assert table[2].startswith("| libero_object/0 | 7/10 (70%) [39.7, 89.2] | 0/10 (0%) [0.0, 27.8] |")
+    assert table[-1].startswith("| **overall** | **9/20 (45%)")
+    plot_comparison(success, tmp_path / "results.png", title="two tasks")
+    assert (tmp_path / "results.png").stat().st_size > 1000

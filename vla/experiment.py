@@ -17,7 +17,8 @@ any point and rerun it):
 
 ``OUTPUT_DIR/results.json`` gathers every stage's figures (success with 95% intervals for the policy and
 the baselines, wall time per stage, the data's leakage check, the training curve's ends, machine and
-package versions); its path is printed last.
+package versions); its path is printed last. ``results.md`` and ``results.png`` beside it show success per
+task for the policy and each baseline, with the intervals.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ STAGES = ("data", "tokenizer", "train", "eval")
 BASELINES = ("random", "mean_replay")
 STAGE_TIMES_FILE = "stage_seconds.json"
 RESULTS_FILE = "results.json"
+#: Next to results.json: success per task for the policy and each baseline, as a markdown table and a chart.
+COMPARISON_TABLE_FILE = "results.md"
+COMPARISON_CHART_FILE = "results.png"
 
 
 @dataclass(frozen=True)
@@ -430,7 +434,11 @@ def run_experiment(config: ExperimentConfig, until: str = STAGES[-1]) -> Path | 
     }
     path = out / RESULTS_FILE
     path.write_text(json.dumps(results, indent=1))
+    (out / COMPARISON_TABLE_FILE).write_text(per_task_table(results["success"]) + "\n")
+    plot_comparison(results["success"], out / COMPARISON_CHART_FILE, title=config.name)
     print(summary_table(results))
+    if len(next(iter(results["success"].values()))["per_task"]) > 1:
+        print(f"per task: {out / COMPARISON_TABLE_FILE}, chart: {out / COMPARISON_CHART_FILE}")
     print(path.resolve())
     return path
 
@@ -445,3 +453,52 @@ def summary_table(results: dict[str, Any]) -> str:
     seconds = results["stage_seconds"]
     lines.append("wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items()))
     return "\n".join(lines)
+
+
+def _rate_cell(row: dict[str, Any]) -> str:
+    lo, hi = row["ci95"]
+    return f"{row['successes']}/{row['episodes']} ({100 * row['success_rate']:.0f}%) [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def per_task_table(success: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one row per task and one column per evaluated policy (results.json's ``success``): successes,
+    rate and 95% interval, then the overall row."""
+    names = list(success)
+    tasks = list(success[names[0]]["per_task"])
+    lines = ["| task | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for task in tasks:
+        cells = [_rate_cell(success[n]["per_task"][task]) if task in success[n]["per_task"] else "" for n in names]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    lines.append("| **overall** | " + " | ".join(f"**{_rate_cell(success[n])}**" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def plot_comparison(success: dict[str, dict[str, Any]], path: Path, title: str = "") -> None:
+    """Grouped bars: success per task and overall for every evaluated policy, with the 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = list(success)
+    tasks = list(success[names[0]]["per_task"])
+    groups = [*tasks, "overall"]
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(groups) + 2), 4))
+    for i, name in enumerate(names):
+        blocks = [success[name]["per_task"].get(t) for t in tasks] + [success[name]]
+        rates = np.array([100 * b["success_rate"] if b else np.nan for b in blocks])
+        lows = np.array([100 * b["ci95"][0] if b else np.nan for b in blocks])
+        highs = np.array([100 * b["ci95"][1] if b else np.nan for b in blocks])
+        x = np.arange(len(groups)) + (i - (len(names) - 1) / 2) * width
+        ax.bar(x, rates, width, yerr=[rates - lows, highs - rates], capsize=2, label=name)
+    ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("success rate (%), 95% interval")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
