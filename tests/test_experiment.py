@@ -214,3 +214,29 @@ def test_experiment_results_show_every_policy_per_task_with_intervals(tmp_path):
     assert table[-1].startswith("| **overall** | **9/20 (45%)")
     plot_comparison(success, tmp_path / "results.png", title="two tasks")
     assert (tmp_path / "results.png").stat().st_size > 1000
+
+
+def test_experiment_tokenizer_stage_can_take_a_fitted_tokenizer(tmp_path, synthetic_dataset):
+    from vla.config import ConfigError
+    from vla.experiment import load_experiment, run_tokenizer
+    from vla.tokenizers import AutoActionTokenizer, BinningActionTokenizer
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
+
+    config = _experiment(tmp_path, synthetic_dataset, steps=1)  # policy.horizon 4
+    chunks = episode_action_chunks(load_chunked_dataset(synthetic_dataset, 4), 4)
+    BinningActionTokenizer(horizon=4, action_dim=7, n_bins=16).fit(chunks).save_pretrained(tmp_path / "fitted")
+    BinningActionTokenizer(horizon=2, action_dim=7).fit(chunks[:, :2]).save_pretrained(tmp_path / "short")
+    recipe = tmp_path / "exp.yaml"
+
+    def use(folder, *more):  # the recipe's options (32 bins) do not reach a tokenizer that is not fitted
+        return load_experiment(recipe, [f"tokenizer.pretrained={tmp_path / folder}", *more])
+
+    with pytest.raises(ConfigError, match="train.recipe.policy.horizon=4 is invalid.*2: the horizon"):
+        run_tokenizer(use("short"))
+    with pytest.raises(ConfigError, match="tokenizer.type='fast' is invalid.*'binning'"):
+        run_tokenizer(use("fitted", "tokenizer.type=fast"))
+    with pytest.raises(ConfigError, match="tokenizer.options=.*none with tokenizer.pretrained"):
+        use("fitted", "tokenizer.options.n_bins=8")
+    folder = run_tokenizer(use("fitted"))
+    assert folder == config.out / "tokenizer"
+    assert AutoActionTokenizer.from_pretrained(folder).config.n_bins == 16  # copied, not fitted again

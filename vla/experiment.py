@@ -72,6 +72,13 @@ class TokenizerStage:
     type: str = "binning"
     #: Fields of the tokenizer's own config; the horizon comes from the training recipe's policy.horizon.
     options: dict[str, Any] = field(default_factory=dict)
+    #: A fitted tokenizer to use instead of fitting one (a folder, a Hub id or a shipped name such as
+    #: ``actioncodec-libero``); copied into OUTPUT_DIR/tokenizer, its horizon must be policy.horizon.
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pretrained is not None:
+            check(not self.options, "tokenizer.options", self.options, "none with tokenizer.pretrained (it is fitted)")
 
 
 @dataclass(frozen=True)
@@ -162,13 +169,14 @@ def _experiment_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 
 
 def merge_variant(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``, key by key; a tokenizer of another type replaces the base's tokenizer
-    section whole, so that one type's options never reach another type's config."""
+    """``update`` over ``base``, key by key; a tokenizer of another type, or a pretrained one, replaces the
+    base's tokenizer section whole, so that one type's options never reach another type's config (nor a
+    tokenizer that is not fitted)."""
     from vla.config import merge
 
     base_type = base.get("tokenizer", {}).get("type")
-    new_type = update.get("tokenizer", {}).get("type")
-    if new_type is not None and new_type != base_type:
+    new = update.get("tokenizer", {})
+    if new.get("type", base_type) != base_type or new.get("pretrained"):
         base = {k: v for k, v in base.items() if k != "tokenizer"}
     return merge(base, update)
 
@@ -249,12 +257,17 @@ def run_tokenizer(config: ExperimentConfig) -> Path:
 
     folder = config.out / "tokenizer"
     horizon = train_config(config).policy.horizon
-    started = _stage(2, "tokenizer", f"fitting {config.tokenizer.type} on chunks of {horizon}")
+    t = config.tokenizer
+    what = f"loading {t.pretrained}" if t.pretrained else f"fitting {t.type} on chunks of {horizon}"
+    started = _stage(2, "tokenizer", what)
     if folder.is_dir():
         print(f"      done: {folder}")
         return folder
     dataset = load_chunked_dataset(config.data_folder, horizon)
-    tokenizer = fit_action_tokenizer(config.tokenizer.type, dataset, horizon, config.tokenizer.options)
+    if t.pretrained:
+        tokenizer = pretrained_tokenizer(t, horizon, dataset)
+    else:
+        tokenizer = fit_action_tokenizer(t.type, dataset, horizon, t.options)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tokenizer.save_pretrained(tmp)
@@ -262,6 +275,21 @@ def run_tokenizer(config: ExperimentConfig) -> Path:
     print(f"      {tokenizer!r}")
     _add_stage_time(config.out, "tokenizer", time.perf_counter() - started)
     return folder
+
+
+def pretrained_tokenizer(stage: TokenizerStage, horizon: int, dataset):
+    """``tokenizer.pretrained``, checked against the experiment: its type, its horizon and the dataset's
+    action dimension (statistics that cannot describe the data are refused, partial coverage warned)."""
+    from vla.data.dataset import check_stats_match
+    from vla.tokenizers import AutoActionTokenizer
+
+    tokenizer = AutoActionTokenizer.from_pretrained(stage.pretrained)
+    kind = tokenizer.tokenizer_type
+    check(kind == stage.type, "tokenizer.type", stage.type, f"{kind!r}: the type of {stage.pretrained}")
+    check(tokenizer.horizon == horizon, "train.recipe.policy.horizon", horizon,
+          f"{tokenizer.horizon}: the horizon {stage.pretrained} encodes")  # fmt: skip
+    check_stats_match(tokenizer.action_stats, dataset, "actions")
+    return tokenizer
 
 
 def _checkpoint_step(checkpoint: Path) -> int | None:
