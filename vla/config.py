@@ -166,10 +166,28 @@ def to_dict(config: Any) -> dict[str, Any]:
     return plain(config)
 
 
-def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
-    """``["training.lr=1e-4", "data.suites=[libero_object]"]`` -> nested dict with YAML-typed values."""
+def read_yaml(text: str) -> Any:
+    """YAML as recipes mean it: only ``true`` / ``false`` are booleans (YAML 1.2). PyYAML follows YAML 1.1,
+    where ``no``, ``off`` and ``yes`` are booleans too, so ``mixed_precision: no`` (accelerate's own spelling)
+    would arrive as ``False``."""
+    import re
+
     import yaml
 
+    class RecipeLoader(yaml.SafeLoader):
+        pass
+
+    bool_tag = "tag:yaml.org,2002:bool"
+    RecipeLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    RecipeLoader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """``["training.lr=1e-4", "data.suites=[libero_object]"]`` -> nested dict with YAML-typed values."""
     nested: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
@@ -179,7 +197,7 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        node[parts[-1]] = read_yaml(raw) if raw != "" else ""
     return nested
 
 
@@ -195,14 +213,12 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_config[T](cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
     """Read a YAML recipe (optional), apply ``key=value`` overrides, and build a validated ``cls``."""
-    import yaml
-
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml(path.read_text()) or {}
     return from_dict(cls, merge(data, parse_overrides(overrides)))
 
 

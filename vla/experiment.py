@@ -155,13 +155,13 @@ def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = (
 
 
 def _experiment_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    import yaml
+    from vla.config import read_yaml
 
     if not path.is_file():
         raise ConfigError(f"experiment file {str(path)!r} does not exist")
     if path.resolve() in seen:
         raise ConfigError(f"experiment file {str(path)!r} is its own base (a cycle of base: entries)")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = read_yaml(path.read_text()) or {}
     base = data.pop("base", None)
     if base is None:
         return data
