@@ -36,12 +36,21 @@ def test_no_and_off_are_words_only_true_and_false_are_booleans(tmp_path):
 
     # accelerate spells "no mixed precision" as `no`; YAML 1.1 would read it as False and the key would fail
     data = "data.dataset=somewhere"
-    assert load_config(TrainConfig, None, [data, "training.mixed_precision=no"]).training.mixed_precision == "no"
+    assert (
+        load_config(TrainConfig, None, [data, "training.mixed_precision=no"]).training.mixed_precision == "no"
+    )
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("data: {dataset: d}\ntraining:\n  mixed_precision: no\n  gradient_checkpointing: true\n")
+    recipe.write_text(
+        "data: {dataset: d}\ntraining:\n  mixed_precision: no\n  gradient_checkpointing: true\n"
+    )
     training = load_config(TrainConfig, recipe).training
     assert training.mixed_precision == "no" and training.gradient_checkpointing is True
-    assert parse_overrides(["a=off", "b=yes", "c=False", "d=1e-4"]) == {"a": "off", "b": "yes", "c": False, "d": "1e-4"}
+    assert parse_overrides(["a=off", "b=yes", "c=False", "d=1e-4"]) == {
+        "a": "off",
+        "b": "yes",
+        "c": False,
+        "d": "1e-4",
+    }
 
 
 def test_load_config_merges_yaml_and_overrides(tmp_path):

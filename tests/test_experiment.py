@@ -218,13 +218,15 @@ def test_experiment_results_show_every_policy_per_task_with_intervals(tmp_path):
 
 def test_experiment_tokenizer_stage_can_take_a_fitted_tokenizer(tmp_path, synthetic_dataset):
     from vla.config import ConfigError
+    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
     from vla.experiment import load_experiment, run_tokenizer
     from vla.tokenizers import AutoActionTokenizer, BinningActionTokenizer
-    from vla.data.dataset import episode_action_chunks, load_chunked_dataset
 
     config = _experiment(tmp_path, synthetic_dataset, steps=1)  # policy.horizon 4
     chunks = episode_action_chunks(load_chunked_dataset(synthetic_dataset, 4), 4)
-    BinningActionTokenizer(horizon=4, action_dim=7, n_bins=16).fit(chunks).save_pretrained(tmp_path / "fitted")
+    BinningActionTokenizer(horizon=4, action_dim=7, n_bins=16).fit(chunks).save_pretrained(
+        tmp_path / "fitted"
+    )
     BinningActionTokenizer(horizon=2, action_dim=7).fit(chunks[:, :2]).save_pretrained(tmp_path / "short")
     recipe = tmp_path / "exp.yaml"
 

@@ -182,7 +182,9 @@ def read_yaml(text: str) -> Any:
         first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    RecipeLoader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    RecipeLoader.add_implicit_resolver(
+        bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
     return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
 
 

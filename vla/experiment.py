@@ -78,7 +78,12 @@ class TokenizerStage:
 
     def __post_init__(self) -> None:
         if self.pretrained is not None:
-            check(not self.options, "tokenizer.options", self.options, "none with tokenizer.pretrained (it is fitted)")
+            check(
+                not self.options,
+                "tokenizer.options",
+                self.options,
+                "none with tokenizer.pretrained (it is fitted)",
+            )
 
 
 @dataclass(frozen=True)
@@ -495,7 +500,9 @@ def per_task_table(success: dict[str, dict[str, Any]]) -> str:
     tasks = list(success[names[0]]["per_task"])
     lines = ["| task | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for task in tasks:
-        cells = [_rate_cell(success[n]["per_task"][task]) if task in success[n]["per_task"] else "" for n in names]
+        cells = [
+            _rate_cell(success[n]["per_task"][task]) if task in success[n]["per_task"] else "" for n in names
+        ]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines.append("| **overall** | " + " | ".join(f"**{_rate_cell(success[n])}**" for n in names) + " |")
     return "\n".join(lines)
