@@ -128,6 +128,14 @@ def _train(result: dict) -> list[str]:
     return [f"2 processes {two} samples/s vs 1 process {one} ({result['speedup_2_vs_1']}x)"]
 
 
+def _precision(result: dict) -> list[str]:
+    r = result["results"]
+    return [f"bfloat16 autocast {r['bfloat16 autocast']['samples_per_s']} samples/s vs float32 "
+            f"{r['float32']['samples_per_s']} ({result['speedup_bf16_vs_fp32']}x), losses within "
+            f"{result['max_loss_difference']} over {len(r['float32']['loss_per_step'])} steps; CPU flags: "
+            f"{', '.join(result['cpu_bf16_flags']) or 'no bf16 support'}"]  # fmt: skip
+
+
 def _generate(result: dict) -> list[str]:
     r = result["results"]
     return [f"{row['workers']} worker(s): {row['demos_per_hour']} demonstrations/h, {row['frames_per_s']} frames/s, "
@@ -232,6 +240,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               lambda ctx: ["--repeats", "10"], _decode),
     Benchmark("train_throughput", "train_throughput.py", "tiny recipe samples/s, 1 vs 2 processes",
               lambda ctx: ["--steps", "25"], _train),
+    Benchmark("train_precision", "train_precision.py", "stage-1 model samples/s, float32 vs bfloat16 (CPU)",
+              lambda ctx: ["--steps", "16"], _precision),
     Benchmark("generate_speed", "generate_speed.py", "demonstrations per hour, 1 vs 2 workers",
               lambda ctx: ["--episodes", "2", "--keep", str(ctx.dataset)], _generate, libero=True),
     Benchmark("data_pipeline", "data_pipeline.py", "training-data loading, ours vs lerobot",

@@ -53,6 +53,17 @@ def test_no_and_off_are_words_only_true_and_false_are_booleans(tmp_path):
     }
 
 
+def test_a_tokenizer_of_another_type_replaces_the_recipes_options(tmp_path):
+    from vla.train.config import TrainConfig
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: {dataset: d}\ntokenizer: {type: binning, options: {n_bins: 64}}\n")
+    config = load_config(TrainConfig, recipe, ["tokenizer.type=fast", "tokenizer.options.vocab_size=512"])
+    assert config.tokenizer.type == "fast" and config.tokenizer.options == {"vocab_size": 512}
+    same_type = load_config(TrainConfig, recipe, ["tokenizer.type=binning", "tokenizer.options.strategy=quantile"])
+    assert same_type.tokenizer.options == {"n_bins": 64, "strategy": "quantile"}  # merged
+
+
 def test_load_config_merges_yaml_and_overrides(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: from_yaml\ninner:\n  lr: 0.5\n")

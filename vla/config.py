@@ -204,10 +204,14 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
 
 
 def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, key by key. A section whose ``type`` changes (``tokenizer.type=fast`` over a
+    binning recipe) replaces the base's section whole: one type's options never reach another type."""
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
+            old_type = out[key].get("type")
+            changed = "type" in value and old_type is not None and value["type"] != old_type
+            out[key] = dict(value) if changed else merge(out[key], value)
         else:
             out[key] = value
     return out

@@ -174,14 +174,12 @@ def _experiment_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 
 
 def merge_variant(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """``update`` over ``base``, key by key; a tokenizer of another type, or a pretrained one, replaces the
-    base's tokenizer section whole, so that one type's options never reach another type's config (nor a
-    tokenizer that is not fitted)."""
+    """``update`` over ``base``, key by key (:func:`vla.config.merge`: a tokenizer of another type replaces
+    the base's tokenizer section whole); a pretrained tokenizer does too, so the base's fitting options
+    never reach a tokenizer that is not fitted."""
     from vla.config import merge
 
-    base_type = base.get("tokenizer", {}).get("type")
-    new = update.get("tokenizer", {})
-    if new.get("type", base_type) != base_type or new.get("pretrained"):
+    if update.get("tokenizer", {}).get("pretrained"):
         base = {k: v for k, v in base.items() if k != "tokenizer"}
     return merge(base, update)
 

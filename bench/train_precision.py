@@ -1,0 +1,94 @@
+"""Training the stage-1 model on CPU in float32 against bfloat16 autocast (``training.mixed_precision``).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_precision.py \\
+        --dataset outputs/experiments/libero_object_task0/data --out outputs/bench/train_precision.json
+
+One process, the `small` model of the stage-1 experiments (state in the prompt, both cameras, FAST tokens,
+batch 8), the same seed and data order for both precisions: samples/s over the steps after ``--warmup``
+(from the trainer's own metrics log) and the loss of every step, so that a speed-up that changed what is
+learned would show. bfloat16 matrix products need CPU support (``avx512_bf16`` or ``amx_bf16``; the flags
+are recorded): without it autocast can be slower than float32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from vla.testing import write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+PRECISIONS = {"float32": "no", "bfloat16 autocast": "bf16"}
+
+
+def cpu_bf16_flags() -> list[str]:
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set()
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags |= set(line.split(":", 1)[1].split())
+    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+
+
+def train(dataset: Path, out: Path, precision: str, steps: int, batch_size: int) -> list[dict]:
+    cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={dataset}",
+           "policy.base_model=small", "policy.include_state=true", "tokenizer.type=fast",
+           "tokenizer.options={vocab_size: 512}", f"training.output_dir={out}", f"training.steps={steps}",
+           f"training.batch_size={batch_size}", "training.report_to=[]", "training.warmup_steps=0",
+           f"training.save_every={steps}", f"training.mixed_precision={precision}"]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default="outputs/bench/train_precision.json")
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--dataset", help="LeRobotDataset folder (default: a synthetic one, public LIBERO schema)"
+    )
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dataset = Path(args.dataset) if args.dataset else None
+        if dataset is None:
+            from vla.testing import write_synthetic_libero_dataset
+
+            dataset = write_synthetic_libero_dataset(Path(tmp) / "data", episode_lengths=(60, 60))
+        results = {}
+        for name, precision in PRECISIONS.items():
+            metrics = train(dataset, Path(tmp) / precision, precision, args.steps, args.batch_size)
+            first, last = metrics[args.warmup - 1], metrics[-1]
+            steps = last["step"] - first["step"]
+            seconds = last["elapsed_s"] - first["elapsed_s"]
+            results[name] = {
+                "mixed_precision": precision,
+                "measured_steps": steps,
+                "samples_per_s": round(steps * args.batch_size / seconds, 2),
+                "step_ms": round(1000 * seconds / steps, 1),
+                "loss_per_step": [round(m["loss"], 4) for m in metrics],
+            }
+    fp32, bf16 = (results[name] for name in PRECISIONS)
+    losses = zip(fp32["loss_per_step"], bf16["loss_per_step"], strict=True)
+    write_result(args.out, {
+        "benchmark": "stage-1 model training on CPU, float32 vs bfloat16 autocast (1 process)",
+        "dataset": str(args.dataset or "synthetic (2 episodes of 60 frames)"),
+        "cpu_bf16_flags": cpu_bf16_flags(),
+        "batch_size": args.batch_size,
+        "results": results,
+        "speedup_bf16_vs_fp32": round(bf16["samples_per_s"] / fp32["samples_per_s"], 2),
+        "max_loss_difference": round(max(abs(a - b) for a, b in losses), 4),
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
