@@ -13,15 +13,12 @@ are recorded): without it autocast can be slower than float32.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from bench.train_throughput import launch, throughput, training_dataset
 from vla.testing import write_result
 
-ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = {"float32": "no", "bfloat16 autocast": "bf16"}
 
 
@@ -36,13 +33,10 @@ def cpu_bf16_flags() -> list[str]:
 
 
 def train(dataset: Path, out: Path, precision: str, steps: int, batch_size: int) -> list[dict]:
-    cmd = [sys.executable, "-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={dataset}",
-           "policy.base_model=small", "policy.include_state=true", "tokenizer.type=fast",
-           "tokenizer.options={vocab_size: 512}", f"training.output_dir={out}", f"training.steps={steps}",
-           f"training.batch_size={batch_size}", "training.report_to=[]", "training.warmup_steps=0",
-           f"training.save_every={steps}", f"training.mixed_precision={precision}"]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return launch([f"data.dataset={dataset}", "policy.base_model=small", "policy.include_state=true",
+                   "tokenizer.type=fast", "tokenizer.options={vocab_size: 512}", f"training.steps={steps}",
+                   f"training.batch_size={batch_size}", f"training.save_every={steps}",
+                   f"training.mixed_precision={precision}"], out)  # fmt: skip
 
 
 def main() -> None:
@@ -59,22 +53,13 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = Path(args.dataset) if args.dataset else None
-        if dataset is None:
-            from vla.testing import write_synthetic_libero_dataset
-
-            dataset = write_synthetic_libero_dataset(Path(tmp) / "data", episode_lengths=(60, 60))
+        dataset = training_dataset(args.dataset, Path(tmp))
         results = {}
         for name, precision in PRECISIONS.items():
             metrics = train(dataset, Path(tmp) / precision, precision, args.steps, args.batch_size)
-            first, last = metrics[args.warmup - 1], metrics[-1]
-            steps = last["step"] - first["step"]
-            seconds = last["elapsed_s"] - first["elapsed_s"]
             results[name] = {
                 "mixed_precision": precision,
-                "measured_steps": steps,
-                "samples_per_s": round(steps * args.batch_size / seconds, 2),
-                "step_ms": round(1000 * seconds / steps, 1),
+                **throughput(metrics, args.warmup, args.batch_size),
                 "loss_per_step": [round(m["loss"], 4) for m in metrics],
             }
     fp32, bf16 = (results[name] for name in PRECISIONS)

@@ -20,17 +20,38 @@ from vla.testing import write_result
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(dataset: Path, out: Path, processes: int, steps: int, batch_size: int) -> list[dict]:
-    train = ["-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"data.dataset={dataset}",
-             f"training.output_dir={out}", f"training.steps={steps}", f"training.batch_size={batch_size}",
-             "training.report_to=[]", "training.warmup_steps=0"]  # fmt: skip
+def launch(overrides: list[str], out: Path, processes: int = 1) -> list[dict]:
+    """``vla.train`` on recipes/tiny_cpu.yaml with ``overrides`` (1 process, or ``accelerate launch`` with
+    more); the trainer's own metrics log, one row per step."""
+    train = ["-m", "vla.train", str(ROOT / "recipes/tiny_cpu.yaml"), f"training.output_dir={out}",
+             "training.report_to=[]", "training.warmup_steps=0", *overrides]  # fmt: skip
     if processes == 1:
         cmd = [sys.executable, *train]
     else:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
                str(ROOT / "recipes/accelerate/cpu2.yaml"), "--num_processes", str(processes), *train]  # fmt: skip
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"training failed ({' '.join(cmd)}):\n{done.stderr[-3000:]}")
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def throughput(metrics: list[dict], warmup: int, samples_per_step: int) -> dict:
+    """Samples/s over the steps after the first ``warmup`` (loading and first-step allocation excluded)."""
+    first, last = metrics[warmup - 1], metrics[-1]
+    steps = last["step"] - first["step"]
+    seconds = last["elapsed_s"] - first["elapsed_s"]
+    return {"measured_steps": steps, "samples_per_s": round(steps * samples_per_step / seconds, 2),
+            "step_ms": round(1000 * seconds / steps, 1)}  # fmt: skip
+
+
+def training_dataset(path: str | None, tmp: Path) -> Path:
+    """``--dataset``, else a synthetic LeRobotDataset (public LIBERO schema, 2 episodes of 60 frames)."""
+    if path:
+        return Path(path)
+    from vla.testing import write_synthetic_libero_dataset
+
+    return write_synthetic_libero_dataset(tmp / "data", episode_lengths=(60, 60))
 
 
 def main() -> None:
@@ -47,25 +68,17 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = Path(args.dataset) if args.dataset else None
-        if dataset is None:
-            from vla.testing import write_synthetic_libero_dataset
-
-            dataset = write_synthetic_libero_dataset(Path(tmp) / "data", episode_lengths=(60, 60))
+        dataset = training_dataset(args.dataset, Path(tmp))
         results = {}
         for processes in (1, 2):
-            metrics = run(dataset, Path(tmp) / f"p{processes}", processes, args.steps, args.batch_size)
-            first, last = metrics[args.warmup - 1], metrics[-1]
-            steps = last["step"] - first["step"]
-            seconds = last["elapsed_s"] - first["elapsed_s"]
-            samples = steps * args.batch_size * processes
+            overrides = [f"data.dataset={dataset}", f"training.steps={args.steps}",
+                         f"training.batch_size={args.batch_size}"]  # fmt: skip
+            metrics = launch(overrides, Path(tmp) / f"p{processes}", processes)
             results[f"{processes}_process"] = {
                 "processes": processes,
                 "global_batch": args.batch_size * processes,
-                "measured_steps": steps,
-                "samples_per_s": round(samples / seconds, 2),
-                "step_ms": round(1000 * seconds / steps, 1),
-                "final_loss": last["loss"],
+                **throughput(metrics, args.warmup, args.batch_size * processes),
+                "final_loss": metrics[-1]["loss"],
             }
     one, two = results["1_process"]["samples_per_s"], results["2_process"]["samples_per_s"]
     write_result(args.out, {"benchmark": "tiny recipe training throughput (CPU)", "results": results,
