@@ -60,7 +60,9 @@ def test_a_tokenizer_of_another_type_replaces_the_recipes_options(tmp_path):
     recipe.write_text("data: {dataset: d}\ntokenizer: {type: binning, options: {n_bins: 64}}\n")
     config = load_config(TrainConfig, recipe, ["tokenizer.type=fast", "tokenizer.options.vocab_size=512"])
     assert config.tokenizer.type == "fast" and config.tokenizer.options == {"vocab_size": 512}
-    same_type = load_config(TrainConfig, recipe, ["tokenizer.type=binning", "tokenizer.options.strategy=quantile"])
+    same_type = load_config(
+        TrainConfig, recipe, ["tokenizer.type=binning", "tokenizer.options.strategy=quantile"]
+    )
     assert same_type.tokenizer.options == {"n_bins": 64, "strategy": "quantile"}  # merged
 
 
