@@ -186,8 +186,8 @@ def _actioncodec_libero(result: dict) -> list[str]:
     for name, row in result["results"].items():
         lines.append(f"{name}: held-out MSE {row['mse']:.2e}, {row['tokens_per_chunk']['mean']:.1f} tokens/chunk, "
                      f"gripper sign errors {row['gripper_sign_errors']}, overlap {row['temporal_overlap']:.2f}"
-                     + (f", MSE on as many training chunks {row['mse_on_training_chunks']:.2e}"
-                        if "mse_on_training_chunks" in row else ""))  # fmt: skip
+                     + (f"; on its own corpus: training chunks MSE {row['generalization_gap']['training_mse']:.2e}, "
+                        f"held-out {row['generalization_gap']['heldout_mse']:.2e}" if "generalization_gap" in row else ""))  # fmt: skip
     for name, checks in result.get("targets", {}).items():
         missed = [key for key, ok in checks.items() if ok is False]
         lines.append(f"{name} targets missed: {', '.join(missed) or 'none'}")
