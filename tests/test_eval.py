@@ -25,6 +25,12 @@ def test_protocol_table_matches_the_public_results():
 
 def test_wilson_interval_and_summary():
     assert wilson_interval(0, 50)[0] == 0.0 and wilson_interval(50, 50)[1] == 1.0
+    for n in range(
+        1, 600
+    ):  # rounding never puts a bound past the rate (a chart's error bar would be negative)
+        for s in (0, n):
+            lo, hi = wilson_interval(s, n)
+            assert lo <= s / n <= hi
     lo, hi = wilson_interval(45, 50)
     assert lo < 0.9 < hi and hi - lo < 0.2
     rows = [{"suite": "libero_object", "task_id": t, "episode": e, "instruction": "x", "success": e < t}

@@ -144,7 +144,7 @@ def test_experiment_recipe_errors_name_the_key(tmp_path):
 
 def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tmp_path):
     from vla.config import ConfigError
-    from vla.experiment import load_experiment
+    from vla.experiment import TokenizerStage, load_experiment, train_config
 
     base = {"name": "b", "output_dir": str(tmp_path / "b"), "data": {"episodes_per_task": 7},
             "tokenizer": {"type": "binning", "options": {"n_bins": 32}}}  # fmt: skip
@@ -175,6 +175,18 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
         config = load_experiment(f"recipes/experiments/libero_object_task0_{shipped}.yaml")
         assert config.tokenizer.type == shipped
         assert config.data_folder.name == "data" and config.data.folder  # the binning run's episodes
+    # the 1 s pair: the shipped ActionCodec (nothing fitted) against FAST, both at horizon 20 in bf16
+    codec = load_experiment("recipes/experiments/libero_object_task0_h20_actioncodec.yaml")
+    assert codec.tokenizer == TokenizerStage(type="actioncodec", pretrained="actioncodec-libero")
+    fast = load_experiment("recipes/experiments/libero_object_task0_h20_fast.yaml")
+    assert fast.tokenizer.type == "fast" and fast.tokenizer.pretrained is None
+    for config in (codec, fast):
+        recipe = train_config(config)
+        assert recipe.policy.horizon == 20 and recipe.training.mixed_precision == "bf16"
+        assert (
+            config.data.folder == "outputs/experiments/libero_object_task0/data"
+            and config.eval.baselines == ()
+        )
 
 
 def test_experiment_until_stops_after_the_named_stage(tmp_path, synthetic_dataset):
@@ -207,10 +219,13 @@ def test_experiment_results_show_every_policy_per_task_with_intervals(tmp_path):
         ]
         return _success(summarize(rows))
 
-    success = {"policy": evaluated([7, 2]), "random": evaluated([0, 0])}
+    success = {"policy": evaluated([7, 2]), "random": evaluated([0, 0]), "perfect": evaluated([10, 10])}
     table = per_task_table(success).splitlines()
-    assert table[0] == "| task | policy | random |"
-    assert table[2].startswith("| libero_object/0 | 7/10 (70%) [39.7, 89.2] | 0/10 (0%) [0.0, 27.8] |")
+    assert table[0] == "| task | policy | random | perfect |"
+    assert (
+        table[2]
+        == "| libero_object/0 | 7/10 (70%) [39.7, 89.2] | 0/10 (0%) [0.0, 27.8] | 10/10 (100%) [72.2, 100.0] |"
+    )
     assert table[-1].startswith("| **overall** | **9/20 (45%)")
     plot_comparison(success, tmp_path / "results.png", title="two tasks")
     assert (tmp_path / "results.png").stat().st_size > 1000
@@ -233,12 +248,19 @@ def test_experiment_tokenizer_stage_can_take_a_fitted_tokenizer(tmp_path, synthe
     def use(folder, *more):  # the recipe's options (32 bins) do not reach a tokenizer that is not fitted
         return load_experiment(recipe, [f"tokenizer.pretrained={tmp_path / folder}", *more])
 
-    with pytest.raises(ConfigError, match="train.recipe.policy.horizon=4 is invalid.*2: the horizon"):
-        run_tokenizer(use("short"))
-    with pytest.raises(ConfigError, match="tokenizer.type='fast' is invalid.*'binning'"):
-        run_tokenizer(use("fitted", "tokenizer.type=fast"))
+    # refused when the experiment is read, before hours of recording
+    with pytest.raises(
+        ConfigError, match=r"train.recipe.policy.horizon=4 is invalid: expected 2, the horizon"
+    ):
+        use("short")
+    with pytest.raises(
+        ConfigError, match=r"tokenizer.type='fast' is invalid: expected 'binning', the type of"
+    ):
+        use("fitted", "tokenizer.type=fast")
     with pytest.raises(ConfigError, match="tokenizer.options=.*none with tokenizer.pretrained"):
         use("fitted", "tokenizer.options.n_bins=8")
-    folder = run_tokenizer(use("fitted"))
+    config = use("fitted")
+    assert config.tokenizer.type == "binning" and config.tokenizer.options == {}  # the base's type is kept
+    folder = run_tokenizer(config)
     assert folder == config.out / "tokenizer"
     assert AutoActionTokenizer.from_pretrained(folder).config.n_bins == 16  # copied, not fitted again

@@ -7,6 +7,7 @@ Unknown keys and bad values fail at load time with a message that names the fiel
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -167,9 +168,16 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def read_yaml(text: str) -> Any:
-    """YAML as recipes mean it: only ``true`` / ``false`` are booleans (YAML 1.2). PyYAML follows YAML 1.1,
-    where ``no``, ``off`` and ``yes`` are booleans too, so ``mixed_precision: no`` (accelerate's own spelling)
-    would arrive as ``False``."""
+    """YAML as recipes mean it: only ``true`` / ``false`` are booleans (as in YAML 1.2; everything else
+    follows PyYAML's YAML 1.1). In YAML 1.1 ``no``, ``off`` and ``yes`` are booleans too, so
+    ``mixed_precision: no`` (accelerate's own spelling) would arrive as ``False``."""
+    import yaml
+
+    return yaml.load(text, Loader=_recipe_loader())  # noqa: S506 (a SafeLoader subclass)
+
+
+@functools.cache
+def _recipe_loader() -> type:
     import re
 
     import yaml
@@ -182,10 +190,9 @@ def read_yaml(text: str) -> Any:
         first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    RecipeLoader.add_implicit_resolver(
-        bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+    true_or_false = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    RecipeLoader.add_implicit_resolver(bool_tag, true_or_false, list("tTfF"))
+    return RecipeLoader
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
@@ -209,8 +216,7 @@ def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            old_type = out[key].get("type")
-            changed = "type" in value and old_type is not None and value["type"] != old_type
+            changed = "type" in value and value["type"] != out[key].get("type")
             out[key] = dict(value) if changed else merge(out[key], value)
         else:
             out[key] = value

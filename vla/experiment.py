@@ -32,10 +32,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vla.config import ConfigError, check, check_choice, to_dict
 from vla.distributed import launch_command
+
+if TYPE_CHECKING:
+    from vla.data.dataset import ChunkedDataset
+    from vla.tokenizers import ActionTokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("data", "tokenizer", "train", "eval")
@@ -155,7 +159,9 @@ def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = (
 
     data = _experiment_tree(Path(path), seen=())
     config = from_dict(ExperimentConfig, merge_variant(data, parse_overrides(overrides)))
-    train_config(config)  # fail before any stage runs
+    horizon = train_config(config).policy.horizon  # fail before any stage runs
+    if config.tokenizer.pretrained:
+        check_pretrained_tokenizer(config.tokenizer, horizon)
     return config
 
 
@@ -175,12 +181,12 @@ def _experiment_tree(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 
 def merge_variant(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """``update`` over ``base``, key by key (:func:`vla.config.merge`: a tokenizer of another type replaces
-    the base's tokenizer section whole); a pretrained tokenizer does too, so the base's fitting options
-    never reach a tokenizer that is not fitted."""
+    the base's tokenizer section whole); with a pretrained tokenizer the base's fitting options are dropped
+    (they never reach a tokenizer that is not fitted), its type is kept."""
     from vla.config import merge
 
-    if update.get("tokenizer", {}).get("pretrained"):
-        base = {k: v for k, v in base.items() if k != "tokenizer"}
+    if update.get("tokenizer", {}).get("pretrained") and "tokenizer" in base:
+        base = {**base, "tokenizer": {k: v for k, v in base["tokenizer"].items() if k != "options"}}
     return merge(base, update)
 
 
@@ -280,17 +286,26 @@ def run_tokenizer(config: ExperimentConfig) -> Path:
     return folder
 
 
-def pretrained_tokenizer(stage: TokenizerStage, horizon: int, dataset):
-    """``tokenizer.pretrained``, checked against the experiment: its type, its horizon and the dataset's
-    action dimension (statistics that cannot describe the data are refused, partial coverage warned)."""
-    from vla.data.dataset import check_stats_match
+def check_pretrained_tokenizer(stage: TokenizerStage, horizon: int) -> ActionTokenizer:
+    """``tokenizer.pretrained``, loaded and checked against the experiment (its type, its horizon)."""
     from vla.tokenizers import AutoActionTokenizer
 
     tokenizer = AutoActionTokenizer.from_pretrained(stage.pretrained)
     kind = tokenizer.tokenizer_type
-    check(kind == stage.type, "tokenizer.type", stage.type, f"{kind!r}: the type of {stage.pretrained}")
+    check(
+        kind == stage.type, "tokenizer.type", stage.type, f"expected {kind!r}, the type of {stage.pretrained}"
+    )
     check(tokenizer.horizon == horizon, "train.recipe.policy.horizon", horizon,
-          f"{tokenizer.horizon}: the horizon {stage.pretrained} encodes")  # fmt: skip
+          f"expected {tokenizer.horizon}, the horizon {stage.pretrained} encodes")  # fmt: skip
+    return tokenizer
+
+
+def pretrained_tokenizer(stage: TokenizerStage, horizon: int, dataset: ChunkedDataset) -> ActionTokenizer:
+    """``tokenizer.pretrained`` for this experiment's data: statistics that cannot describe the dataset's
+    actions are refused, partial coverage warned."""
+    from vla.data.dataset import check_stats_match
+
+    tokenizer = check_pretrained_tokenizer(stage, horizon)
     check_stats_match(tokenizer.action_stats, dataset, "actions")
     return tokenizer
 

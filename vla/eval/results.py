@@ -33,7 +33,8 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     denom = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, center - half), min(1.0, center + half))
+    # at 0% and 100% rounding can put a bound 1e-14 past the rate (charts then refuse a negative error bar)
+    return (min(p, max(0.0, center - half)), max(p, min(1.0, center + half)))
 
 
 def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
