@@ -148,6 +148,13 @@ def test_dependence_is_zero_for_independent_and_high_for_copied_positions():
     copied[:, 3] = copied[:, 2]
     # pairs (0,1) and (2,3) share 3 bits, the other 4 of 6 pairs nothing: about 1 bit on average
     assert position_mutual_information(copied) == pytest.approx(1.0, abs=0.1)
+    # a variable-length tokenizer's figure does not depend on how wide its rows are padded
+    from vla.tokenizers.base import PAD_ID
+
+    rows = np.concatenate([copied, np.full((len(copied), 1), PAD_ID)], axis=1)
+    rows[::2, -2] = PAD_ID  # half the rows one token shorter: the column is still paired
+    wide = np.concatenate([rows, np.full((len(rows), 40), PAD_ID)], axis=1)
+    assert position_mutual_information(wide) == position_mutual_information(rows[:, :-1])
     gain = bigram_gain(copied)
     assert gain["unigram_bits"] == pytest.approx(3.0, abs=0.05)
     assert gain["gain_bits"] == pytest.approx(gain["unigram_bits"] - gain["bigram_bits"])

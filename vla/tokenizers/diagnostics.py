@@ -246,9 +246,15 @@ def _predictive_gain_bits(context: np.ndarray, target: np.ndarray) -> float:
 
 def position_mutual_information(ids: np.ndarray, max_pairs: int = 300, seed: int = 0) -> float:
     """Mean information (bits, :func:`dependence_bits`) one token position gives about another, over position
-    pairs (a random ``max_pairs`` of them when there are more). Pads count as a symbol. About 0 for
-    independent positions: the paper asks for independent tokens, so lower is better."""
+    pairs (a random ``max_pairs`` of them when there are more). About 0 for independent positions: the paper
+    asks for independent tokens, so lower is better.
+
+    Variable-length rows: only the positions at which at least half of the rows hold a token are paired (a
+    pad there still counts as a symbol); the mostly-padding tail is left out, so the figure does not depend
+    on how wide the rows are padded (FAST's length cap)."""
     ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim == 2 and ids.size:
+        ids = ids[:, (ids != PAD_ID).mean(axis=0) >= 0.5]
     n, positions = ids.shape
     if n < 4 or positions < 2:
         return 0.0
