@@ -21,13 +21,18 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vla.tokenizers import ActionTokenizer
 
 from vla.testing import write_result
 from vla.tokenizers.diagnostics import chunk_pairs, gripper_sign_errors
 
 FAST_MAX_TOKENS = 256
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def encode_decode_ms(tokenizer, chunks: np.ndarray, batch: int, repeats: int) -> float:
@@ -84,7 +89,7 @@ def targets(rows: dict, codec: str) -> dict:
     }
 
 
-def generalization_gap(tokenizer, source: str, max_chunks: int) -> dict | None:
+def generalization_gap(tokenizer: ActionTokenizer, source: str, max_chunks: int) -> dict | None:
     """MSE on the chunks the tokenizer was fitted on against its held-out chunks, both from the corpus its
     fit_report.json names (when that file is here): the gap is what more data could buy, the training MSE
     what a longer fit or a larger net must bring down."""
@@ -97,9 +102,15 @@ def generalization_gap(tokenizer, source: str, max_chunks: int) -> dict | None:
     corpus = (
         json.loads(report.read_text()).get("corpus", {}).get("episodes_file") if report.is_file() else None
     )
-    if not corpus or not Path(corpus).is_file():
+    if not corpus:
         return None
-    episodes = dict(np.load(corpus))
+    path = (
+        Path(corpus) if Path(corpus).is_absolute() else ROOT / corpus
+    )  # fit reports name it from the repo root
+    if not path.is_file():
+        print(f"{source}: its corpus {path} is not here; no generalization gap", flush=True)
+        return None
+    episodes = dict(np.load(path))
     row = {"corpus": corpus}
     for split, heldout in (("training", False), ("heldout", True)):
         chunks, _ = chunk_pairs(episodes, heldout=heldout)

@@ -66,6 +66,8 @@ def main() -> None:
         "--dataset", help="LeRobotDataset folder (default: a synthetic one, public LIBERO schema)"
     )
     args = parser.parse_args()
+    if not 1 <= args.warmup < args.steps:
+        parser.error(f"--warmup {args.warmup} must be at least 1 and below --steps {args.steps}")
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = training_dataset(args.dataset, Path(tmp))
