@@ -12,11 +12,10 @@ are recorded): without it autocast can be slower than float32.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
-from bench.train_throughput import launch, throughput, training_dataset
+from bench.train_throughput import launch, throughput, training_arguments, training_dataset
 from vla.testing import write_result
 
 PRECISIONS = {"float32": "no", "bfloat16 autocast": "bf16"}
@@ -40,19 +39,7 @@ def train(dataset: Path, out: Path, precision: str, steps: int, batch_size: int)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default="outputs/bench/train_precision.json")
-    parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument(
-        "--dataset", help="LeRobotDataset folder (default: a synthetic one, public LIBERO schema)"
-    )
-    args = parser.parse_args()
-    if not 1 <= args.warmup < args.steps:
-        parser.error(f"--warmup {args.warmup} must be at least 1 and below --steps {args.steps}")
+    args = training_arguments(__doc__, "outputs/bench/train_precision.json", steps=16, batch_size=8)
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = training_dataset(args.dataset, Path(tmp))

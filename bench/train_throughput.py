@@ -54,20 +54,25 @@ def training_dataset(path: str | None, tmp: Path) -> Path:
     return write_synthetic_libero_dataset(tmp / "data", episode_lengths=(60, 60))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", default="outputs/bench/train_throughput.json")
-    parser.add_argument("--steps", type=int, default=30)
+def training_arguments(doc: str, out: str, steps: int, batch_size: int) -> argparse.Namespace:
+    """The command line of a training benchmark: --out, --steps, --warmup, --batch-size (per process),
+    --dataset; the measured steps are those after --warmup."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=4, help="per process")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="per process")
     parser.add_argument(
         "--dataset", help="LeRobotDataset folder (default: a synthetic one, public LIBERO schema)"
     )
     args = parser.parse_args()
     if not 1 <= args.warmup < args.steps:
         parser.error(f"--warmup {args.warmup} must be at least 1 and below --steps {args.steps}")
+    return args
+
+
+def main() -> None:
+    args = training_arguments(__doc__, "outputs/bench/train_throughput.json", steps=30, batch_size=4)
 
     with tempfile.TemporaryDirectory() as tmp:
         dataset = training_dataset(args.dataset, Path(tmp))
