@@ -336,7 +336,8 @@ def write_summary(out: Path, entries: dict[str, dict], run: dict) -> Path:
         "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPU cores"
         + (f", {m['gpu']}" if m.get("gpu") else ", no GPU")
-        + f"; OMP_NUM_THREADS={m['omp_num_threads']}. Command: `{run['command']}`.",
+        + f"; OMP_NUM_THREADS={m['omp_num_threads']}.",
+        *_invocations(entries, run),
         f"Versions: {', '.join(f'{k} {v}' for k, v in summary['versions'].items())}.",
         "",
         "| benchmark | status | seconds | load before | what |",
@@ -413,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     entries = {name: previous[name] for name in names if name in previous and name not in only}
     for bench in selected:
         entries[bench.name] = run_one(bench, ctx, args.overwrite, previous)
+        if entries[bench.name]["status"] != "kept":  # which invocation measured it, and when
+            entries[bench.name].update(invoked_by=command, date=today)
         entries[bench.name]["headline"] = headline(bench, entries[bench.name], ctx.out)
         path = write_summary(ctx.out, entries, run)  # after each: an interrupted run keeps what it measured
     print(path.read_text())
@@ -421,6 +424,24 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _invocations(entries: dict[str, dict], run: dict) -> list[str]:
+    """One line per ``python -m bench`` invocation that measured rows of this folder (a folder filled by
+    several ``--only`` runs names each, so no row is credited to the wrong command)."""
+    by_invocation: dict[str, list[str]] = {}
+    for name, entry in entries.items():
+        invoked = f"`{entry['invoked_by']}` ({entry['date']})" if entry.get("invoked_by") else "not recorded"
+        by_invocation.setdefault(invoked, []).append(name)
+    if list(by_invocation) == ["not recorded"]:  # a folder written before the invocation was kept per row
+        return [f"Last command: `{run['command']}`; each benchmark's own command is in its section."]
+    if len(by_invocation) == 1:
+        return [f"Command: {next(iter(by_invocation))}."]
+    return (
+        ["Commands (each benchmark's own command is in its section):"]
+        + [f"- {invoked}: {', '.join(names)}" for invoked, names in by_invocation.items()]
+        + [""]
+    )
 
 
 def _previous_entries(path: Path) -> dict[str, dict]:

@@ -113,7 +113,7 @@ def test_make_bench_runs_each_benchmark_apart_summarizes_and_resumes(tmp_path, m
     assert summary["versions"]["torch"] and summary["machine"]["cpu_count"] and summary["date"]
     markdown = (out / "summary.md").read_text()
     assert "| processor_speed | ok |" in markdown and "## broken: FAILED (exit 2)" in markdown
-    assert headline[1] in markdown
+    assert headline[1] in markdown and f"Command: `python -m bench --out {out}` (" in markdown
     # a rerun keeps what was measured (with its time) and retries only what failed
     measured = (out / "processor_speed.json").read_text()
     assert runner.main(["--out", str(out), "--only", "processor_speed,broken"]) == 1
@@ -121,6 +121,10 @@ def test_make_bench_runs_each_benchmark_apart_summarizes_and_resumes(tmp_path, m
     assert entries["processor_speed"]["status"] == "kept" and entries["processor_speed"]["seconds"] > 0
     assert (out / "processor_speed.json").read_text() == measured and entries["broken"]["status"] == "failed"
     assert list(entries) == ["processor_speed", "broken", "needs_data", "gpu_only", "silent", "simulator"]
+    header = (out / "summary.md").read_text().split("| benchmark |")[0]  # each row credited to its own run
+    assert f"- `python -m bench --out {out} --only processor_speed,broken` (" in header
+    assert header.split("--only processor_speed,broken` (")[1].split("\n")[0].endswith(": broken")
+    assert "processor_speed, needs_data, gpu_only, silent, simulator" in header
     # a truncated result is measured again, not kept
     (out / "processor_speed.json").write_text(measured[: len(measured) // 2])
     assert runner.main(["--out", str(out), "--only", "processor_speed"]) == 0
