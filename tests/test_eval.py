@@ -208,6 +208,49 @@ def test_an_episode_gets_the_same_fixtures_whatever_ran_before_it(tmp_path):
 
 
 @pytest.mark.libero
+def test_held_out_placements_are_seeded_apart_from_demonstrations_and_reported_as_not_standard(tmp_path):
+    """``--init-states random``: each episode starts from a random placement of its own seed namespace (not
+    an evaluation state, not a recorded demonstration's start), the same for a rerun; the results say the
+    run is not the standard protocol."""
+    from vla.data.record import MIN_DISTANCE_TO_EVAL_STATES, placement_seed
+    from vla.envs.libero.env import LiberoEnv
+    from vla.eval.policies import RandomPolicy
+    from vla.eval.results import build_results
+    from vla.eval.rollout import heldout_placement_seed, run_episode
+
+    config = EvalConfig(task_ids=(0,), policy="random", episodes_per_task=2, max_steps=2, video="none",
+                        init_states="random", output_dir=str(tmp_path))  # fmt: skip
+    rows, placements = [], []
+    with LiberoEnv("libero_object", 0, cameras=()) as env:
+        for episode in (0, 1, 0):
+            rows.append(run_episode(env, RandomPolicy(), config, 0, episode, 2))
+            placements.append(env.start_state.copy())
+    np.testing.assert_array_equal(placements[0], placements[2])  # a rerun or resume replays the same scene
+    assert np.abs(placements[1] - placements[0]).max() > 1e-3
+    assert (
+        rows[0]["placement_seed"] == heldout_placement_seed(0, "libero_object", 0, 0)
+        and "reset_seed" not in rows[0]
+    )
+    recorded = {placement_seed("libero_object", 0, episode) for episode in range(1000)}
+    assert not {row["placement_seed"] for row in rows} & recorded
+    assert min(row["distance_to_benchmark_states"] for row in rows) >= MIN_DISTANCE_TO_EVAL_STATES
+    results = build_results(config, rows[:2])
+    assert (
+        results["protocol"]["standard_init_states"] is False
+        and "held-out" in results["protocol"]["init_states"]
+    )
+    assert format_table(results).splitlines()[-1] == (
+        "note: episodes start from held-out random placements, not the benchmark's initial states"
+    )
+    assert (
+        "Not the standard protocol: episodes capped at 2 steps (standard: libero_object 280); episodes "
+        "start from held-out random placements" in format_table(results, markdown=True)
+    )
+    with pytest.raises(ValueError, match="init_states"):
+        EvalConfig(init_states="heldout")
+
+
+@pytest.mark.libero
 def test_a_rerun_into_the_folder_of_another_evaluation_is_refused(tmp_path):
     from vla.cli import main
 

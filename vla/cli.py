@@ -420,6 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
         "them) or openpi (spatial 220, replan every 5 actions) (default: %(default)s)",
     )
     p.add_argument(
+        "--init-states",
+        choices=("benchmark", "random"),
+        default="benchmark",
+        help="where episodes start: benchmark (the standard protocol: its fixed initial states) or random "
+        "(held-out random placements, never an evaluation state nor a recorded demonstration's: a "
+        "generalization check, reported as not the standard protocol) (default: %(default)s)",
+    )
+    p.add_argument(
         "--actions-per-chunk",
         type=int,
         default=None,

@@ -10,6 +10,10 @@ from vla.envs import DEFAULT_PROTOCOL, PROTOCOLS, SUITES, EvalProtocol, check_su
 from vla.eval.policies.base import INFERENCE_DTYPES
 
 VIDEO_MODES = ("none", "failures", "first", "all")
+#: Where episodes start: ``benchmark`` (the standard protocol: the benchmark's fixed initial state with the
+#: episode's index) or ``random`` (a held-out random placement drawn by the benchmark's own samplers, never
+#: an evaluation state nor a state ``vla data generate`` records: a generalization check, not the protocol).
+INIT_STATES = ("benchmark", "random")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,8 @@ class EvalConfig:
     #: Task ids of each suite; empty (the default, the standard protocol) means all of them.
     task_ids: tuple[int, ...] = ()
     episodes_per_task: int = 50
+    #: ``benchmark`` (the standard protocol) or ``random`` (held-out placements; see ``INIT_STATES``).
+    init_states: str = "benchmark"
     #: Step limit per episode; ``None`` uses each suite's limit in ``protocol``.
     max_steps: int | None = None
     #: Actions executed from each predicted chunk before predicting again (``None``: what ``protocol`` says).
@@ -63,6 +69,7 @@ class EvalConfig:
             self.actions_per_chunk,
             "None or >= 1",
         )
+        check_choice("init_states", self.init_states, INIT_STATES)
         check_choice("video", self.video, VIDEO_MODES)
         check(self.videos_per_task >= 0, "videos_per_task", self.videos_per_task, "must be >= 0")
         check(self.num_envs is None or self.num_envs >= 1, "num_envs", self.num_envs, "None or >= 1")

@@ -147,6 +147,13 @@ def fingerprint_differences(old: dict[str, Any], new: dict[str, Any], prefix: st
     return out
 
 
+INIT_STATES_DESCRIPTION = {
+    "benchmark": "the benchmark's fixed initial state with index = episode",
+    "random": "held-out random placements drawn by the benchmark's samplers (not its initial states): "
+    "placement seed crc32('vla-eval-heldout/<seed>/<suite>/<task>/<episode>')",
+}
+
+
 def build_results(
     config: EvalConfig,
     episodes: list[dict[str, Any]],
@@ -176,7 +183,9 @@ def build_results(
             "standard_max_steps": standard,
             "shortened": max_steps != standard,
             "settle_steps": benchmark_for_suite(config.suites[0]).settle_steps,
-            "init_states": "the benchmark's fixed initial state with index = episode",
+            "init_states": INIT_STATES_DESCRIPTION[config.init_states],
+            #: False with held-out random placements: not the benchmark's protocol
+            "standard_init_states": config.init_states == "benchmark",
             **benchmark_for_suite(config.suites[0]).observation_notes,
             #: executed from each chunk before predicting again (None: the whole chunk)
             "actions_per_chunk": config.chunk_actions,
@@ -193,7 +202,10 @@ def build_results(
             "policy": config.seed,
             "episode_seed": "task_id * 1000 + episode",
             "reset_seed": f"{LEROBOT_START_SEED} + {config.seed} + episode (numpy, before each reset, as "
-            "lerobot-eval: equal to its default --seed 1000 when seed is 0)",
+            "lerobot-eval: equal to its default --seed 1000 when seed is 0)"
+            if config.init_states == "benchmark"
+            else None,
+            "placement_seed": INIT_STATES_DESCRIPTION["random"] if config.init_states == "random" else None,
         },
         "versions": package_versions(),
         "rendering": {  # MuJoCo's GL backend (egl on a headless machine, osmesa as a fallback)
@@ -282,6 +294,8 @@ def plot_results(results: dict[str, Any], path: Path) -> None:
     )
     if results["protocol"]["shortened"]:
         title += f" (episodes capped at {shortest_cap(results['protocol'])} steps)"
+    if results["protocol"].get("standard_init_states") is False:
+        title += " (held-out random placements)"
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -306,8 +320,8 @@ def format_table(results: dict[str, Any], markdown: bool = False) -> str:
         ]
         if o:
             lines.append(f"| **overall** | **{100 * o['success_rate']:.1f}%** | {o['episodes']} |")
-        if protocol.get("shortened"):
-            lines.append(f"\nNot the standard protocol: {describe_cap(protocol)}.")
+        if not_standard(protocol):
+            lines.append(f"\nNot the standard protocol: {'; '.join(not_standard(protocol))}.")
         return "\n".join(lines)
     lines = [f"{'task':<18} {'success':>9} {'episodes':>9}  instruction"]
     for name, block, instruction in rows:
@@ -325,13 +339,20 @@ def format_table(results: dict[str, Any], markdown: bool = False) -> str:
         )
     if protocol.get("name", DEFAULT_PROTOCOL) != DEFAULT_PROTOCOL:
         lines.append(f"protocol: {protocol['name']} ({protocol['source']})")
-    if protocol["shortened"]:
-        lines.append(f"note: {describe_cap(protocol)}")
+    lines += [f"note: {note}" for note in not_standard(protocol)]
     return "\n".join(lines)
 
 
 def shortest_cap(protocol: dict[str, Any]) -> int:
     return min(protocol["max_steps"].values())
+
+
+def not_standard(protocol: dict[str, Any]) -> list[str]:
+    """How a run's episodes depart from the benchmark's protocol ([] for a standard run)."""
+    notes = [describe_cap(protocol)] if protocol.get("shortened") else []
+    if protocol.get("standard_init_states") is False:
+        notes.append("episodes start from held-out random placements, not the benchmark's initial states")
+    return notes
 
 
 def describe_cap(protocol: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """One episode in the simulator, with the standard protocol, as a row of the results.
 
 Each episode starts from the benchmark's fixed initial state with the episode's index (numpy seeded before
-the reset, ``reset_seed``), settles with 10 no-op steps, and runs up to the protocol's step limit for the
+the reset, ``reset_seed``) or, with ``init_states="random"``, from a held-out random placement
+(``heldout_placement_seed``: never an evaluation state, never a recorded demonstration's), settles with 10 no-op steps, and runs up to the protocol's step limit for the
 suite unless ``max_steps`` shortens it. Images are rotated 180 degrees and the state built exactly as in the
 datasets (``LiberoEnv``); the policy executes the protocol's (or ``actions_per_chunk``) actions of each
 predicted chunk, and each row counts what it executed. Only the cameras the policy reads (plus the agent
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import time
 import traceback
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vla.envs import benchmark_for_suite, task_instruction
-from vla.envs.rollout import rollout
+from vla.envs.rollout import reset_episode, rollout
 from vla.eval.config import EvalConfig
 
 #: Side of the rendered images when only the video needs a camera (the public datasets' size).
@@ -113,6 +115,13 @@ def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
     )
 
 
+def heldout_placement_seed(seed: int, suite: str, task_id: int, episode: int) -> int:
+    """The placement seed of a held-out episode (``init_states="random"``): a pure function of the run's
+    seed and the episode, in a namespace of its own, so it is never the seed of a demonstration that
+    ``vla data generate`` records (``vla.data.record.placement_seed``)."""
+    return zlib.crc32(f"vla-eval-heldout/{seed}/{suite}/{task_id}/{episode}".encode())
+
+
 def run_episode(
     env, policy, config: EvalConfig, task_id: int, episode: int, max_steps: int
 ) -> dict[str, Any]:
@@ -120,8 +129,15 @@ def run_episode(
     chunk, the agent view on every step only when this episode may become a video."""
     started = time.perf_counter()
     filmed = "image" in env.cameras and _may_film(config, episode)
-    seed = reset_seed(config.seed, env.suite, task_id, episode)
-    obs = env.reset(episode, seed=seed)
+    start: dict[str, Any]
+    if config.init_states == "random":
+        seed = heldout_placement_seed(config.seed, env.suite, task_id, episode)
+        obs = reset_episode(env, placement_seed=seed)
+        start = {"placement_seed": seed, "distance_to_benchmark_states": env.distance_to_benchmark_states()}
+    else:
+        seed = reset_seed(config.seed, env.suite, task_id, episode)
+        obs = env.reset(episode, seed=seed)
+        start = {"reset_seed": seed}
     scene = scene_digest(env)
     with _blame_policy():
         policy.reset(episode_seed=task_id * 1000 + episode)
@@ -153,7 +169,7 @@ def run_episode(
         "instruction": env.instruction,
         "success": bool(success),
         "steps": steps,
-        "reset_seed": seed,
+        **start,
         "scene": scene,
         "chunks": len(executed),
         #: how many chunks had k actions executed, {k: count}
