@@ -275,6 +275,13 @@ def test_a_rerun_into_the_folder_of_another_evaluation_is_refused(tmp_path):
     run("expert", 3, 2)  # more episodes of the same evaluation: a resume
     rows = read_episodes(tmp_path)
     assert len(rows) == 2 and rows[("libero_object", 0, 0)] == expert_rows[("libero_object", 0, 0)]
+    # a folder written before a setting existed (here init_states) resumes: the setting reads as its default
+    written = json.loads((tmp_path / "fingerprint.json").read_text())
+    del written["config"]["init_states"]
+    (tmp_path / "fingerprint.json").write_text(json.dumps(written))
+    run("expert", 3, 2)
+    with pytest.raises(SystemExit, match="config.init_states 'benchmark' there, 'random' now"):
+        run("expert", 3, 2, "--init-states", "random")
     run("random", 3, 1, "--overwrite")
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(read_episodes(tmp_path)) == 1 and results["policy"] == {"spec": "random"}

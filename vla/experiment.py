@@ -533,7 +533,7 @@ def plot_comparison(success: dict[str, dict[str, Any]], path: Path, title: str =
     tasks = list(success[names[0]]["per_task"])
     groups = [*tasks, "overall"]
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(groups) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(groups) + 3), 4))
     for i, name in enumerate(names):
         blocks = [success[name]["per_task"].get(t) for t in tasks] + [success[name]]
         rates = np.array([100 * b["success_rate"] if b else np.nan for b in blocks])
@@ -544,7 +544,7 @@ def plot_comparison(success: dict[str, dict[str, Any]], path: Path, title: str =
     ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
     ax.set_ylim(0, 100)
     ax.set_ylabel("success rate (%), 95% interval")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # never over a bar
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()

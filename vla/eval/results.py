@@ -136,6 +136,19 @@ def fingerprint(config: EvalConfig, identity: dict[str, Any]) -> dict[str, Any]:
     return {"policy": policy, "config": settings}
 
 
+def upgrade_fingerprint(old: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint written before a setting existed, read as if it held that setting's default: every
+    setting added to :class:`EvalConfig` defaults to the behaviour from before it (``init_states`` to the
+    benchmark's states), so an older folder resumes instead of being refused."""
+    if not isinstance(old.get("config"), dict):
+        return old
+    defaults = fingerprint(EvalConfig(), {})["config"]
+    return {
+        **old,
+        "config": {**{k: v for k, v in defaults.items() if k not in old["config"]}, **old["config"]},
+    }
+
+
 def fingerprint_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
     out = []
     for key in sorted(set(old) | set(new)):

@@ -34,6 +34,7 @@ from vla.eval.results import (
     plot_results,
     policy_identity,
     read_episodes,
+    upgrade_fingerprint,
 )
 from vla.eval.rollout import EnvSlot, attempt_episode, rendering_for
 
@@ -81,7 +82,7 @@ def prepare_output(out: Path, config: EvalConfig, identity: dict[str, Any], stat
     advice = "rerun with --overwrite to start over, or choose another --out"
     if file.is_file():
         try:
-            theirs = json.loads(file.read_text())
+            theirs = upgrade_fingerprint(json.loads(file.read_text()))
         except json.JSONDecodeError:
             raise ConfigError(f"{file} is not valid JSON: cannot tell what ran there; {advice}") from None
         if theirs != mine:
