@@ -198,7 +198,10 @@ def dependence_bits(x: np.ndarray, y: np.ndarray, permutations: int = 3, seed: i
     """Calibrated estimate (bits) of what ``x`` tells about ``y``: the plug-in I(x; y) minus its value with
     ``y`` shuffled (the finite-sample bias, which is all of it for independent variables), as a share of the
     same corrected quantity for a perfect copy of ``y``, times H(y) (Miller-Madow). Independent: ~0; a copy
-    (or any one-to-one function) of ``y``: ~H(y); in between an interpolation, not an exact MI."""
+    (or any one-to-one function) of ``y``: ~H(y); in between an interpolation, not an exact MI, and biased low
+    when there are few samples per symbol: a fixed dependence over 2,048 Zipf-distributed codes reads 1.43, 1.57,
+    1.84, 1.98 bits at 2k, 5k, 20k, 80k samples (0.0 +- 0.04 when independent). Compare vocabularies of
+    different sizes at several sample counts, not one."""
     x, y = np.unique(x, return_inverse=True)[1], np.unique(y, return_inverse=True)[1]
     if y.size < 4 or y.max() == 0:
         return 0.0
