@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -183,10 +184,13 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
     for config in (codec, fast):
         recipe = train_config(config)
         assert recipe.policy.horizon == 20 and recipe.training.mixed_precision == "bf16"
-        assert (
-            config.data.folder == "outputs/experiments/libero_object_task0/data"
-            and config.eval.baselines == ()
-        )
+        assert config.data.folder == "outputs/experiments/libero_object_task0/data"
+    # make reproduce's: it runs both baselines itself; the ActionCodec row reuses them (same episodes, states)
+    assert fast.eval.baselines == ("random", "mean_replay") and codec.eval.baselines == ()
+    assert (
+        "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast.yaml"
+        in (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    )
 
 
 def test_experiment_until_stops_after_the_named_stage(tmp_path, synthetic_dataset):
