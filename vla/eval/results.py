@@ -17,7 +17,7 @@ import numpy as np
 from vla.config import to_dict
 from vla.envs import DEFAULT_PROTOCOL, benchmark_for_suite
 from vla.eval.config import EvalConfig
-from vla.eval.rollout import LEROBOT_START_SEED
+from vla.eval.rollout import HELDOUT_SEED_KEY, LEROBOT_START_SEED
 from vla.versions import package_versions
 
 #: Every process appends its finished episodes to ``episodes/rank-NN.jsonl`` under the output folder.
@@ -163,7 +163,7 @@ def fingerprint_differences(old: dict[str, Any], new: dict[str, Any], prefix: st
 INIT_STATES_DESCRIPTION = {
     "benchmark": "the benchmark's fixed initial state with index = episode",
     "random": "held-out random placements drawn by the benchmark's samplers (not its initial states): "
-    "placement seed crc32('vla-eval-heldout/<seed>/<suite>/<task>/<episode>')",
+    f"placement seed crc32('{HELDOUT_SEED_KEY}')",
 }
 
 

@@ -115,11 +115,16 @@ def _wants_video(config: EvalConfig, episode: int, success: bool) -> bool:
     )
 
 
+#: crc32 of this string is a held-out episode's placement seed (results.json names it as its formula).
+HELDOUT_SEED_KEY = "vla-eval-heldout/{seed}/{suite}/{task_id}/{episode}"
+
+
 def heldout_placement_seed(seed: int, suite: str, task_id: int, episode: int) -> int:
     """The placement seed of a held-out episode (``init_states="random"``): a pure function of the run's
     seed and the episode, in a namespace of its own, so it is never the seed of a demonstration that
     ``vla data generate`` records (``vla.data.record.placement_seed``)."""
-    return zlib.crc32(f"vla-eval-heldout/{seed}/{suite}/{task_id}/{episode}".encode())
+    key = HELDOUT_SEED_KEY.format(seed=seed, suite=suite, task_id=task_id, episode=episode)
+    return zlib.crc32(key.encode())
 
 
 def run_episode(
