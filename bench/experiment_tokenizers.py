@@ -9,7 +9,8 @@ the baselines (from results.json when the evaluation has run), tokens per chunk,
 the fitted tokenizer on every chunk of the training episodes (mean absolute, normalized units, per action
 dimension), detokenization latency per chunk, the loss curve's ends, and the trained policy's free-run error
 on ``--frames`` training frames (greedy decoding, first action of the chunk and whole chunk, x/y/z): how
-well the model learned its own training data, whatever the simulator says. ``input_swapped``: the same
+well the model learned its own training data, whatever the simulator says; the chunk error also split into
+well-formed and malformed chunks. ``input_swapped``: the same
 frames with another frame's state, or another frame's camera images, in the prompt: how much the first
 action moves (a policy that ignores an input does not move) and its error then.
 """
@@ -90,6 +91,15 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
         "free_run_error_chunk_xyz": [round(float(v), 3) for v in error[..., :3].mean((0, 1))],
         "mean_action_error_first_action_xyz": xyz(truth - truth.mean(0)),
         "valid_chunks": round(float(valid.mean()), 3),
+        # are malformed chunks (FAST: ids that spell the wrong number of coefficients) worse than the others?
+        "free_run_error_chunk_xyz_by_validity": {
+            name: {
+                "chunks": int(rows.sum()),
+                "error_xyz": [round(float(v), 3) for v in error[rows][..., :3].mean((0, 1))],
+            }
+            for name, rows in (("valid", valid), ("malformed", ~valid))
+            if rows.any()
+        },
         "policy_ms_per_chunk_batch16": round(1000 * seconds / frames * 16, 1),
     }
 
