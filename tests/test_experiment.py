@@ -122,6 +122,9 @@ def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, 
     for what in ("state", "images"):
         assert set(swapped[what]) == {"first_action_change_xyz", "first_action_error_xyz"}
         assert all(v >= 0 for v in swapped[what]["first_action_change_xyz"])
+    by_validity = policy["free_run_error_chunk_xyz_by_validity"]  # binning: every chunk is well-formed
+    assert set(by_validity) == {"valid"} and by_validity["valid"]["chunks"] == 4
+    assert by_validity["valid"]["error_xyz"] == policy["free_run_error_chunk_xyz"]
 
 
 def test_experiment_recipe_errors_name_the_key(tmp_path):
