@@ -188,6 +188,15 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
         recipe = train_config(config)
         assert recipe.policy.horizon == 20 and recipe.training.mixed_precision == "bf16"
         assert config.data.folder == "outputs/experiments/libero_object_task0/data"
+    # stage 2 at 1 s: stage 2's episodes, stage 1's best setting, everything else the base's
+    stage2 = load_experiment("recipes/experiments/libero_object_all.yaml")
+    stage2_h20 = load_experiment("recipes/experiments/libero_object_all_h20.yaml")
+    assert stage2_h20.data_folder == stage2.data_folder and stage2_h20.out != stage2.out
+    assert train_config(stage2_h20).policy.horizon == 20 and stage2_h20.tokenizer.options == {
+        "vocab_size": 512,
+        "max_tokens": 128,
+    }
+    assert train_config(stage2_h20).training.steps == train_config(stage2).training.steps
     # make reproduce's: it runs both baselines itself; the ActionCodec row reuses them (same episodes, states)
     assert fast.eval.baselines == ("random", "mean_replay") and codec.eval.baselines == ()
     assert (
