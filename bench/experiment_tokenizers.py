@@ -59,7 +59,7 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
     samples = [dataset[int(i)] for i in rows]
     truth = np.stack([np.asarray(s["actions"]) for s in samples])
     start = time.perf_counter()
-    predicted, valid = predict(policy, samples)
+    predicted, valid, ids = predict(policy, samples)
     seconds = time.perf_counter() - start
     error = np.abs(predicted - truth)
     # Which inputs it reads: the same frames with another frame's state, or another frame's camera images.
@@ -77,6 +77,11 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
             "first_action_error_xyz": xyz(changed - truth),
         }
     tokenizer = policy.action_tokenizer
+    if hasattr(tokenizer, "token_lengths") and not valid.all():  # variable-length tokens (FAST)
+        off = np.asarray(coefficients_off(tokenizer, ids))[~valid]
+        extra["malformed_values_off_percentiles"] = {
+            str(q): round(float(np.percentile(off, q)), 1) for q in (0, 10, 25, 50, 75, 90, 100)
+        }
     if (
         tokenizer.tokens_per_chunk == tokenizer.horizon * tokenizer.action_dim
     ):  # one token per value (binning)
@@ -105,11 +110,27 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
 
 
 def predict(policy, samples: list[dict]) -> tuple:
+    """Greedy chunks, whether each decoded cleanly, and the action-token ids behind them (what
+    ``VLAPolicy.predict_action_chunk`` does, keeping the ids)."""
     import numpy as np
 
-    actions, valid = zip(*(policy.predict_action_chunk(samples[i : i + 16], return_valid=True)
-                           for i in range(0, len(samples), 16)), strict=True)  # fmt: skip
-    return np.concatenate(actions), np.concatenate(valid)
+    from vla.model.decoding.base import decode_action_ids
+
+    actions, valid, ids = [], [], []
+    for i in range(0, len(samples), 16):
+        batch = policy.collate(samples[i : i + 16], with_targets=False, padding_side="left")
+        rows = decode_action_ids(policy.model, batch, policy.decode_spec)
+        decoded = policy.action_tokenizer.decode(rows)
+        actions.append(decoded.actions)
+        valid.append(decoded.valid)
+        ids.extend(np.asarray(row) for row in rows)
+    return np.concatenate(actions), np.concatenate(valid), ids
+
+
+def coefficients_off(tokenizer, ids: list) -> list[int]:
+    """Per row: how many values its ids spell minus the chunk's (FAST: DCT coefficients; 0 = well-formed)."""
+    lengths, expected = tokenizer.token_lengths()
+    return [int(lengths[row[(row >= 0) & (row < len(lengths))]].sum()) - expected for row in ids]
 
 
 def xyz(difference) -> list[float]:

@@ -280,3 +280,20 @@ def test_experiment_tokenizer_stage_can_take_a_fitted_tokenizer(tmp_path, synthe
     folder = run_tokenizer(config)
     assert folder == config.out / "tokenizer"
     assert AutoActionTokenizer.from_pretrained(folder).config.n_bins == 16  # copied, not fitted again
+
+
+def test_tokenizer_comparison_counts_how_far_a_fast_row_is_off():
+    # bench/experiment_tokenizers.py: a malformed FAST row is described by how many coefficients it spells
+    from bench.experiment_tokenizers import coefficients_off
+    from vla.tokenizers import FastActionTokenizer
+    from vla.tokenizers.diagnostics import synthetic_chunks
+
+    chunks = synthetic_chunks(n_episodes=4, length=20)[0]
+    tokenizer = FastActionTokenizer(vocab_size=128).fit(chunks)
+    ids = tokenizer.encode(chunks[:3])
+    rows = [row[row >= 0] for row in ids]  # as the model emits them: no padding
+    assert coefficients_off(tokenizer, rows) == [0, 0, 0]
+    lengths, _ = tokenizer.token_lengths()
+    short, long = rows[0][:-1], np.append(rows[1], rows[1][0])
+    assert coefficients_off(tokenizer, [short, long]) == [-lengths[rows[0][-1]], lengths[rows[1][0]]]
+    assert not tokenizer.decode([short, long]).valid.any()
