@@ -110,16 +110,12 @@ def policy_row(checkpoint: Path, dataset, frames: int) -> dict:
 
 
 def predict(policy, samples: list[dict]) -> tuple:
-    """Greedy chunks, whether each decoded cleanly, and the action-token ids behind them (what
-    ``VLAPolicy.predict_action_chunk`` does, keeping the ids)."""
+    """Greedy chunks, whether each decoded cleanly, and the action-token ids behind them."""
     import numpy as np
-
-    from vla.model.decoding.base import decode_action_ids
 
     actions, valid, ids = [], [], []
     for i in range(0, len(samples), 16):
-        batch = policy.collate(samples[i : i + 16], with_targets=False, padding_side="left")
-        rows = decode_action_ids(policy.model, batch, policy.decode_spec)
+        rows = policy.predict_action_ids(samples[i : i + 16])
         decoded = policy.action_tokenizer.decode(rows)
         actions.append(decoded.actions)
         valid.append(decoded.valid)

@@ -313,6 +313,13 @@ class VLAPolicy(HubMixin):
         """Mean cross-entropy over the labelled (action and end) tokens."""
         return self.model(**batch).loss
 
+    def predict_action_ids(self, observations: list[dict[str, Any]]) -> list[np.ndarray]:
+        """Observations -> greedy action-token ids (relative to the action offset), one row each, before
+        the action tokenizer turns them into chunks (rows may be malformed for variable-length tokenizers)."""
+        batch = self.collate(list(observations), with_targets=False, padding_side="left")
+        device = next(self.model.parameters()).device
+        return decode_action_ids(self.model, {k: v.to(device) for k, v in batch.items()}, self.decode_spec)
+
     def predict_action_chunk(
         self, observations: dict[str, Any] | list[dict[str, Any]], return_valid: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -323,11 +330,9 @@ class VLAPolicy(HubMixin):
         mode.
         """
         single = isinstance(observations, dict)
-        batch_obs = [observations] if single else list(observations)
-        batch = self.collate(batch_obs, with_targets=False, padding_side="left")
-        device = next(self.model.parameters()).device
-        batch = {k: v.to(device) for k, v in batch.items()}
-        decoded = self.action_tokenizer.decode(decode_action_ids(self.model, batch, self.decode_spec))
+        decoded = self.action_tokenizer.decode(
+            self.predict_action_ids([observations] if single else observations)
+        )
         actions = decoded.actions.astype(np.float32)
         if return_valid:  # whether each chunk's tokens decoded cleanly (for evaluation statistics)
             return (actions[0], decoded.valid[0]) if single else (actions, decoded.valid)
