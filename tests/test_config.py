@@ -130,3 +130,23 @@ def test_a_key_that_moved_fails_naming_its_new_home():
     assert str(err.value) == "data.horizon is no longer a config key: set policy.horizon instead"
     with pytest.raises(ConfigError, match="unknown config key"):  # other unknown keys: as before
         from_dict(Top, {"data": {"horizn": 8}})
+
+
+def test_image_transforms_are_validated_and_built_with_lerobot():
+    from lerobot.transforms import ImageTransforms
+
+    from vla.data.augment import build_image_transforms, check_image_transforms
+
+    assert build_image_transforms({}) is None and build_image_transforms({"enable": False}) is None
+    assert isinstance(build_image_transforms({"enable": True}), ImageTransforms)  # lerobot's default set
+    bad = [
+        ({"enabled": True}, "data.image_transforms=.*keys must be among"),
+        ({"enable": "yes"}, "data.image_transforms.enable='yes' is invalid: true or false"),
+        ({"max_num_transforms": 0}, "max_num_transforms=0 is invalid: an integer >= 1"),
+        ({"tfs": {"shift": {"kind": "RandomAffine"}}}, "data.image_transforms.tfs.shift=.*keys among"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            check_image_transforms(options)
+    with pytest.raises(ConfigError, match="Transform 'RandomShift' is not valid"):
+        build_image_transforms({"enable": True, "tfs": {"shift": {"type": "RandomShift"}}})

@@ -39,6 +39,30 @@ def test_chunks_equal_lerobots_own_delta_timestamps_query(synthetic_dataset):
         np.testing.assert_allclose(chunks[i], ours["actions"], atol=1e-6)
 
 
+def test_augmented_samples_depend_on_seed_epoch_and_index_only(synthetic_dataset):
+    import torch
+
+    from vla.data.augment import build_image_transforms
+
+    shift = build_image_transforms({"enable": True, "max_num_transforms": 1, "tfs": {
+        "affine": {"type": "RandomAffine", "kwargs": {"degrees": [-5, 5], "translate": [0.2, 0.2]}}}})  # fmt: skip
+    plain = load_chunked_dataset(synthetic_dataset, horizon=2)
+    augmented = load_chunked_dataset(synthetic_dataset, horizon=2, image_transforms=shift)
+    first = augmented[3]
+    torch.rand(5)  # the global generator and the reads before do not matter
+    augmented[7]
+    again = augmented[3]
+    for key in ("image", "wrist_image"):
+        assert torch.equal(first[key], again[key])
+        assert not torch.equal(first[key], plain[3][key])  # shifted
+        assert first[key].shape == plain[3][key].shape
+    assert np.array_equal(first["actions"], plain[3]["actions"]) and np.array_equal(
+        first["state"], plain[3]["state"]
+    )
+    augmented.set_epoch(1)  # accelerate's loader calls it: each epoch draws anew
+    assert not torch.equal(augmented[3]["image"], first["image"])
+
+
 def test_norm_stats_match_a_recomputation(synthetic_dataset):
     dataset = load_chunked_dataset(synthetic_dataset, horizon=2)
     stats = compute_norm_stats(dataset)

@@ -544,3 +544,25 @@ def test_a_pretrained_tokenizer_of_another_horizon_is_one_config_error(synthetic
     )
     with pytest.raises(ConfigError, match=message + "set policy.horizon=6$"):
         train(config)
+
+
+AUGMENT = (
+    "data.image_transforms={enable: true, max_num_transforms: 1, tfs: {affine: {type: RandomAffine, "
+    "kwargs: {degrees: [-5, 5], translate: [0.1, 0.1]}}}}"
+)
+
+
+def test_image_augmentation_changes_training_and_resumes_exactly(synthetic_dataset, tmp_path):
+    """The augmentation is drawn per (seed, epoch, sample index): a resumed augmented run
+    ends with the uninterrupted one's weights, and those differ from an unaugmented run's."""
+    common = ["training.report_to=[]", "training.lr=3e-3", "training.steps=4", AUGMENT]
+    straight = train(config_for(synthetic_dataset, tmp_path / "straight", *common))
+    train(config_for(synthetic_dataset, tmp_path / "resumed", "training.save_every=2", *common))
+    interrupt_after_step_2(tmp_path / "resumed")
+    resumed = train(config_for(synthetic_dataset, tmp_path / "resumed", "training.resume=last", *common))
+    assert_identical(straight, resumed)
+    plain = train(config_for(synthetic_dataset, tmp_path / "plain", *common[:-1]))
+    with pytest.raises(AssertionError):
+        assert_identical(straight, plain)
+    saved = json.loads((tmp_path / "straight" / "train_config.json").read_text())
+    assert saved["data"]["image_transforms"]["tfs"]["affine"]["type"] == "RandomAffine"

@@ -31,8 +31,21 @@ class ChunkedDataset:
     which made it ~7x slower per sample on LIBERO data (bench/data_pipeline.py); here only the current
     frame is decoded."""
 
-    def __init__(self, lerobot_dataset, features: FeatureMap, gripper: str, horizon: int) -> None:
+    def __init__(
+        self,
+        lerobot_dataset,
+        features: FeatureMap,
+        gripper: str,
+        horizon: int,
+        image_transforms=None,
+        augment_seed: int = 0,
+    ) -> None:
         self.lerobot, self.features, self.gripper, self.horizon = lerobot_dataset, features, gripper, horizon
+        #: Training-time augmentation of each camera image (vla/data/augment.py), drawn from a generator
+        #: seeded by (augment_seed, epoch, index): what a sample looks like does not depend on what was read
+        #: before it, so a resumed run sees the images an uninterrupted one would (accelerate's loader
+        #: reads a batch ahead, so the global generator a checkpoint saves is already past it).
+        self.image_transforms, self.augment_seed, self.epoch = image_transforms, augment_seed, 0
         #: Which data this is (``load_chunked_dataset`` fills it): name, Hub revision, episodes, frames.
         self.source: dict[str, Any] = {}
         table = lerobot_dataset.hf_dataset.with_format("numpy")
@@ -59,7 +72,23 @@ class ChunkedDataset:
         for key in ("task", "episode_index", "frame_index", "index"):
             if key in raw:
                 sample[key] = raw[key]
+        if self.image_transforms is not None:
+            self._augment(sample, index)
         return sample
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by accelerate's data loader at each epoch: the next epoch augments differently."""
+        self.epoch = epoch
+
+    def _augment(self, sample: dict[str, Any], index: int) -> None:
+        import torch
+
+        seed = np.random.SeedSequence([self.augment_seed, self.epoch, index]).generate_state(1)[0]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            for name in CANONICAL:
+                if "image" in name and name in sample:
+                    sample[name] = self.image_transforms(sample[name])
 
     @property
     def action_dim(self) -> int:
@@ -114,13 +143,17 @@ def load_chunked_dataset(
     features: FeatureMap | str = "libero",
     images: bool = True,
     action_dim: int | None = None,
+    image_transforms=None,
+    augment_seed: int = 0,
 ) -> ChunkedDataset:
     """A dataset whose samples carry action chunks of ``horizon`` steps from the current frame. lerobot pads
     chunks that run past the episode end with the last action and marks them in ``actions_is_pad``; frames
     of two episodes are never mixed. ``images=False`` also accepts a dataset without cameras (an action
     corpus, ``vla data generate --no-images``) for what reads only states and actions: tokenizer fits.
     Actions must be one vector per frame, of ``action_dim`` values when given (e.g. a benchmark's
-    ``action.dim``); the gripper command is the last value."""
+    ``action.dim``); the gripper command is the last value. ``image_transforms`` (training only, see
+    vla/data/augment.py) is applied to each camera image of each sample, drawn from ``augment_seed``, the
+    epoch and the sample's index."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     if isinstance(features, str):
@@ -162,7 +195,7 @@ def load_chunked_dataset(
     gripper = features.gripper
     if gripper == "auto":
         gripper = detect_gripper_convention(raw_actions[:, -1])
-    chunked = ChunkedDataset(dataset, features, gripper, horizon)
+    chunked = ChunkedDataset(dataset, features, gripper, horizon, image_transforms, augment_seed)
     chunked.source = {
         "dataset": str(name_or_path),
         # a Hub dataset is read from its cached snapshot, named by the commit it was downloaded at

@@ -18,6 +18,11 @@ class DataConfig:
     layout: str = "libero"
     #: Per-feature overrides of the layout, e.g. ``{wrist_image: observation.images.image2, gripper: binary}``.
     features: dict[str, str] = field(default_factory=dict)
+    #: Training-time image augmentation: lerobot's ``ImageTransformsConfig`` fields (``enable``,
+    #: ``max_num_transforms``, ``random_order``, ``tfs``). ``{enable: true}`` applies lerobot's default set
+    #: (up to 3 of brightness, contrast, saturation, hue, sharpness, affine +-5 deg / 5% shift per image);
+    #: empty: none. Evaluation never augments.
+    image_transforms: dict[str, Any] = field(default_factory=dict)
     #: Keys that moved elsewhere: a recipe that still sets one fails naming the new key.
     MOVED_KEYS: ClassVar[dict[str, str]] = {"horizon": "policy.horizon"}
 
@@ -40,6 +45,9 @@ class DataConfig:
             f"keys must be among {sorted(FeatureMap.__dataclass_fields__)}",
         )
         check(bool(self.dataset), "data.dataset", self.dataset, "a LeRobotDataset folder or Hub repo id")
+        from vla.data.augment import check_image_transforms
+
+        check_image_transforms(self.image_transforms, "data.image_transforms")
 
 
 @dataclass(frozen=True)

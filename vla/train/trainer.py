@@ -299,6 +299,7 @@ def _train(config: TrainConfig) -> Path:
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
 
+    from vla.data.augment import build_image_transforms
     from vla.data.dataset import compute_norm_stats, load_chunked_dataset
     from vla.model.policy import VLAPolicy
     from vla.tokenizers.normalize import NormStats
@@ -327,7 +328,13 @@ def _train(config: TrainConfig) -> Path:
             print(f"removed {partial}: a partial checkpoint left by an interrupted run")
     accelerator.wait_for_everyone()
     set_seed(tc.seed)
-    dataset = load_chunked_dataset(config.data.dataset, config.policy.horizon, config.data.feature_map())
+    dataset = load_chunked_dataset(
+        config.data.dataset,
+        config.policy.horizon,
+        config.data.feature_map(),
+        image_transforms=build_image_transforms(config.data.image_transforms),
+        augment_seed=tc.seed,
+    )
     if resume_from is not None:  # the checkpoint's tokenizer and statistics, as its weights learned them
         tokenizer, norm_stats = (
             resume_tokenizer(config, resume_from, dataset),
