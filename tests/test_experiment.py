@@ -41,7 +41,7 @@ def test_mean_demonstration_is_the_time_normalized_average(synthetic_dataset):
         policy.act(SimpleNamespace(instruction="open the drawer"), {})
 
 
-def _experiment(tmp_path, synthetic_dataset, steps: int, **data):
+def _experiment(tmp_path, synthetic_dataset, steps: int, processes: int = 1, **data):
     from vla.experiment import ExperimentConfig, load_experiment
 
     out = tmp_path / "exp"
@@ -59,7 +59,7 @@ def _experiment(tmp_path, synthetic_dataset, steps: int, **data):
                 "data": {"episodes_per_task": 2, "image_size": 256, **data},
                 "tokenizer": {"type": "binning", "options": {"n_bins": 32}},
                 "train": {
-                    "processes": 1,
+                    "processes": processes,
                     "recipe": {
                         "policy": {"base_model": "tiny", "horizon": 4},
                         "training": {"steps": steps, "batch_size": 2, "save_every": 1, "report_to": []},
@@ -125,6 +125,46 @@ def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, 
     by_validity = policy["free_run_error_chunk_xyz_by_validity"]  # binning: every chunk is well-formed
     assert set(by_validity) == {"valid"} and by_validity["valid"]["chunks"] == 4
     assert by_validity["valid"]["error_xyz"] == policy["free_run_error_chunk_xyz"]
+
+
+def test_stopping_the_experiment_process_alone_stops_its_training_with_a_checkpoint(
+    tmp_path, synthetic_dataset
+):
+    """``kill <pid of vla experiment>`` (SIGTERM to that process only, as a scheduler does) reaches the
+    training it launched: it saves and exits, nothing trains on orphaned, and the last line says how to go on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from vla.experiment import run_tokenizer
+
+    config = _experiment(tmp_path, synthetic_dataset, steps=100000)
+    run_tokenizer(config)
+    recipe = tmp_path / "exp.yaml"
+    proc = subprocess.Popen([sys.executable, "-m", "vla.cli", "experiment", str(recipe), "--until", "train"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    metrics, deadline = config.out / "train" / "metrics.jsonl", time.monotonic() + 900
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+    trainers = psutil.Process(proc.pid).children(recursive=True)
+    assert trainers
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    last = (config.out / "train" / "checkpoints" / "last").resolve()
+    step = json.loads((last / "trainer_state.json").read_text())["step"]
+    assert proc.returncode == 1, stderr[-3000:]
+    assert stderr.splitlines()[-1] == (
+        f"error: training stopped (exit status {128 + signal.SIGTERM}) after saving step {step}; rerun the same "
+        "`vla experiment` command to continue"
+    ), stderr[-3000:]
+    assert f"interrupted by SIGTERM at step {step} of 100000" in stderr
+    time.sleep(1)
+    assert not [t for t in trainers if t.is_running() and t.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_experiment_recipe_errors_name_the_key(tmp_path):

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
-from vla.distributed import launch_command
+from vla.distributed import launch_command, run_training_subprocess
+from vla.errors import TrainingStopped
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUITE, TASK_ID = "libero_object", 0
@@ -113,7 +113,9 @@ def run_demo(
     print(f"[3/4] training the tiny SmolVLM with {processes} process(es)", flush=True)
     t = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    subprocess.run(train_command(out, processes, train_steps), check=True, env=env, cwd=REPO_ROOT)
+    status = run_training_subprocess(train_command(out, processes, train_steps), env, REPO_ROOT)
+    if status != 0:
+        raise TrainingStopped(f"training stopped (exit status {status}); see its output above")
     checkpoint = out / "train" / "checkpoints" / "last"
     timings["train_s"] = time.perf_counter() - t
 

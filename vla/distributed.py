@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,3 +68,25 @@ def launch_command(module: str, args: list[str], processes: int, config_file: st
         "--num_processes", str(processes),
         "-m", module, *args,
     ]  # fmt: skip
+
+
+def run_training_subprocess(command: list[str], env: dict[str, str], cwd: str | Path) -> int:
+    """Run a training command (``launch_command``) in its own process group and return its exit status.
+
+    SIGINT and SIGTERM sent to this process alone (``kill <pid>``, a job scheduler, Ctrl-C) are passed on to
+    the whole group (the launcher and every rank), which finish their step and save a checkpoint: without
+    it the launcher is killed and its ranks train on, orphaned, into the same folder."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+
+    def forward(signum: int, frame) -> None:
+        try:
+            os.killpg(process.pid, signum)
+        except ProcessLookupError:  # the group has already exited
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -18,6 +18,11 @@ class UserError(Exception):
     ``RuntimeError``) so ``except ValueError`` still catches them."""
 
 
+class TrainingStopped(RuntimeError, UserError):
+    """A training subprocess (``vla experiment``, ``make demo``) ended with a non-zero status: its own output
+    has said why, so the caller adds one line on how to continue instead of a traceback."""
+
+
 #: Standard errors that are also the user's to fix (a path that does not exist, or exists already).
 BUILTIN_USER_ERRORS: tuple[type[BaseException], ...] = (FileExistsError, FileNotFoundError)
 

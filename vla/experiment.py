@@ -28,14 +28,14 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vla.config import ConfigError, check, check_choice, to_dict
-from vla.distributed import launch_command
+from vla.distributed import launch_command, run_training_subprocess
+from vla.errors import TrainingStopped
 
 if TYPE_CHECKING:
     from vla.data.dataset import ChunkedDataset
@@ -351,7 +351,13 @@ def run_train(config: ExperimentConfig) -> Path:
     unfinished = step is None and (config.out / "train").is_dir() and any((config.out / "train").iterdir())
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     command = train_command(config, recipe_file, step is not None, overwrite=unfinished)
-    subprocess.run(command, check=True, env=env, cwd=REPO_ROOT)
+    status = run_training_subprocess(command, env, REPO_ROOT)
+    if status != 0:  # the trainer has said why (or saved and said where it stopped) above
+        saved = _checkpoint_step(last)
+        raise TrainingStopped(
+            f"training stopped (exit status {status}){'' if saved is None else f' after saving step {saved}'}; "
+            f"rerun the same `vla experiment` command to continue"
+        )
     _add_stage_time(config.out, "train", time.perf_counter() - started)
     return last.resolve()
 
