@@ -150,3 +150,7 @@ def test_image_transforms_are_validated_and_built_with_lerobot():
             check_image_transforms(options)
     with pytest.raises(ConfigError, match="Transform 'RandomShift' is not valid"):
         build_image_transforms({"enable": True, "tfs": {"shift": {"type": "RandomShift"}}})
+    from vla.train.config import DataConfig
+
+    with pytest.raises(ConfigError, match="Transform 'RandomShift' is not valid"):  # when the recipe loads
+        DataConfig(dataset="d", image_transforms={"enable": True, "tfs": {"shift": {"type": "RandomShift"}}})

@@ -59,7 +59,7 @@ def test_augmented_samples_depend_on_seed_epoch_and_index_only(synthetic_dataset
     assert np.array_equal(first["actions"], plain[3]["actions"]) and np.array_equal(
         first["state"], plain[3]["state"]
     )
-    augmented.set_epoch(1)  # accelerate's loader calls it: each epoch draws anew
+    augmented.set_epoch(1)  # the trainer calls it: each epoch draws anew
     assert not torch.equal(augmented[3]["image"], first["image"])
 
 

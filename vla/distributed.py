@@ -71,22 +71,40 @@ def launch_command(module: str, args: list[str], processes: int, config_file: st
 
 
 def run_training_subprocess(command: list[str], env: dict[str, str], cwd: str | Path) -> int:
-    """Run a training command (``launch_command``) in its own process group and return its exit status.
+    """Run a training command (``launch_command``) in its own process group and return its exit status
+    (128 + n when signal n ended it).
 
-    SIGINT and SIGTERM sent to this process alone (``kill <pid>``, a job scheduler, Ctrl-C) are passed on to
-    the whole group (the launcher and every rank), which finish their step and save a checkpoint: without
-    it the launcher is killed and its ranks train on, orphaned, into the same folder."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+    SIGINT, SIGTERM and SIGHUP sent to this process alone (``kill <pid>``, a job scheduler, a closed
+    terminal) are passed on to the whole group (the launcher and every rank), which finish their step and
+    save a checkpoint: without it the launcher dies and its ranks train on, orphaned, into the same folder."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers need the main thread
+        return _exit_status(subprocess.run(command, env=env, cwd=cwd).returncode)
+    process: subprocess.Popen | None = None
+    pending: list[int] = []
 
     def forward(signum: int, frame) -> None:
+        if process is None:  # arrived while the group was being started: sent once it exists
+            pending.append(signum)
+            return
         try:
             os.killpg(process.pid, signum)
         except ProcessLookupError:  # the group has already exited
             pass
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, forward) for sig in signals}
     try:
-        return process.wait()
+        process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+        for signum in pending:
+            forward(signum, None)
+        return _exit_status(process.wait())
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+def _exit_status(returncode: int) -> int:
+    """The shell's convention: a process killed by signal n exits with 128 + n (Popen says -n)."""
+    return 128 - returncode if returncode < 0 else returncode

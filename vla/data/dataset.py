@@ -77,7 +77,7 @@ class ChunkedDataset:
         return sample
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by accelerate's data loader at each epoch: the next epoch augments differently."""
+        """Called by the trainer at each epoch: the next epoch augments differently."""
         self.epoch = epoch
 
     def _augment(self, sample: dict[str, Any], index: int) -> None:
@@ -85,7 +85,7 @@ class ChunkedDataset:
 
         seed = np.random.SeedSequence([self.augment_seed, self.epoch, index]).generate_state(1)[0]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
+            torch.default_generator.manual_seed(int(seed))  # torch.manual_seed would reseed the GPUs too
             for name in CANONICAL:
                 if "image" in name and name in sample:
                     sample[name] = self.image_transforms(sample[name])

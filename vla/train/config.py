@@ -45,9 +45,9 @@ class DataConfig:
             f"keys must be among {sorted(FeatureMap.__dataclass_fields__)}",
         )
         check(bool(self.dataset), "data.dataset", self.dataset, "a LeRobotDataset folder or Hub repo id")
-        from vla.data.augment import check_image_transforms
+        from vla.data.augment import build_image_transforms
 
-        check_image_transforms(self.image_transforms, "data.image_transforms")
+        build_image_transforms(self.image_transforms)  # builds it when enabled: a bad name fails here
 
 
 @dataclass(frozen=True)

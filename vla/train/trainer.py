@@ -393,6 +393,9 @@ def _train(config: TrainConfig) -> Path:
     try:
         while step < tc.steps:
             loader.set_epoch(epoch)
+            # accelerate passes the epoch to the dataset only when it shards no sampler (one process):
+            # the augmentation's draws depend on it
+            dataset.set_epoch(epoch)
             batches = accelerator.skip_first_batches(loader, skip) if skip else loader
             skip = 0
             for batch in batches:
