@@ -1,5 +1,6 @@
 """vla experiment: each stage is skipped when done and resumed when interrupted; the open-loop baseline."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -239,8 +240,19 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
     assert train_config(stage2_h20).training.steps == train_config(stage2).training.steps
     # make reproduce's: it runs both baselines itself; the ActionCodec row reuses them (same episodes, states)
     assert fast.eval.baselines == ("random", "mean_replay") and codec.eval.baselines == ()
+    # make reproduce's recipe: the 1 s FAST run with 100 demonstrations of its own, everything else the same
+    hundred = load_experiment("recipes/experiments/libero_object_task0_h20_fast_100.yaml")
+    assert hundred.data.episodes_per_task == 100 and hundred.data_folder == hundred.out / "data"
+    hundred_recipe, fast_recipe = train_config(hundred), train_config(fast)
+    assert hundred_recipe.policy == fast_recipe.policy
+    assert hundred_recipe.training == dataclasses.replace(
+        fast_recipe.training, output_dir=str(hundred.out / "train")
+    )
+    assert hundred.eval == fast.eval and hundred.tokenizer == fast.tokenizer
+    augmented = train_config(load_experiment("recipes/experiments/libero_object_task0_h20_fast_aug.yaml"))
+    assert augmented.data.image_transforms["enable"] and augmented.training.steps == 6000
     assert (
-        "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast.yaml"
+        "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100.yaml"
         in (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     )
 
