@@ -17,18 +17,9 @@ from pathlib import Path
 
 from bench.train_throughput import launch, throughput, training_arguments, training_dataset
 from vla.testing import write_result
+from vla.versions import cpu_bf16_flags
 
 PRECISIONS = {"float32": "no", "bfloat16 autocast": "bf16"}
-
-
-def cpu_bf16_flags() -> list[str]:
-    cpuinfo = Path("/proc/cpuinfo")
-    flags = set()
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags |= set(line.split(":", 1)[1].split())
-    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
 
 
 def train(dataset: Path, out: Path, precision: str, steps: int, batch_size: int) -> list[dict]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from vla.tokenizers.diagnostics import chunk_pairs, gripper_sign_errors
+from vla.versions import machine_info, package_versions
 
 HORIZON = 20
 HELDOUT_EVERY = 10
@@ -150,7 +151,8 @@ def fit(args: argparse.Namespace) -> None:
         "config": to_dict(tokenizer.config),
         "parameters": params,
         "fit_seconds": round(seconds, 1),
-        "machine": _machine(),
+        "machine": machine_info(),
+        "versions": package_versions("vector-quantize-pytorch"),
         "train_chunks": int(len(chunks)),
         "heldout": heldout_metrics(tokenizer, test),
         "history": tokenizer.history,
@@ -183,15 +185,6 @@ def ship(args: argparse.Namespace) -> None:
         shutil.rmtree(out)
         raise SystemExit(f"{out}: {size:.1f} MB is over --max-mb {args.max_mb}")
     print(f"{out}: {size:.2f} MB")
-
-
-def _machine() -> dict:
-    import platform
-
-    import torch
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"platform": platform.platform(), "gpu": gpu, "torch": torch.__version__}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -157,3 +157,27 @@ def test_make_bench_lists_every_benchmark_in_bench():
         path.name for path in runner.ROOT.joinpath("bench").glob("*.py") if not path.name.startswith("_")
     }
     assert on_disk == scripts  # a new benchmark script joins `make bench`
+
+
+def test_machine_record_names_the_cpu_and_its_bf16_support():
+    """Two "2-core" hosts trained the same recipe 2x apart (bf16 autocast gains nothing on AMX): every result
+    records the CPU model and its bfloat16/AMX flags, read from /proc/cpuinfo."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from vla.versions import machine_info
+
+    info = machine_info()
+    assert info["cpu_count"] >= 1 and {"platform", "cpu_model", "cpu_bf16_flags"} <= set(info)
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        flags = set().union(*(line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
+                              if line.startswith("flags")))  # fmt: skip
+        assert set(info["cpu_bf16_flags"]) == {f for f in flags if "bf16" in f or f.startswith("amx")}
+        assert info["cpu_model"]
+    # recording a result never imports torch
+    code = "import sys; from vla.versions import machine_info; machine_info(); print('torch' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    )

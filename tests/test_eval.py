@@ -285,6 +285,7 @@ def test_a_rerun_into_the_folder_of_another_evaluation_is_refused(tmp_path):
     run("random", 3, 1, "--overwrite")
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(read_episodes(tmp_path)) == 1 and results["policy"] == {"spec": "random"}
+    assert results["machine"]["cpu_count"] >= 1 and "cpu_bf16_flags" in results["machine"]
     assert json.loads((tmp_path / "fingerprint.json").read_text())["policy"] == {"spec": "random"}
 
 

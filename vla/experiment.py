@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -440,7 +439,7 @@ def run_experiment(config: ExperimentConfig, until: str = STAGES[-1]) -> Path | 
     """Run (or resume) every stage up to ``until``; returns the path of results.json (None when stopped
     before evaluation)."""
     from vla.data.record import GENERATION_FILE
-    from vla.versions import package_versions
+    from vla.versions import machine_info, package_versions
 
     check_choice("until", until, STAGES)
     out = config.out
@@ -463,11 +462,7 @@ def run_experiment(config: ExperimentConfig, until: str = STAGES[-1]) -> Path | 
     results = {
         "experiment": config.name,
         "date": datetime.date.today().isoformat(),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "processor": platform.processor(),
-        },
+        "machine": machine_info(),
         "versions": package_versions(),
         "config": to_dict(config),
         "data": {

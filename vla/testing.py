@@ -10,8 +10,6 @@ Heavy libraries are imported inside each helper. Nothing in ``vla`` imports this
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -109,20 +107,9 @@ def write_tiny_lerobot_policy(
 
 # -- benchmark records ---------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-    }
-    try:
-        import torch
+    from vla.versions import machine_info
 
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info
+    return machine_info()
 
 
 def versions(*names: str) -> dict[str, str]:

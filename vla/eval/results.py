@@ -18,7 +18,7 @@ from vla.config import to_dict
 from vla.envs import DEFAULT_PROTOCOL, benchmark_for_suite
 from vla.eval.config import EvalConfig
 from vla.eval.rollout import HELDOUT_SEED_KEY, LEROBOT_START_SEED
-from vla.versions import package_versions
+from vla.versions import machine_info, package_versions
 
 #: Every process appends its finished episodes to ``episodes/rank-NN.jsonl`` under the output folder.
 EPISODES_DIR = "episodes"
@@ -221,6 +221,7 @@ def build_results(
             "placement_seed": INIT_STATES_DESCRIPTION["random"] if config.init_states == "random" else None,
         },
         "versions": package_versions(),
+        "machine": machine_info(),
         "rendering": {  # MuJoCo's GL backend (egl on a headless machine, osmesa as a fallback)
             "mujoco_gl": os.environ.get("MUJOCO_GL"),
             "pyopengl_platform": os.environ.get("PYOPENGL_PLATFORM"),
