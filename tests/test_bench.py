@@ -162,8 +162,6 @@ def test_make_bench_lists_every_benchmark_in_bench():
 def test_machine_record_names_the_cpu_and_its_bf16_support():
     """Two "2-core" hosts trained the same recipe 2x apart (bf16 autocast gains nothing on AMX): every result
     records the CPU model and its bfloat16/AMX flags, read from /proc/cpuinfo."""
-    import subprocess
-    import sys
     from pathlib import Path
 
     from vla.versions import machine_info
@@ -176,8 +174,3 @@ def test_machine_record_names_the_cpu_and_its_bf16_support():
                               if line.startswith("flags")))  # fmt: skip
         assert set(info["cpu_bf16_flags"]) == {f for f in flags if "bf16" in f or f.startswith("amx")}
         assert info["cpu_model"]
-    # recording a result never imports torch
-    code = "import sys; from vla.versions import machine_info; machine_info(); print('torch' in sys.modules)"
-    assert (
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    )

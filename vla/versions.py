@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -46,23 +45,31 @@ def _cpuinfo() -> tuple[str | None, set[str]]:
     return model, flags
 
 
+def _bf16_flags(flags: set[str]) -> list[str]:
+    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+
+
 def cpu_bf16_flags() -> list[str]:
     """The CPU's bfloat16 and AMX flags: training speed on CPU depends on them (bf16 autocast gains 1.6x with
     ``avx512_bf16`` alone and nothing on an AMX host, bench/train_precision.py)."""
-    return sorted(f for f in _cpuinfo()[1] if "bf16" in f or f.startswith("amx"))
+    return _bf16_flags(_cpuinfo()[1])
 
 
 def machine_info() -> dict[str, Any]:
     """What a reader needs to compare wall times and speeds across runs: two "2-core" hosts differed 2x."""
+    model, flags = _cpuinfo()
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_model": _cpuinfo()[0],
+        "cpu_model": model,
         "cpu_count": os.cpu_count(),
-        "cpu_bf16_flags": cpu_bf16_flags(),
+        "cpu_bf16_flags": _bf16_flags(flags),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
-    torch = sys.modules.get("torch")  # only when already imported: recording a result never loads torch
-    if torch is not None and torch.cuda.is_available():
+    try:
+        import torch
+    except ImportError:
+        return info
+    if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
