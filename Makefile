@@ -29,7 +29,7 @@ demo:             ## record -> tokenize -> train (2 processes) -> evaluate; make
 
 EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100.yaml
 reproduce:        ## proof of learning: expert data -> tokenizer -> train -> 50-episode evaluation + baselines (resumable)
-	$(VENV)/vla experiment $(EXPERIMENT)
+	$(VENV)/vla experiment $(EXPERIMENT) $(if $(SEEDS),--seeds $(SEEDS))
 
 bench:            ## every benchmark in bench/ (~20 min on 2 cores; the GPU ones too with CUDA): outputs/bench/run-<date>/summary.md
 	$(VENV)/python -m bench $(if $(ONLY),--only $(ONLY),)

@@ -349,3 +349,50 @@ def test_tokenizer_comparison_counts_how_far_a_fast_row_is_off():
     short, long = rows[0][:-1], np.append(rows[1], rows[1][0])
     assert coefficients_off(tokenizer, [short, long]) == [-lengths[rows[0][-1]], lengths[rows[1][0]]]
     assert not tokenizer.decode([short, long]).valid.any()
+
+
+def test_seeds_train_apart_on_the_same_demonstrations(tmp_path, synthetic_dataset):
+    from vla.config import ConfigError
+    from vla.experiment import run_seeds, seed_variant, train_config
+
+    config = _experiment(tmp_path, synthetic_dataset, steps=1)
+    assert seed_variant(config, 0).out == config.out  # the recipe's own seed: a finished run counts
+    other = seed_variant(config, 3, baselines=False)
+    assert other.out == Path(f"{config.output_dir}_seed3") and other.name == "t_seed3"
+    assert other.data_folder == config.out / "data" and other.eval.baselines == ()
+    assert train_config(other).training.seed == 3 and train_config(other).policy.seed == 3
+    assert (
+        train_config(other).training.steps == 1
+        and seed_variant(config, 3).eval.baselines == config.eval.baselines
+    )
+    assert train_config(config).training.seed == 0  # the variant is a copy: the recipe's tree is untouched
+
+    assert run_seeds(config, (0, 3), until="tokenizer") is None
+    written = json.loads((other.out / "experiment.json").read_text())
+    assert written["data"]["folder"] == str(config.out / "data") and not (other.out / "data").exists()
+    assert written["train"]["recipe"]["training"]["seed"] == 3
+    assert (config.out / "tokenizer").is_dir() and (other.out / "tokenizer").is_dir()
+    with pytest.raises(ConfigError, match=r"--seeds=\[1, 1\] is invalid: distinct integers"):
+        run_seeds(config, (1, 1))
+
+
+def test_seed_spread_puts_each_seed_beside_the_spread_and_the_baselines():
+    from vla.experiment import seed_spread, seeds_table
+
+    def run(name, successes, baselines=()):
+        row = {"success_rate": successes / 50, "successes": successes, "episodes": 50, "ci95": [0.1, 0.9]}
+        success = {"policy": row} | {b: dict(row, successes=0, success_rate=0.0) for b in baselines}
+        return {"experiment": name, "success": success, "training": {"loss_last_10": 3.5},
+                "stage_seconds": {"train": 600.0}, "machine": {"cpu_model": "cpu"}}  # fmt: skip
+
+    spread = seed_spread([run("a", 39, ("random",)), run("a_seed1", 18), run("a_seed2", 30)], (0, 1, 2))
+    assert [row["seed"] for row in spread["seeds"]] == [0, 1, 2] and spread["seeds"][1]["successes"] == 18
+    policy = spread["policy"]
+    assert policy["mean_success_rate"] == pytest.approx(0.58) and policy["min_success_rate"] == 0.36
+    assert policy["std_success_rate"] == pytest.approx(np.std([0.78, 0.36, 0.6], ddof=1))
+    assert policy["pooled"]["successes"] == 87 and policy["pooled"]["episodes"] == 150
+    assert list(spread["baselines"]) == ["random"] and spread["seeds"][0]["train_minutes"] == 10.0
+    table = seeds_table(spread).splitlines()
+    assert table[2] == "| 0 | 39/50 (78%) [10.0, 90.0] | 3.5 | 10.0 |"
+    assert table[5].startswith("| **3 seeds** | mean 58.0%, std 21.1, min 36%, max 78%")
+    assert table[6].startswith("| random | 0/50 (0%)")

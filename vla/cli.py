@@ -12,6 +12,7 @@
     vla push CHECKPOINT --repo-id USER/NAME
     vla demo                              # the whole pipeline on the embedded default (make demo)
     vla experiment recipes/experiments/libero_object_task0_fast.yaml   # proof of learning (make reproduce)
+    vla experiment RECIPE --seeds 0,1,2   # the same, once per training seed, and their spread
 
 Heavy libraries are imported inside each command, so ``vla --help`` answers at once.
 """
@@ -249,9 +250,13 @@ def cmd_push(args: argparse.Namespace) -> None:
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
-    from vla.experiment import load_experiment, run_experiment
+    from vla.experiment import load_experiment, run_experiment, run_seeds
 
-    run_experiment(load_experiment(args.recipe, args.overrides), until=args.until)
+    config = load_experiment(args.recipe, args.overrides)
+    if args.seeds:
+        run_seeds(config, args.seeds, until=args.until)
+    else:
+        run_experiment(config, until=args.until)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -505,6 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=STAGES,
         default=STAGES[-1],
         help="stop after this stage (e.g. fit the tokenizer now, train later); default: %(default)s",
+    )
+    p.add_argument(
+        "--seeds",
+        type=_int_list,
+        default=(),
+        help="train and evaluate once per training seed, e.g. 0,1,2 (same demonstrations; seed N other than "
+        "the recipe's own in OUTPUT_DIR_seedN), then write the spread to OUTPUT_DIR/seeds.json",
     )
     p.set_defaults(func=cmd_experiment)
     return parser

@@ -551,3 +551,123 @@ def plot_comparison(success: dict[str, dict[str, Any]], path: Path, title: str =
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+# -- several training seeds ----------------------------------------------------------------------------
+#: ``vla experiment RECIPE --seeds 0,1,2``: the spread of one recipe over training seeds, beside OUTPUT_DIR.
+SEEDS_FILE = "seeds.json"
+SEEDS_TABLE_FILE = "seeds.md"
+
+
+def recipe_seed(config: ExperimentConfig) -> int:
+    return train_config(config).training.seed
+
+
+def seed_variant(config: ExperimentConfig, seed: int, baselines: bool = True) -> ExperimentConfig:
+    """The experiment trained with another seed (data order, augmentation, initial values of the new
+    token rows and adapters) on the very same demonstrations: recording does not depend on the training
+    seed, so the data folder is shared. The recipe's own seed keeps OUTPUT_DIR (a finished run counts as
+    that seed); seed N trains in the sibling ``OUTPUT_DIR_seedN``. ``baselines=False`` skips the
+    baselines, which ignore the training seed."""
+    from vla.config import from_dict
+
+    tree = to_dict(config)
+    if seed != recipe_seed(config):
+        tree["name"] = f"{config.name}_seed{seed}"
+        tree["output_dir"] = f"{config.output_dir.rstrip('/')}_seed{seed}"
+        recipe = tree["train"]["recipe"]
+        recipe["training"] = {**recipe.get("training", {}), "seed": seed}
+        recipe["policy"] = {**recipe.get("policy", {}), "seed": seed}
+    tree["data"]["folder"] = str(config.data_folder)
+    if not baselines:
+        tree["eval"]["baselines"] = []
+    return from_dict(ExperimentConfig, tree)
+
+
+def run_seeds(config: ExperimentConfig, seeds: tuple[int, ...], until: str = STAGES[-1]) -> Path | None:
+    """Run (or resume) the experiment once per training seed, one after the other, then write the spread
+    of their success rates to OUTPUT_DIR/seeds.json (and seeds.md); returns its path (None when stopped
+    before evaluation). The baselines are evaluated with the first seed only."""
+    check(len(seeds) >= 1 and len(set(seeds)) == len(seeds), "--seeds", list(seeds), "distinct integers")
+    paths = []
+    for i, seed in enumerate(seeds):
+        variant = seed_variant(config, seed, baselines=i == 0)
+        print(f"== seed {seed} ({i + 1}/{len(seeds)}): {variant.out}", flush=True)
+        paths.append(run_experiment(variant, until=until))
+    if until != STAGES[-1]:
+        return None
+    spread = seed_spread([json.loads(p.read_text()) for p in paths if p is not None], seeds)
+    path = config.out / SEEDS_FILE
+    path.write_text(json.dumps(spread, indent=1))
+    (config.out / SEEDS_TABLE_FILE).write_text(seeds_table(spread) + "\n")
+    print(seeds_table(spread))
+    print(path.resolve())
+    return path
+
+
+def seed_spread(runs: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str, Any]:
+    """One recipe's results.json files, one per training seed -> the trained policy's success per seed and
+    its spread across seeds (mean, standard deviation, min, max) next to the baselines' success. The 95%
+    interval of one run covers only its own episodes; the spread across seeds is what a user who trains
+    the recipe once should expect."""
+    import numpy as np
+
+    from vla.eval.results import wilson_interval
+
+    per_seed = []
+    for seed, run in zip(seeds, runs, strict=True):
+        policy = run["success"]["policy"]
+        per_seed.append(
+            {
+                "seed": seed,
+                "experiment": run["experiment"],
+                **{k: policy[k] for k in ("success_rate", "successes", "episodes", "ci95")},
+                "loss_last_10": run.get("training", {}).get("loss_last_10"),
+                "train_minutes": round(run["stage_seconds"].get("train", float("nan")) / 60, 1),
+                "cpu_model": run.get("machine", {}).get("cpu_model"),
+            }
+        )
+    rates = np.array([row["success_rate"] for row in per_seed])
+    successes = sum(row["successes"] for row in per_seed)
+    episodes = sum(row["episodes"] for row in per_seed)
+    baselines = {
+        name: {k: row[k] for k in ("success_rate", "successes", "episodes", "ci95")}
+        for run in runs
+        for name, row in run["success"].items()
+        if name != "policy"
+    }
+    return {
+        "experiment": runs[0]["experiment"] if runs else None,
+        "date": datetime.date.today().isoformat(),
+        "seeds": per_seed,
+        "policy": {
+            "mean_success_rate": float(rates.mean()),
+            "std_success_rate": float(rates.std(ddof=1)) if len(rates) > 1 else None,
+            "min_success_rate": float(rates.min()),
+            "max_success_rate": float(rates.max()),
+            "pooled": {
+                "successes": successes,
+                "episodes": episodes,
+                "ci95": list(wilson_interval(successes, episodes)),
+            },
+        },
+        "baselines": baselines,
+    }
+
+
+def seeds_table(spread: dict[str, Any]) -> str:
+    """Markdown: one row per seed, then the spread and the baselines."""
+    lines = ["| seed | success (95% CI) | loss, last 10 steps | training min |", "|---|---|---|---|"]
+    for row in spread["seeds"]:
+        lines.append(
+            f"| {row['seed']} | {_rate_cell(row)} | {row['loss_last_10']} | {row['train_minutes']} |"
+        )
+    p = spread["policy"]
+    std = "n/a" if p["std_success_rate"] is None else f"{100 * p['std_success_rate']:.1f}"
+    lines.append(
+        f"| **{len(spread['seeds'])} seeds** | mean {100 * p['mean_success_rate']:.1f}%, std {std}, "
+        f"min {100 * p['min_success_rate']:.0f}%, max {100 * p['max_success_rate']:.0f}% | | |"
+    )
+    for name, row in spread["baselines"].items():
+        lines.append(f"| {name} | {_rate_cell(row)} | | |")
+    return "\n".join(lines)
