@@ -38,6 +38,17 @@ def test_wilson_interval_and_summary():
     summary = summarize(rows)
     assert summary["per_task"]["libero_object/1"]["successes"] == 1
     assert summary["overall"]["success_rate"] == 3 / 8
+    assert summary["overall"]["failures_by_gripper"] == {}  # no final state recorded: nothing to tell
+
+    # failed episodes by the Panda finger gap of their last state (state[6] - state[7])
+    for row, gap in zip(rows, (0.001, 0.08, 0.025, 0.001, 0.001, 0.06, 0.079, 0.03), strict=True):
+        row["final_state"] = [0.0] * 6 + [gap / 2, -gap / 2]
+    by_end = summarize(rows)["overall"]["failures_by_gripper"]
+    assert by_end == {"closed": 1, "partly_closed": 2, "open": 2}  # successes (e < t) are not counted
+    assert list(by_end) == ["closed", "partly_closed", "open"]
+    assert "failures by the gripper's end state: 1 closed, 2 partly closed, 2 open" in format_table(
+        summarize(rows)
+    )
 
 
 @pytest.mark.libero
@@ -328,7 +339,7 @@ def test_policy_errors_are_not_retried_stop_the_run_and_are_retried_on_resume(tm
         assert row["simulator_retries"] == 0 and "CUDA out of memory" in row["error"]
     assert summarize(list(rows.values()))["overall"] | {"ci95": None} == {
         "episodes": 2, "successes": 0, "success_rate": 0.0, "ci95": None, "errors": 2, "policy_errors": 2,
-        "simulator_errors": 0, "simulator_retries": 0, "invalid_chunks": 0,
+        "simulator_errors": 0, "simulator_retries": 0, "invalid_chunks": 0, "failures_by_gripper": {},
     }  # fmt: skip
     monkeypatch.undo()  # the policy is fixed: the errors are run again, the finished rows win
     results = evaluate(config)

@@ -427,7 +427,7 @@ def _metrics_summary(train_dir: Path) -> dict[str, Any]:
 
 def _success(results: dict[str, Any]) -> dict[str, Any]:
     overall = results["overall"]
-    keys = ("success_rate", "successes", "episodes", "ci95")
+    keys = ("success_rate", "successes", "episodes", "ci95", "failures_by_gripper")
     return {k: overall[k] for k in keys if k in overall} | {
         "per_task": {
             name: {k: row[k] for k in keys if k in row} for name, row in results.get("per_task", {}).items()
@@ -622,6 +622,7 @@ def seed_spread(runs: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str,
                 "seed": seed,
                 "experiment": run["experiment"],
                 **{k: policy[k] for k in ("success_rate", "successes", "episodes", "ci95")},
+                "failures_by_gripper": policy.get("failures_by_gripper"),
                 "loss_last_10": run.get("training", {}).get("loss_last_10"),
                 "train_minutes": round(run["stage_seconds"].get("train", float("nan")) / 60, 1),
                 "cpu_model": run.get("machine", {}).get("cpu_model"),

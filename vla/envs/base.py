@@ -15,13 +15,16 @@ names are unique across benchmarks).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
 from vla.config import check, check_choice
+
+#: What :meth:`Benchmark.gripper_at_end` may answer.
+GRIPPER_END_STATES = ("closed", "partly_closed", "open")
 
 
 # ------------------------------------------------------------------------------------------- tables
@@ -213,6 +216,13 @@ class Benchmark(ABC):
         cameras: tuple[str, ...] | None = None,
     ) -> BenchmarkEnv:
         """One task's environment rendering ``cameras`` (default: all of the benchmark's; ``()``: none)."""
+
+    def gripper_at_end(self, state: Sequence[float]) -> str | None:
+        """How the gripper ended an episode, read from its last proprioceptive ``state``: one of
+        :data:`GRIPPER_END_STATES` (``closed``: shut on nothing, ``partly_closed``: on an object or still
+        moving, ``open``), or ``None`` when the benchmark's state does not tell. Evaluation counts its failed
+        episodes by it: a policy whose failures end ``closed`` misses its grasps."""
+        return None
 
     def make_expert(self) -> Controller | None:
         """The privileged-state expert that solves tasks (for demonstrations and baselines), or ``None``."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from vla.config import to_dict
 from vla.envs import DEFAULT_PROTOCOL, benchmark_for_suite
+from vla.envs.base import GRIPPER_END_STATES
 from vla.eval.config import EvalConfig
 from vla.eval.rollout import HELDOUT_SEED_KEY, LEROBOT_START_SEED
 from vla.versions import machine_info, package_versions
@@ -37,6 +38,19 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (min(p, max(0.0, center - half)), max(p, min(1.0, center + half)))
 
 
+def failures_by_gripper(episodes: list[dict[str, Any]]) -> dict[str, int]:
+    """Failed episodes counted by how their gripper ended (``Benchmark.gripper_at_end`` of the last
+    state): ``closed``, ``partly_closed``, ``open``; empty when the benchmark cannot tell."""
+    counts: dict[str, int] = {}
+    for row in episodes:
+        if row["success"] or row.get("error") or "final_state" not in row:
+            continue
+        end = benchmark_for_suite(row["suite"]).gripper_at_end(row["final_state"])
+        if end is not None:
+            counts[end] = counts.get(end, 0) + 1
+    return {name: counts[name] for name in GRIPPER_END_STATES if name in counts}
+
+
 def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     def block(rows):
         n, s = len(rows), sum(r["success"] for r in rows)
@@ -52,6 +66,8 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
             #: episodes run again after a simulator crash (a dead worker included)
             "simulator_retries": sum(r.get("simulator_retries", 0) for r in rows),
             "invalid_chunks": sum(r.get("invalid_chunks", 0) for r in rows),
+            #: failed episodes by how the gripper ended them (closed on nothing: a missed grasp)
+            "failures_by_gripper": failures_by_gripper(rows),
         }
 
     per_task: dict[str, list] = {}
@@ -351,6 +367,9 @@ def format_table(results: dict[str, Any], markdown: bool = False) -> str:
             f"(episodes retried after a simulator crash: {o['simulator_retries']}), "
             f"undecodable action chunks: {o['invalid_chunks']}"
         )
+    if o.get("failures_by_gripper"):
+        ends = ", ".join(f"{n} {end.replace('_', ' ')}" for end, n in o["failures_by_gripper"].items())
+        lines.append(f"failures by the gripper's end state: {ends} (closed: shut on nothing, a missed grasp)")
     if protocol.get("name", DEFAULT_PROTOCOL) != DEFAULT_PROTOCOL:
         lines.append(f"protocol: {protocol['name']} ({protocol['source']})")
     lines += [f"note: {note}" for note in not_standard(protocol)]

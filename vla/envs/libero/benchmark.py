@@ -8,6 +8,7 @@ perturbed suites) subclasses :class:`LiberoBenchmark`, overrides the tables and 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,6 +17,11 @@ import numpy as np
 from vla.envs.base import ActionLayout, Benchmark, register_benchmark
 from vla.envs.libero.env import ACTION_DIM, CAMERAS, STATE_DIM, LiberoEnv
 from vla.envs.libero.protocol import DEFAULT_PROTOCOL, PROTOCOL, PROTOCOLS, SETTLE_STEPS
+
+#: Panda finger gap (the difference of the two finger joints, metres): about 0.001 when the fingers shut on
+#: nothing, 0.072-0.08 wide open, 0.02-0.03 around libero_object's cans; a failed episode ends at rest.
+FINGER_GAP_CLOSED = 0.01
+FINGER_GAP_OPEN = 0.07
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,14 @@ class LiberoBenchmark(Benchmark):
     )  # fmt: skip
     fps = 10
     robot_type = "panda"
+
+    def gripper_at_end(self, state: Sequence[float]) -> str | None:
+        if len(state) != STATE_DIM:
+            return None
+        gap = float(state[6]) - float(state[7])  # the two finger joints open in opposite directions
+        if gap < FINGER_GAP_CLOSED:
+            return "closed"
+        return "open" if gap > FINGER_GAP_OPEN else "partly_closed"
 
     # -- the hooks a LIBERO-based benchmark overrides
     def _libero_suite(self, suite: str):
