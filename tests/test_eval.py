@@ -46,7 +46,15 @@ def test_wilson_interval_and_summary():
     by_end = summarize(rows)["overall"]["failures_by_gripper"]
     assert by_end == {"closed": 1, "partly_closed": 2, "open": 2}  # successes (e < t) are not counted
     assert list(by_end) == ["closed", "partly_closed", "open"]
-    assert "failures by the gripper's end state: 1 closed, 2 partly closed, 2 open" in format_table(
+    rows[1]["error"] = "the simulator crashed"  # an episode that never ended is not a failure of the policy
+    assert summarize(rows)["overall"]["failures_by_gripper"] == {"closed": 1, "partly_closed": 2, "open": 1}
+    from vla.envs import get_benchmark
+
+    libero = get_benchmark("libero")
+    assert [libero.gripper_at_end([0.0] * 6 + [g / 2, -g / 2]) for g in (0.0099, 0.0101, 0.07, 0.0701)] == [
+        "closed", "partly_closed", "partly_closed", "open"]  # fmt: skip
+    assert libero.gripper_at_end([0.0] * 7) is None  # not LIBERO's 8-value state: nothing to tell
+    assert "failures by the gripper's end state: 1 closed, 2 partly closed, 1 open" in format_table(
         summarize(rows)
     )
 

@@ -353,7 +353,7 @@ def test_tokenizer_comparison_counts_how_far_a_fast_row_is_off():
 
 def test_seeds_train_apart_on_the_same_demonstrations(tmp_path, synthetic_dataset):
     from vla.config import ConfigError
-    from vla.experiment import run_seeds, seed_variant, train_config
+    from vla.experiment import run_seeds, seed_variant, seed_variants, train_config
 
     config = _experiment(tmp_path, synthetic_dataset, steps=1)
     assert seed_variant(config, 0).out == config.out  # the recipe's own seed: a finished run counts
@@ -372,8 +372,48 @@ def test_seeds_train_apart_on_the_same_demonstrations(tmp_path, synthetic_datase
     assert written["data"]["folder"] == str(config.out / "data") and not (other.out / "data").exists()
     assert written["train"]["recipe"]["training"]["seed"] == 3
     assert (config.out / "tokenizer").is_dir() and (other.out / "tokenizer").is_dir()
-    with pytest.raises(ConfigError, match=r"--seeds=\[1, 1\] is invalid: distinct integers"):
+    with pytest.raises(ConfigError, match="--seeds='1,1' is invalid: one or more distinct integers"):
         run_seeds(config, (1, 1))
+    # the baselines run once, with the recipe's own seed wherever it is listed, else with the first
+    assert [v.eval.baselines != () for v in seed_variants(config, (3, 0, 4))] == [False, True, False]
+    assert [v.eval.baselines != () for v in seed_variants(config, (3, 4))] == [True, False]
+    bad = dataclasses.replace(config, train=dataclasses.replace(config.train, recipe={
+        **config.train.recipe, "policy": {**config.train.recipe["policy"], "seed": 5}}))  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"policy.seed=5 is invalid: equal to train.recipe.training.seed \(0\)"
+    ):
+        run_seeds(bad, (1,))
+
+
+def test_seeds_write_the_spread_beside_the_recipes_output(tmp_path, synthetic_dataset, monkeypatch):
+    """run_seeds gathers each seed's results.json, whichever seeds ran, into OUTPUT_DIR/seeds.json (the
+    stages themselves are tested above: here each run writes the results.json an evaluation would)."""
+    import vla.experiment as experiment
+
+    config = experiment.seed_variant(_experiment(tmp_path, synthetic_dataset, steps=1), 7)  # not created
+    evaluated = []
+
+    def finished_run(variant, until):
+        seed = experiment.train_config(variant).training.seed
+        row = {"success_rate": seed / 10, "successes": seed * 5, "episodes": 50, "ci95": [0.0, 1.0]}
+        success = {"policy": row} | {b: row for b in variant.eval.baselines}
+        variant.out.mkdir(parents=True)
+        path = variant.out / "results.json"
+        path.write_text(json.dumps({"experiment": variant.name, "success": success, "stage_seconds": {}}))
+        evaluated.append((seed, list(variant.eval.baselines)))
+        return path
+
+    monkeypatch.setattr(experiment, "run_experiment", finished_run)
+    path = experiment.run_seeds(config, (2, 4))
+    assert path == config.out / "seeds.json" and evaluated == [(2, ["random", "mean_replay"]), (4, [])]
+    spread = json.loads(path.read_text())
+    assert spread["experiment"] == config.name and [r["successes"] for r in spread["seeds"]] == [10, 20]
+    assert (
+        spread["policy"]["mean_success_rate"] == pytest.approx(0.3)
+        and spread["seeds"][0]["train_minutes"] is None
+    )
+    assert list(spread["baselines"]) == ["random", "mean_replay"]
+    assert "mean 30.0%, std 14.1 points" in (config.out / "seeds.md").read_text()
 
 
 def test_seed_spread_puts_each_seed_beside_the_spread_and_the_baselines():
@@ -394,5 +434,7 @@ def test_seed_spread_puts_each_seed_beside_the_spread_and_the_baselines():
     assert list(spread["baselines"]) == ["random"] and spread["seeds"][0]["train_minutes"] == 10.0
     table = seeds_table(spread).splitlines()
     assert table[2] == "| 0 | 39/50 (78%) [10.0, 90.0] | 3.5 | 10.0 |"
-    assert table[5].startswith("| **3 seeds** | mean 58.0%, std 21.1, min 36%, max 78%")
+    assert table[5].startswith("| **3 seeds** | mean 58.0%, std 21.1 points, min 36%, max 78%")
     assert table[6].startswith("| random | 0/50 (0%)")
+    one = seed_spread([run("a", 39)], (0,))
+    assert one["policy"]["std_success_rate"] is None and "std n/a" in seeds_table(one)

@@ -253,7 +253,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     from vla.experiment import load_experiment, run_experiment, run_seeds
 
     config = load_experiment(args.recipe, args.overrides)
-    if args.seeds:
+    if args.seeds is not None:
         run_seeds(config, args.seeds, until=args.until)
     else:
         run_experiment(config, until=args.until)
@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds",
         type=_int_list,
-        default=(),
+        default=None,
         help="train and evaluate once per training seed, e.g. 0,1,2 (same demonstrations; seed N other than "
         "the recipe's own in OUTPUT_DIR_seedN), then write the spread to OUTPUT_DIR/seeds.json",
     )

@@ -560,7 +560,16 @@ SEEDS_TABLE_FILE = "seeds.md"
 
 
 def recipe_seed(config: ExperimentConfig) -> int:
-    return train_config(config).training.seed
+    """The recipe's own training seed; with ``--seeds`` its policy seed (the new token rows' initial
+    values) must be the same number, as every other seed sets both."""
+    tc = train_config(config)
+    check(
+        tc.policy.seed == tc.training.seed,
+        "train.recipe.policy.seed",
+        tc.policy.seed,
+        f"equal to train.recipe.training.seed ({tc.training.seed}) with --seeds, which sets both to each seed",
+    )
+    return tc.training.seed
 
 
 def seed_variant(config: ExperimentConfig, seed: int, baselines: bool = True) -> ExperimentConfig:
@@ -584,19 +593,35 @@ def seed_variant(config: ExperimentConfig, seed: int, baselines: bool = True) ->
     return from_dict(ExperimentConfig, tree)
 
 
+def seed_variants(config: ExperimentConfig, seeds: tuple[int, ...]) -> list[ExperimentConfig]:
+    """One experiment per seed. The baselines run once: with the recipe's own seed when it is listed (its
+    OUTPUT_DIR/results.json keeps them, whatever the order of ``seeds``), else with the first seed."""
+    check(
+        len(seeds) >= 1 and len(set(seeds)) == len(seeds),
+        "--seeds",
+        ",".join(map(str, seeds)),
+        "one or more distinct integers separated by commas, e.g. 0,1,2",
+    )
+    own = recipe_seed(config)
+    with_baselines = own if own in seeds else seeds[0]
+    return [seed_variant(config, seed, baselines=seed == with_baselines) for seed in seeds]
+
+
 def run_seeds(config: ExperimentConfig, seeds: tuple[int, ...], until: str = STAGES[-1]) -> Path | None:
     """Run (or resume) the experiment once per training seed, one after the other, then write the spread
     of their success rates to OUTPUT_DIR/seeds.json (and seeds.md); returns its path (None when stopped
-    before evaluation). The baselines are evaluated with the first seed only."""
-    check(len(seeds) >= 1 and len(set(seeds)) == len(seeds), "--seeds", list(seeds), "distinct integers")
-    paths = []
-    for i, seed in enumerate(seeds):
-        variant = seed_variant(config, seed, baselines=i == 0)
+    before evaluation)."""
+    variants = seed_variants(config, seeds)
+    runs = []
+    for i, (seed, variant) in enumerate(zip(seeds, variants, strict=True)):
         print(f"== seed {seed} ({i + 1}/{len(seeds)}): {variant.out}", flush=True)
-        paths.append(run_experiment(variant, until=until))
+        path = run_experiment(variant, until=until)
+        if path is not None:
+            runs.append(json.loads(path.read_text()))
     if until != STAGES[-1]:
         return None
-    spread = seed_spread([json.loads(p.read_text()) for p in paths if p is not None], seeds)
+    spread = seed_spread(runs, seeds, name=config.name)
+    config.out.mkdir(parents=True, exist_ok=True)  # not written yet when the recipe's own seed is not listed
     path = config.out / SEEDS_FILE
     path.write_text(json.dumps(spread, indent=1))
     (config.out / SEEDS_TABLE_FILE).write_text(seeds_table(spread) + "\n")
@@ -605,11 +630,13 @@ def run_seeds(config: ExperimentConfig, seeds: tuple[int, ...], until: str = STA
     return path
 
 
-def seed_spread(runs: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str, Any]:
+def seed_spread(
+    runs: list[dict[str, Any]], seeds: tuple[int, ...], name: str | None = None
+) -> dict[str, Any]:
     """One recipe's results.json files, one per training seed -> the trained policy's success per seed and
     its spread across seeds (mean, standard deviation, min, max) next to the baselines' success. The 95%
-    interval of one run covers only its own episodes; the spread across seeds is what a user who trains
-    the recipe once should expect."""
+    interval of one run covers only its own episodes; the spread across seeds is how far one training run
+    of the recipe lands from the next on the same demonstrations."""
     import numpy as np
 
     from vla.eval.results import wilson_interval
@@ -624,7 +651,9 @@ def seed_spread(runs: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str,
                 **{k: policy[k] for k in ("success_rate", "successes", "episodes", "ci95")},
                 "failures_by_gripper": policy.get("failures_by_gripper"),
                 "loss_last_10": run.get("training", {}).get("loss_last_10"),
-                "train_minutes": round(run["stage_seconds"].get("train", float("nan")) / 60, 1),
+                "train_minutes": round(run["stage_seconds"]["train"] / 60, 1)
+                if "train" in run["stage_seconds"]
+                else None,
                 "cpu_model": run.get("machine", {}).get("cpu_model"),
             }
         )
@@ -638,7 +667,7 @@ def seed_spread(runs: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str,
         if name != "policy"
     }
     return {
-        "experiment": runs[0]["experiment"] if runs else None,
+        "experiment": name or runs[0]["experiment"],
         "date": datetime.date.today().isoformat(),
         "seeds": per_seed,
         "policy": {
@@ -664,7 +693,7 @@ def seeds_table(spread: dict[str, Any]) -> str:
             f"| {row['seed']} | {_rate_cell(row)} | {row['loss_last_10']} | {row['train_minutes']} |"
         )
     p = spread["policy"]
-    std = "n/a" if p["std_success_rate"] is None else f"{100 * p['std_success_rate']:.1f}"
+    std = "n/a" if p["std_success_rate"] is None else f"{100 * p['std_success_rate']:.1f} points"
     lines.append(
         f"| **{len(spread['seeds'])} seeds** | mean {100 * p['mean_success_rate']:.1f}%, std {std}, "
         f"min {100 * p['min_success_rate']:.0f}%, max {100 * p['max_success_rate']:.0f}% | | |"

@@ -19,7 +19,8 @@ from vla.envs.libero.env import ACTION_DIM, CAMERAS, STATE_DIM, LiberoEnv
 from vla.envs.libero.protocol import DEFAULT_PROTOCOL, PROTOCOL, PROTOCOLS, SETTLE_STEPS
 
 #: Panda finger gap (the difference of the two finger joints, metres): about 0.001 when the fingers shut on
-#: nothing, 0.072-0.08 wide open, 0.02-0.03 around libero_object's cans; a failed episode ends at rest.
+#: nothing, 0.072-0.08 wide open, 0.02-0.03 around libero_object's cans (measured on that suite's failed
+#: episodes). An object thinner than 1 cm held at the end (a plate's or a bowl's rim) would read "closed".
 FINGER_GAP_CLOSED = 0.01
 FINGER_GAP_OPEN = 0.07
 
