@@ -403,7 +403,8 @@ def run_eval(config: ExperimentConfig, checkpoint: Path) -> dict[str, dict[str, 
             )
         )
         print(format_table(results[name]), flush=True)
-    _add_stage_time(config.out, "eval", time.perf_counter() - started)
+    if any(r.get("this_run", {}).get("episodes") for r in results.values()):  # not a finished one summarized
+        _add_stage_time(config.out, "eval", time.perf_counter() - started)
     return results
 
 
