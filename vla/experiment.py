@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("data", "tokenizer", "train", "eval")
 BASELINES = ("random", "mean_replay")
+#: The figures of one success rate in results.json (a policy's overall, a task's, a baseline's).
+RATE_KEYS = ("success_rate", "successes", "episodes", "ci95")
 STAGE_TIMES_FILE = "stage_seconds.json"
 RESULTS_FILE = "results.json"
 #: Next to results.json: success per task for the policy and each baseline, as a markdown table and a chart.
@@ -428,7 +430,7 @@ def _metrics_summary(train_dir: Path) -> dict[str, Any]:
 
 def _success(results: dict[str, Any]) -> dict[str, Any]:
     overall = results["overall"]
-    keys = ("success_rate", "successes", "episodes", "ci95", "failures_by_gripper")
+    keys = (*RATE_KEYS, "failures_by_gripper")
     return {k: overall[k] for k in keys if k in overall} | {
         "per_task": {
             name: {k: row[k] for k in keys if k in row} for name, row in results.get("per_task", {}).items()
@@ -649,7 +651,7 @@ def seed_spread(
             {
                 "seed": seed,
                 "experiment": run["experiment"],
-                **{k: policy[k] for k in ("success_rate", "successes", "episodes", "ci95")},
+                **{k: policy[k] for k in RATE_KEYS},
                 "failures_by_gripper": policy.get("failures_by_gripper"),
                 "loss_last_10": run.get("training", {}).get("loss_last_10"),
                 "train_minutes": round(run["stage_seconds"]["train"] / 60, 1)
@@ -662,7 +664,7 @@ def seed_spread(
     successes = sum(row["successes"] for row in per_seed)
     episodes = sum(row["episodes"] for row in per_seed)
     baselines = {
-        name: {k: row[k] for k in ("success_rate", "successes", "episodes", "ci95")}
+        name: {k: row[k] for k in RATE_KEYS}
         for run in runs
         for name, row in run["success"].items()
         if name != "policy"
