@@ -397,9 +397,16 @@ def test_seeds_write_the_spread_beside_the_recipes_output(tmp_path, synthetic_da
         seed = experiment.train_config(variant).training.seed
         row = {"success_rate": seed / 10, "successes": seed * 5, "episodes": 50, "ci95": [0.0, 1.0]}
         success = {"policy": row} | {b: row for b in variant.eval.baselines}
-        variant.out.mkdir(parents=True)
+        checkpoint = variant.out / "train" / "checkpoints" / "step-000001"
+        for name in success:  # episode 0 succeeds under every seed, episode 1 under seed 4 only
+            episodes = experiment.eval_folder(variant, name, checkpoint) / "episodes"
+            episodes.mkdir(parents=True)
+            (episodes / "rank-00.jsonl").write_text("".join(
+                json.dumps({"suite": "s", "task_id": 0, "episode": e, "success": e == 0 or seed == 4}) + "\n"
+                for e in (0, 1)))  # fmt: skip
         path = variant.out / "results.json"
-        path.write_text(json.dumps({"experiment": variant.name, "success": success, "stage_seconds": {}}))
+        path.write_text(json.dumps({"experiment": variant.name, "success": success, "stage_seconds": {},
+                                    "checkpoint": str(checkpoint)}))  # fmt: skip
         evaluated.append((seed, list(variant.eval.baselines)))
         return path
 
@@ -414,6 +421,46 @@ def test_seeds_write_the_spread_beside_the_recipes_output(tmp_path, synthetic_da
     )
     assert list(spread["baselines"]) == ["random", "mean_replay"]
     assert "mean 30.0%, std 14.1 points" in (config.out / "seeds.md").read_text()
+    # outcomes per episode, read from each seed's evaluation folders (the baselines' from seed 2's)
+    assert spread["episodes"]["per_episode"] == {"s/0/0": 2, "s/0/1": 1}
+    assert spread["episodes"]["against_baselines"]["random"]["where_it_fails"]["episodes"] == 1
+    assert (
+        "Episodes (of 2) that k of the 2 seeds succeed from: 0: 0, 1: 1, 2: 1"
+        in (config.out / "seeds.md").read_text()
+    )
+
+
+def test_episode_agreement_tells_hard_initial_states_from_seeds_failing_at_random():
+    from vla.experiment import agreement_text, episode_agreement
+
+    keys = [f"s/0/{e}" for e in range(4)]
+    # the same two episodes fail under both seeds: the states are hard, not the seeds unlucky
+    alike = [dict(zip(keys, (True, True, False, False), strict=True))] * 2
+    hard = episode_agreement(alike, {"mean_replay": dict(zip(keys, (True, False, True, False), strict=True))})
+    assert hard["by_seeds_succeeding"] == {"0": 2, "1": 0, "2": 2} and hard["if_alike"] == {
+        "0": 1.0,
+        "1": 2.0,
+        "2": 1.0,
+    }
+    assert hard["dispersion"] == 2.0  # all the variance is between episodes: twice the binomial one
+    assert hard["against_baselines"]["mean_replay"] == {
+        "where_it_succeeds": {"episodes": 2, "policy_success_rate": 0.5},
+        "where_it_fails": {"episodes": 2, "policy_success_rate": 0.5},
+    }
+    # each seed fails on other episodes: every episode succeeds under exactly one seed
+    crossed = [
+        dict(zip(keys, (True, False, True, False), strict=True)),
+        dict(zip(keys, (False, True, False, True), strict=True)),
+    ]
+    assert episode_agreement(crossed)["dispersion"] == 0.0
+    text = agreement_text(hard)
+    assert text.startswith("Episodes (of 4) that k of the 2 seeds succeed from: 0: 2, 1: 0, 2: 2 (if every")
+    assert (
+        "against mean_replay: where it succeeds (2 episodes): 50%; where it fails (2 episodes): 50%." in text
+    )
+    # episodes some seed has not run are left out; one seed, or none in common, says nothing
+    assert episode_agreement([alike[0], {**alike[0], "s/0/9": True}])["episodes"] == 4
+    assert episode_agreement(alike[:1]) is None and episode_agreement([{"a": True}, {"b": True}]) is None
 
 
 def test_seed_spread_puts_each_seed_beside_the_spread_and_the_baselines():

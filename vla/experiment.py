@@ -624,6 +624,7 @@ def run_seeds(config: ExperimentConfig, seeds: tuple[int, ...], until: str = STA
     if until != STAGES[-1]:
         return None
     spread = seed_spread(runs, seeds, name=config.name)
+    spread["episodes"] = episode_agreement(*gather_outcomes(variants, runs))
     config.out.mkdir(parents=True, exist_ok=True)  # not written yet when the recipe's own seed is not listed
     path = config.out / SEEDS_FILE
     path.write_text(json.dumps(spread, indent=1))
@@ -703,4 +704,94 @@ def seeds_table(spread: dict[str, Any]) -> str:
     )
     for name, row in spread["baselines"].items():
         lines.append(f"| {name} | {_rate_cell(row)} | | |")
+    if spread.get("episodes"):
+        lines += ["", agreement_text(spread["episodes"])]
+    return "\n".join(lines)
+
+
+def gather_outcomes(
+    variants: list[ExperimentConfig], runs: list[dict[str, Any]]
+) -> tuple[list[dict[str, bool]], dict[str, dict[str, bool]]]:
+    """Each seed's policy outcome per episode (``suite/task/episode`` -> success), and each baseline's,
+    read from the evaluation folders the runs wrote; a run without them (e.g. its folder was moved) adds
+    nothing."""
+    from vla.eval.results import read_episodes
+
+    policy: list[dict[str, bool]] = []
+    baselines: dict[str, dict[str, bool]] = {}
+    for variant, run in zip(variants, runs, strict=True):
+        checkpoint = Path(run.get("checkpoint", ""))
+        for name in run["success"]:
+            rows = read_episodes(eval_folder(variant, name, checkpoint)).values()
+            outcomes = {f"{r['suite']}/{r['task_id']}/{r['episode']}": bool(r["success"]) for r in rows}
+            if name == "policy" and outcomes:
+                policy.append(outcomes)
+            elif outcomes:
+                baselines.setdefault(name, outcomes)
+    return policy, baselines
+
+
+def episode_agreement(
+    policy: list[dict[str, bool]], baselines: dict[str, dict[str, bool]] | None = None
+) -> dict[str, Any] | None:
+    """Whether the seeds fail on the same episodes (initial states), from their outcomes per episode.
+
+    ``by_seeds_succeeding[k]`` counts the episodes that exactly k of the S seeds succeed from; ``if_alike``
+    is that count if every episode had the same chance (the pooled rate): more episodes at 0 and S than
+    that means some initial states are hard for any seed (what the policies share: data, model, recipe)
+    rather than each seed failing at random. ``dispersion`` is the variance of the per-episode counts over
+    the binomial one (1: episodes alike). For each baseline with its own outcomes: the policies' mean
+    success on the episodes the baseline succeeds from and on those it fails. None below two seeds."""
+    import math
+
+    if len(policy) < 2:
+        return None
+    keys = sorted(set.intersection(*(set(o) for o in policy)))
+    if not keys:
+        return None
+    seeds = len(policy)
+    counts = [sum(o[k] for o in policy) for k in keys]
+    rate = sum(counts) / (seeds * len(keys))
+    mean = sum(counts) / len(counts)
+    variance = sum((c - mean) ** 2 for c in counts) / len(counts)
+    binomial = seeds * rate * (1 - rate)
+    agreement: dict[str, Any] = {
+        "seeds": seeds,
+        "episodes": len(keys),
+        "by_seeds_succeeding": {str(k): counts.count(k) for k in range(seeds + 1)},
+        "if_alike": {
+            str(k): round(len(keys) * math.comb(seeds, k) * rate**k * (1 - rate) ** (seeds - k), 1)
+            for k in range(seeds + 1)
+        },
+        "dispersion": round(variance / binomial, 2) if binomial > 0 else None,
+        "per_episode": dict(zip(keys, counts, strict=True)),
+    }
+    for name, outcomes in (baselines or {}).items():
+        split = {}
+        for label, wanted in (("where_it_succeeds", True), ("where_it_fails", False)):
+            chosen = [c for k, c in zip(keys, counts, strict=True) if outcomes.get(k) is wanted]
+            split[label] = {
+                "episodes": len(chosen),
+                "policy_success_rate": round(sum(chosen) / (seeds * len(chosen)), 4) if chosen else None,
+            }
+        agreement.setdefault("against_baselines", {})[name] = split
+    return agreement
+
+
+def agreement_text(agreement: dict[str, Any]) -> str:
+    """The markdown lines of ``episode_agreement`` under the seeds table."""
+    s = agreement["seeds"]
+    histogram = ", ".join(f"{k}: {n}" for k, n in agreement["by_seeds_succeeding"].items())
+    alike = ", ".join(f"{k}: {n:g}" for k, n in agreement["if_alike"].items())
+    lines = [
+        f"Episodes (of {agreement['episodes']}) that k of the {s} seeds succeed from: {histogram} "
+        f"(if every episode had the same chance: {alike}; dispersion {agreement['dispersion']})."
+    ]
+    for name, split in agreement.get("against_baselines", {}).items():
+        parts = [
+            f"{label.replace('_', ' ')} ({row['episodes']} episodes): "
+            + ("n/a" if row["policy_success_rate"] is None else f"{100 * row['policy_success_rate']:.0f}%")
+            for label, row in split.items()
+        ]
+        lines.append(f"The policies' success against {name}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
