@@ -452,7 +452,8 @@ def test_episode_agreement_tells_hard_initial_states_from_seeds_failing_at_rando
         dict(zip(keys, (True, False, True, False), strict=True)),
         dict(zip(keys, (False, True, False, True), strict=True)),
     ]
-    assert episode_agreement(crossed)["dispersion"] == 0.0
+    spread = episode_agreement(crossed, {"random": dict.fromkeys(keys, False)})
+    assert spread["dispersion"] == 0.0 and "against_baselines" not in spread  # random fails everywhere
     text = agreement_text(hard)
     assert text.startswith("Episodes (of 4) that k of the 2 seeds succeed from: 0: 2, 1: 0, 2: 2 (if every")
     assert (

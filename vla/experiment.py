@@ -741,7 +741,8 @@ def episode_agreement(
     that means some initial states are hard for any seed (what the policies share: data, model, recipe)
     rather than each seed failing at random. ``dispersion`` is the variance of the per-episode counts over
     the binomial one (1: episodes alike). For each baseline with its own outcomes: the policies' mean
-    success on the episodes the baseline succeeds from and on those it fails. None below two seeds."""
+    success on the episodes the baseline succeeds from and on those it fails (when it does both). None
+    below two seeds."""
     import math
 
     if len(policy) < 2:
@@ -767,6 +768,8 @@ def episode_agreement(
         "per_episode": dict(zip(keys, counts, strict=True)),
     }
     for name, outcomes in (baselines or {}).items():
+        if len({outcomes.get(k) for k in keys} - {None}) < 2:
+            continue  # a baseline that always fails (random) or always succeeds splits nothing
         split = {}
         for label, wanted in (("where_it_succeeds", True), ("where_it_fails", False)):
             chosen = [c for k, c in zip(keys, counts, strict=True) if outcomes.get(k) is wanted]
