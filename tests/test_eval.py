@@ -421,6 +421,7 @@ def test_every_eval_setting_is_a_vla_eval_option_with_the_same_default():
 def test_policy_specs_resolve_through_the_classes_registrations():
     from vla.eval.policies import (
         CheckpointPolicy,
+        EnsemblePolicy,
         ExpertPolicy,
         LerobotPolicy,
         MeanReplayPolicy,
@@ -433,7 +434,7 @@ def test_policy_specs_resolve_through_the_classes_registrations():
 
     assert registered_policies() == {
         "scripted": ScriptedPolicy, "expert": ExpertPolicy, "random": RandomPolicy,
-        "replay:": MeanReplayPolicy, "lerobot:": LerobotPolicy, None: CheckpointPolicy,
+        "replay:": MeanReplayPolicy, "ensemble:": EnsemblePolicy, "lerobot:": LerobotPolicy, None: CheckpointPolicy,
     }  # fmt: skip
     policy = load_rollout_policy("random", seed=3)
     assert type(policy) is RandomPolicy and policy.seed == 3
@@ -441,6 +442,44 @@ def test_policy_specs_resolve_through_the_classes_registrations():
         register_policy("random")(type("AnotherRandom", (), {}))
     with pytest.raises(FileNotFoundError, match="lerobot:nowhere: no such folder"):
         load_rollout_policy("lerobot:nowhere")  # the prefix's class, given what follows the prefix
+
+
+def test_an_ensemble_executes_the_mean_of_its_checkpoints_chunks(tmp_path, tiny_policy):
+    import torch
+
+    from vla.config import ConfigError
+    from vla.eval.policies import CheckpointPolicy, EnsemblePolicy, load_rollout_policy
+    from vla.eval.results import policy_identity
+    from vla.model.policy import VLAPolicy
+
+    tiny_policy[0].save_pretrained(tmp_path / "a")
+    other = VLAPolicy.from_pretrained(tmp_path / "a")  # a copy: the session's fixture stays as it is
+    with torch.no_grad():  # another "training run": other weights, same inputs and tokenizer
+        for parameter in other.model.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+    other.save_pretrained(tmp_path / "b")
+    spec = f"ensemble:{tmp_path / 'a'},{tmp_path / 'b'}"
+    ensemble = load_rollout_policy(spec, device="cpu", dtype="float32")
+    assert type(ensemble) is EnsemblePolicy and ensemble.cameras == ("image", "wrist_image")
+    rng = np.random.default_rng(0)
+    observations = [
+        {"image": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8),
+         "wrist_image": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8),
+         "state": np.zeros(8), "task": "pick up the soup"} for _ in range(2)
+    ]  # fmt: skip
+    members = [
+        CheckpointPolicy(tmp_path / n, device="cpu", dtype="float32").predict(observations) for n in "ab"
+    ]
+    assert not np.allclose(members[0][0], members[1][0])  # the two members disagree somewhere
+    chunks, valid = ensemble.predict(observations)
+    np.testing.assert_allclose(chunks, (members[0][0] + members[1][0]) / 2)
+    assert (valid == members[0][1] & members[1][1]).all()
+    # results name every member's weights; fewer than two checkpoints is refused in one line
+    identity = policy_identity(spec)
+    assert [m["path"] for m in identity["members"]] == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert identity["members"][0]["sha256"] != identity["members"][1]["sha256"]
+    with pytest.raises(ConfigError, match="expected two or more distinct checkpoint folders"):
+        load_rollout_policy(f"ensemble:{tmp_path / 'a'}")
 
 
 def test_one_results_table_for_the_terminal_and_the_model_card(tmp_path):

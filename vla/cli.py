@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy",
         required=True,
-        help="checkpoint folder or Hub repo id, lerobot:<folder or Hub id>, 'expert', 'scripted' or 'random'",
+        help="checkpoint folder or Hub repo id, ensemble:<checkpoint>,<checkpoint>,... (their mean action), lerobot:<folder or Hub id>, 'expert', 'scripted' or 'random'",
     )
     p.add_argument(
         "--suite",

@@ -110,10 +110,15 @@ def drop_partial_last_line(file: Path) -> None:
 def policy_identity(spec: str) -> dict[str, Any]:
     """What was evaluated: the spec and, for a checkpoint folder or Hub id, its resolved path, the Hub
     revision (commit) it was read at, and the weights' sha256."""
+    from vla.eval.policies.ensemble import ENSEMBLE_PREFIX, ensemble_members
     from vla.eval.policies.lerobot import LEROBOT_PREFIX
     from vla.hub import file_sha256, resolve_pretrained
 
     identity: dict[str, Any] = {"spec": spec}
+    if spec.startswith(ENSEMBLE_PREFIX):
+        return identity | {
+            "members": [policy_identity(m) for m in ensemble_members(spec[len(ENSEMBLE_PREFIX) :])]
+        }
     name = spec.removeprefix(LEROBOT_PREFIX)
     folder = Path(name)
     if not folder.exists() and name.count("/") == 1 and ":" not in name:
