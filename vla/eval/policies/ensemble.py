@@ -1,7 +1,8 @@
 """``ensemble:<checkpoint>,<checkpoint>,...``: several of our checkpoints rolled out as one policy.
 
 Each member predicts a chunk for the same observations and the ensemble executes their mean, action by
-action (the gripper dimension too: the simulator acts on its sign, so the members vote). Training runs of
+action (the gripper dimension too: the simulator acts on its sign, so the members vote; a tie averages to 0,
+which leaves LIBERO's fingers where they are). Training runs of
 one recipe that differ only in their seed fail on different initial states (``seeds.json``'s ``episodes``),
 which is what an ensemble can exploit; it costs one forward pass per member.
 """
