@@ -450,7 +450,7 @@ def test_an_ensemble_executes_the_mean_of_its_checkpoints_chunks(tmp_path, tiny_
     from vla.config import ConfigError
     from vla.eval.policies import CheckpointPolicy, EnsemblePolicy, load_rollout_policy
     from vla.eval.results import policy_identity
-    from vla.model.policy import VLAPolicy
+    from vla.model.policy import POLICY_FILE, VLAPolicy
 
     tiny_policy[0].save_pretrained(tmp_path / "a")
     other = VLAPolicy.from_pretrained(tmp_path / "a")  # a copy: the session's fixture stays as it is
@@ -480,6 +480,12 @@ def test_an_ensemble_executes_the_mean_of_its_checkpoints_chunks(tmp_path, tiny_
     assert identity["members"][0]["sha256"] != identity["members"][1]["sha256"]
     with pytest.raises(ConfigError, match="expected two or more distinct checkpoint folders"):
         load_rollout_policy(f"ensemble:{tmp_path / 'a'}")
+    # members must see the same observations: refused when loading, naming the setting and both values
+    saved = json.loads((tmp_path / "b" / POLICY_FILE).read_text())
+    saved["config"]["image_size"] = 64
+    (tmp_path / "b" / POLICY_FILE).write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match=r"has image_size=64 but .*/a has 256; ensemble checkpoints"):
+        load_rollout_policy(spec, device="cpu", dtype="float32")
 
 
 def test_one_results_table_for_the_terminal_and_the_model_card(tmp_path):

@@ -35,25 +35,25 @@ class EnsemblePolicy(BatchedPolicy):
         super().__init__()
         self.members = [CheckpointPolicy(m, device=device, dtype=dtype) for m in members]
         first = self.members[0]
+        # checked once here, not per chunk: what each member sees, and how many actions its chunks hold
+        settings = {
+            "cameras": lambda m: m.cameras,
+            "image_size": lambda m: m.image_size,
+            "horizon": lambda m: m.policy.config.horizon,
+        }
         for member in self.members[1:]:
-            for what in ("cameras", "image_size"):
-                if getattr(member, what) != getattr(first, what):
+            for what, read in settings.items():
+                if read(member) != read(first):
                     raise ConfigError(
-                        f"--policy={ENSEMBLE_PREFIX}... is invalid: {member.name} reads {what}="
-                        f"{getattr(member, what)!r} but {first.name} reads {getattr(first, what)!r}; "
-                        "ensemble checkpoints that see the same observations"
+                        f"--policy={ENSEMBLE_PREFIX}... is invalid: {member.name} has {what}="
+                        f"{read(member)!r} but {first.name} has {read(first)!r}; ensemble checkpoints that "
+                        "see the same observations and predict chunks of one length"
                     )
         self.name = ENSEMBLE_PREFIX + ",".join(m.name for m in self.members)
         self.cameras, self.image_size = first.cameras, first.image_size
 
     def predict(self, observations):
         predictions = [member.predict(observations) for member in self.members]
-        lengths = {chunks.shape[1] for chunks, _ in predictions}
-        if len(lengths) > 1:
-            raise ConfigError(
-                f"--policy={self.name} is invalid: its checkpoints predict chunks of {sorted(lengths)} "
-                "actions; ensemble checkpoints of one horizon"
-            )
         chunks = np.mean([chunks for chunks, _ in predictions], axis=0)
         valid = np.logical_and.reduce([valid for _, valid in predictions])
         return chunks, valid
