@@ -753,8 +753,9 @@ def episode_agreement(
     seeds = len(policy)
     counts = [sum(o[k] for o in policy) for k in keys]
     rate = sum(counts) / (seeds * len(keys))
-    mean = sum(counts) / len(counts)
-    variance = sum((c - mean) ** 2 for c in counts) / len(counts)
+    variance = sum((c - seeds * rate) ** 2 for c in counts) / len(
+        counts
+    )  # about the mean count, seeds * rate
     binomial = seeds * rate * (1 - rate)
     agreement: dict[str, Any] = {
         "seeds": seeds,
@@ -773,9 +774,9 @@ def episode_agreement(
         split = {}
         for label, wanted in (("where_it_succeeds", True), ("where_it_fails", False)):
             chosen = [c for k, c in zip(keys, counts, strict=True) if outcomes.get(k) is wanted]
-            split[label] = {
+            split[label] = {  # neither side is empty: the baseline both succeeds and fails (above)
                 "episodes": len(chosen),
-                "policy_success_rate": round(sum(chosen) / (seeds * len(chosen)), 4) if chosen else None,
+                "policy_success_rate": round(sum(chosen) / (seeds * len(chosen)), 4),
             }
         agreement.setdefault("against_baselines", {})[name] = split
     return agreement
@@ -792,8 +793,7 @@ def agreement_text(agreement: dict[str, Any]) -> str:
     ]
     for name, split in agreement.get("against_baselines", {}).items():
         parts = [
-            f"{label.replace('_', ' ')} ({row['episodes']} episodes): "
-            + ("n/a" if row["policy_success_rate"] is None else f"{100 * row['policy_success_rate']:.0f}%")
+            f"{label.replace('_', ' ')} ({row['episodes']} episodes): {100 * row['policy_success_rate']:.0f}%"
             for label, row in split.items()
         ]
         lines.append(f"The policies' success against {name}: " + "; ".join(parts) + ".")
