@@ -566,3 +566,55 @@ def test_image_augmentation_changes_training_and_resumes_exactly(synthetic_datas
         assert_identical(straight, plain)
     saved = json.loads((tmp_path / "straight" / "train_config.json").read_text())
     assert saved["data"]["image_transforms"]["tfs"]["affine"]["type"] == "RandomAffine"
+
+
+def test_weight_ema_follows_the_warmed_up_decay_and_swaps_the_average_in_and_out():
+    from vla.train.ema import WeightEMA
+
+    layer = torch.nn.Linear(2, 1)
+    layer.bias.requires_grad_(False)  # only trainable weights are averaged
+    ema = WeightEMA(layer, decay=0.9)
+    start = layer.weight.detach().clone()
+    expected = start.clone()
+    for n in range(20):
+        with torch.no_grad():
+            layer.weight.add_(1.0)
+        ema.update()
+        decay = min(0.9, (1 + n) / (10 + n))
+        expected = decay * expected + (1 - decay) * layer.weight.detach()
+    assert ema.names == ["weight"] and ema.updates == 20
+    assert torch.allclose(ema.shadow[0], expected)
+    raw = layer.weight.detach().clone()
+    with ema.averaged_weights():
+        assert torch.allclose(layer.weight, expected)
+    assert torch.equal(layer.weight, raw)
+    restored = WeightEMA(layer, decay=0.9)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.updates == 20 and torch.equal(restored.shadow[0], ema.shadow[0])
+
+
+def test_ema_checkpoints_hold_the_average_leave_training_alone_and_resume_exactly(
+    synthetic_dataset, tmp_path
+):
+    from vla.config import ConfigError
+
+    common = ["training.report_to=[]", "training.lr=3e-3", "training.steps=4"]
+    ema = [*common, "training.ema_decay=0.5"]
+    plain = train(config_for(synthetic_dataset, tmp_path / "plain", *common))
+    straight = train(config_for(synthetic_dataset, tmp_path / "straight", *ema))
+    # the policy saved is the average; the run's own weights are the plain run's (averaging changes no step)
+    raw = load_file(straight / "training_state/model.safetensors")
+    shared = [k for k in weights(plain) if k in raw]
+    assert shared and all(torch.equal(raw[k], weights(plain)[k]) for k in shared)
+    averaged = weights(straight)
+    assert any(not torch.equal(averaged[k], v) for k, v in weights(plain).items())
+    train(config_for(synthetic_dataset, tmp_path / "resumed", "training.save_every=2", *ema))
+    interrupt_after_step_2(tmp_path / "resumed")
+    resumed = train(config_for(synthetic_dataset, tmp_path / "resumed", "training.resume=last", *ema))
+    assert_identical(straight, resumed)  # the average came back with the run's state
+    with pytest.raises(
+        ConfigError, match=r"training.ema_decay=None is invalid: .* trained with training.ema_decay=0.5"
+    ):
+        train(config_for(synthetic_dataset, tmp_path / "resumed", "training.resume=last", *common))
+    with pytest.raises(ConfigError, match=r"training.ema_decay.*1.5.*between 0 and 1"):
+        config_for(synthetic_dataset, tmp_path / "bad", "training.ema_decay=1.5")

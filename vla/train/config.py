@@ -76,6 +76,9 @@ class TrainingConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 2
     max_grad_norm: float = 1.0
+    #: Keep an exponential moving average of the trainable weights with this decay (e.g. 0.999: about the
+    #: last 1,000 steps) and save it as the checkpoint's policy; ``None``: the last weights. Not with FSDP.
+    ema_decay: float | None = None
     #: Save a checkpoint every N optimizer steps (0: only at the end).
     save_every: int = 0
     #: How many step checkpoints to keep (the last one is always kept).
@@ -108,6 +111,12 @@ class TrainingConfig:
         check(self.batch_size >= 1, "training.batch_size", self.batch_size, "must be >= 1")
         check(self.grad_accum >= 1, "training.grad_accum", self.grad_accum, "must be >= 1")
         check(self.lr > 0, "training.lr", self.lr, "must be > 0")
+        check(
+            self.ema_decay is None or 0 < self.ema_decay < 1,
+            "training.ema_decay",
+            self.ema_decay,
+            "expected null or a number between 0 and 1 (exclusive), e.g. 0.999",
+        )
         check(self.warmup_steps >= 0, "training.warmup_steps", self.warmup_steps, "must be >= 0")
         check(self.save_every >= 0, "training.save_every", self.save_every, "must be >= 0")
         check(self.keep_last >= 1, "training.keep_last", self.keep_last, "must be >= 1")

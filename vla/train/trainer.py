@@ -11,6 +11,7 @@ run skips the micro-batches already consumed and sees exactly the batches an uni
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -67,6 +68,17 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     tokenizer = AutoActionTokenizer.from_pretrained(checkpoint / ACTION_TOKENIZER_DIR)
     check_stats_match(tokenizer.action_stats, dataset, "actions")
     return tokenizer
+
+
+def check_resume_ema(config: TrainConfig, checkpoint: Path) -> None:
+    """A resume keeps the weight average of the run it continues: on, with the same decay, or off."""
+    saved = json.loads((checkpoint / TRAIN_CONFIG_FILE).read_text()).get("training", {}).get("ema_decay")
+    now = config.training.ema_decay
+    if saved != now:
+        raise ConfigError(
+            f"training.ema_decay={now!r} is invalid: training.resume={config.training.resume!r} was trained "
+            f"with training.ema_decay={saved!r}; resume with the same value or start a new output_dir"
+        )
 
 
 def saved_horizon(saved_config: dict[str, Any]) -> int | None:
@@ -240,9 +252,12 @@ def _save_checkpoint(
     step: int,
     metrics: dict[str, Any],
     dataset_source: dict[str, Any] | None = None,
+    ema=None,
 ) -> Path:
     """Write checkpoint ``step`` atomically; its trainer_state.json names the data it was trained on
-    (``dataset_source``: name, Hub revision, episodes, frames) next to the step and metrics."""
+    (``dataset_source``: name, Hub revision, episodes, frames) next to the step and metrics. With ``ema``
+    (a :class:`~vla.train.ema.WeightEMA`) the policy saved is the averaged one; the training state keeps
+    the raw weights and the average."""
     _check_finite_weights(accelerator, model, step)
     ckpt_root = Path(config.training.output_dir) / "checkpoints"
     final = ckpt_root / f"step-{step:06d}"
@@ -253,7 +268,8 @@ def _save_checkpoint(
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp / TRAINING_STATE_DIR))
     # Under FSDP every rank holds a shard: all ranks gather, the main process writes the full weights.
-    state_dict = accelerator.get_state_dict(model)
+    with ema.averaged_weights() if ema is not None else contextlib.nullcontext():
+        state_dict = accelerator.get_state_dict(model)  # shares the average's storage until written below
     if accelerator.is_main_process:
         policy.model = accelerator.unwrap_model(model)
         policy.save_pretrained(tmp, state_dict=state_dict)
@@ -363,9 +379,23 @@ def _train(config: TrainConfig) -> Path:
     model, optimizer, loader, scheduler = accelerator.prepare(policy.model, optimizer, loader, scheduler)
     if len(loader) == 0:
         raise ValueError(f"the dataset has {len(dataset)} samples: too few for batch_size={tc.batch_size}")
+    ema = None
+    if tc.ema_decay is not None:
+        from accelerate.utils import DistributedType
+
+        from vla.train.ema import WeightEMA
+
+        if accelerator.distributed_type == DistributedType.FSDP:
+            raise ConfigError(
+                f"training.ema_decay={tc.ema_decay} is invalid under FSDP (each rank holds a shard of the "
+                "weights): set it to null, or train with DDP"
+            )
+        ema = WeightEMA(accelerator.unwrap_model(model), tc.ema_decay)
+        accelerator.register_for_checkpointing(ema)  # saved and restored with the run's state
 
     step = 0
     if resume_from is not None:
+        check_resume_ema(config, resume_from)
         accelerator.load_state(str(resume_from / TRAINING_STATE_DIR))
         step = json.loads((resume_from / TRAINER_STATE_FILE).read_text())["step"]
         accelerator.print(f"resumed from {resume_from} at step {step}")
@@ -412,6 +442,8 @@ def _train(config: TrainConfig) -> Path:
                     optimizer.step()
                     if accelerator.sync_gradients:
                         scheduler.step()
+                        if ema is not None:
+                            ema.update()
                     optimizer.zero_grad()
                 if not accelerator.sync_gradients:
                     continue
@@ -437,7 +469,7 @@ def _train(config: TrainConfig) -> Path:
                     )
                     bar.update(1)
                 if tc.save_every and step % tc.save_every == 0 and step < tc.steps:
-                    _save_checkpoint(accelerator, policy, model, config, step, metrics, dataset.source)
+                    _save_checkpoint(accelerator, policy, model, config, step, metrics, dataset.source, ema)
                     saved_step = step
                 if step >= tc.steps:
                     break
@@ -451,7 +483,7 @@ def _train(config: TrainConfig) -> Path:
         if interrupted and step == saved_step:  # save_every just wrote this step
             last = Path(tc.output_dir) / "checkpoints" / f"step-{step:06d}"
         else:
-            last = _save_checkpoint(accelerator, policy, model, config, step, metrics, dataset.source)
+            last = _save_checkpoint(accelerator, policy, model, config, step, metrics, dataset.source, ema)
     finally:
         stop.restore()
     if interrupted:
