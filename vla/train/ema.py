@@ -14,7 +14,7 @@ from typing import Any
 class WeightEMA:
     """fp32 shadow copies of the trainable parameters, updated after every optimizer step.
 
-    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as timm and diffusers do),
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as diffusers' EMAModel does),
     so the randomly initialised weights of the first steps fade out quickly instead of weighing
     ``decay ** steps`` at the end. ``state_dict``/``load_state_dict`` make it an object accelerate saves and
     restores with the run (``Accelerator.register_for_checkpointing``).
