@@ -266,7 +266,11 @@ def test_resume_from_an_incomplete_checkpoint_is_refused(synthetic_dataset, tmp_
 
 
 def launch(
-    dataset, out, *overrides, accelerate_args=("--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"))
+    dataset,
+    out,
+    *overrides,
+    accelerate_args=("--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml")),
+    succeeds=True,
 ):
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", *accelerate_args,
@@ -275,7 +279,7 @@ def launch(
         "tokenizer.options.n_bins=32", "training.report_to=[]", *overrides,
     ]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert (result.returncode == 0) == succeeds, result.stderr[-3000:]
     return result
 
 
@@ -317,6 +321,10 @@ def test_fsdp_recipe_trains_saves_resumes_and_reloads_on_two_cpu_processes(synth
                                                 "state": np.zeros(8), "task": "pick up the soup"},
                                                return_valid=True)  # fmt: skip
     assert chunk.shape == (4, 7) and np.isfinite(chunk).all() and valid
+    # a weight average needs whole weights on each rank: refused before any data or model loads
+    refused = launch(synthetic_dataset, tmp_path / "ema", "training.ema_decay=0.999", accelerate_args=fsdp,
+                     succeeds=False)  # fmt: skip
+    assert "error: training.ema_decay=0.999 is invalid under FSDP" in refused.stderr  # the one-line error
 
 
 @pytest.mark.parametrize("mode", ["blockwise", pytest.param("parallel", marks=pytest.mark.slow)])
@@ -604,10 +612,11 @@ def test_ema_checkpoints_hold_the_average_leave_training_alone_and_resume_exactl
     straight = train(config_for(synthetic_dataset, tmp_path / "straight", *ema))
     # the policy saved is the average; the run's own weights are the plain run's (averaging changes no step)
     raw = load_file(straight / "training_state/model.safetensors")
-    shared = [k for k in weights(plain) if k in raw]
-    assert shared and all(torch.equal(raw[k], weights(plain)[k]) for k in shared)
+    last = weights(plain)
+    shared = [k for k in last if k in raw]
+    assert shared and all(torch.equal(raw[k], last[k]) for k in shared)
     averaged = weights(straight)
-    assert any(not torch.equal(averaged[k], v) for k, v in weights(plain).items())
+    assert any(not torch.equal(averaged[k], v) for k, v in last.items())
     train(config_for(synthetic_dataset, tmp_path / "resumed", "training.save_every=2", *ema))
     interrupt_after_step_2(tmp_path / "resumed")
     resumed = train(config_for(synthetic_dataset, tmp_path / "resumed", "training.resume=last", *ema))

@@ -48,8 +48,9 @@ def build_tokenizer(config: TrainConfig, dataset):
 def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     """The checkpoint's own action tokenizer (its token ids are what the weights learned), never a refit.
 
-    Refuses a resume whose tokenizer settings or horizon differ from the checkpoint's, in one line (runs
-    saved before the horizon moved to the policy config recorded it as ``data.horizon``).
+    Refuses a resume whose tokenizer settings, horizon or weight average (``training.ema_decay``: on with
+    the same decay, or off) differ from the checkpoint's, in one line (runs saved before the horizon moved
+    to the policy config recorded it as ``data.horizon``).
     """
     from vla.data.dataset import check_stats_match
     from vla.model.policy import ACTION_TOKENIZER_DIR
@@ -59,6 +60,7 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     for name, now, then in (
         ("tokenizer", to_dict(config.tokenizer), saved.get("tokenizer")),
         ("policy.horizon", config.policy.horizon, saved_horizon(saved)),
+        ("training.ema_decay", config.training.ema_decay, saved.get("training", {}).get("ema_decay")),
     ):
         if now != then:
             raise ConfigError(
@@ -68,17 +70,6 @@ def resume_tokenizer(config: TrainConfig, checkpoint: Path, dataset):
     tokenizer = AutoActionTokenizer.from_pretrained(checkpoint / ACTION_TOKENIZER_DIR)
     check_stats_match(tokenizer.action_stats, dataset, "actions")
     return tokenizer
-
-
-def check_resume_ema(config: TrainConfig, checkpoint: Path) -> None:
-    """A resume keeps the weight average of the run it continues: on, with the same decay, or off."""
-    saved = json.loads((checkpoint / TRAIN_CONFIG_FILE).read_text()).get("training", {}).get("ema_decay")
-    now = config.training.ema_decay
-    if saved != now:
-        raise ConfigError(
-            f"training.ema_decay={now!r} is invalid: training.resume={config.training.resume!r} was trained "
-            f"with training.ema_decay={saved!r}; resume with the same value or start a new output_dir"
-        )
 
 
 def saved_horizon(saved_config: dict[str, Any]) -> int | None:
@@ -336,6 +327,14 @@ def _train(config: TrainConfig) -> Path:
         # The schedule is in optimizer steps; accelerate's default would step it once per process.
         step_scheduler_with_optimizer=False,
     )
+    if tc.ema_decay is not None:  # before any data or model loads
+        from accelerate.utils import DistributedType
+
+        if accelerator.distributed_type == DistributedType.FSDP:
+            raise ConfigError(
+                f"training.ema_decay={tc.ema_decay} is invalid under FSDP (each rank holds a shard of the "
+                "weights): set it to null, or train with DDP"
+            )
     if accelerator.is_main_process:
         if tc.overwrite:
             clear_run_outputs(out)
@@ -381,21 +380,13 @@ def _train(config: TrainConfig) -> Path:
         raise ValueError(f"the dataset has {len(dataset)} samples: too few for batch_size={tc.batch_size}")
     ema = None
     if tc.ema_decay is not None:
-        from accelerate.utils import DistributedType
-
         from vla.train.ema import WeightEMA
 
-        if accelerator.distributed_type == DistributedType.FSDP:
-            raise ConfigError(
-                f"training.ema_decay={tc.ema_decay} is invalid under FSDP (each rank holds a shard of the "
-                "weights): set it to null, or train with DDP"
-            )
         ema = WeightEMA(accelerator.unwrap_model(model), tc.ema_decay)
         accelerator.register_for_checkpointing(ema)  # saved and restored with the run's state
 
     step = 0
     if resume_from is not None:
-        check_resume_ema(config, resume_from)
         accelerator.load_state(str(resume_from / TRAINING_STATE_DIR))
         step = json.loads((resume_from / TRAINER_STATE_FILE).read_text())["step"]
         accelerator.print(f"resumed from {resume_from} at step {step}")
