@@ -200,6 +200,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    from vla.eval.compare import compare_runs, format_comparison
+
+    comparison = compare_runs(_path_list(args.a), _path_list(args.b))
+    print(format_comparison(comparison))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(comparison, indent=1))
+        print(f"comparison: {out}")
+
+
+def _path_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def cmd_tokenizer_import(args: argparse.Namespace) -> None:
     from vla.hub import resolve_pretrained
     from vla.tokenizers.actioncodec import ActionCodecTokenizer
@@ -477,6 +493,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after this many episodes in a row fail in the policy (default: %(default)s)",
     )
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "compare",
+        help="two policies compared episode by episode on the same initial states (McNemar's test)",
+        description="Pairs the episodes of evaluation A with those of B (same suite, task and initial state) "
+        "and reports where only one succeeds, the difference in success rate with its 95%% interval and "
+        "McNemar's exact p-value. Several folders per side, separated by commas, pair up in order (e.g. "
+        "training seed i of two recipes) and pool. Example: vla compare outputs/experiments/a "
+        "outputs/experiments/b",
+    )
+    p.add_argument("a", help="evaluation folder(s) (vla eval --out) or experiment folder(s), comma-separated")
+    p.add_argument("b", help="as many folders as A, in the same order")
+    p.add_argument("--out", default=None, help="also write the comparison as JSON to this file")
+    p.set_defaults(func=cmd_compare)
 
     _add_push_parser(sub, "push", "upload a checkpoint or tokenizer folder (with a model card) to the Hub")
 
