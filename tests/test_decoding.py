@@ -425,3 +425,49 @@ def test_lora_with_parallel_decoding_trains_the_slot_rows(synthetic_dataset, tmp
     moved = (after[slots] - before[slots]).norm(dim=1)
     assert (moved > 1e-4).all()  # every slot row learned and was saved
     np.testing.assert_allclose(loaded.predict_action_chunk(obs), chunks, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["autoregressive", "parallel", "blockwise"])
+def test_sampled_decoding_draws_action_tokens_and_a_cold_draw_is_greedy(policies, mode):
+    by_mode, dataset = policies
+    policy = by_mode[mode]
+    spec = policy.decode_spec
+    batch = policy.collate(observations(dataset), with_targets=False, padding_side="left")
+    greedy = np.stack(decode_action_ids(policy.model, batch, spec))
+    cold = np.stack(decode_action_ids(policy.model, batch, spec, temperature=1e-6))
+    np.testing.assert_array_equal(cold, greedy)
+    draws = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        draws.append(np.stack(decode_action_ids(policy.model, batch, spec, temperature=1.0)))
+    assert all(d.shape == greedy.shape and d.min() >= 0 and d.max() < spec.action_vocab for d in draws)
+    np.testing.assert_array_equal(draws[0], draws[1])  # the global generator decides every draw
+    assert (draws[0] != greedy).any() and (draws[0] != draws[2]).any()  # an untrained model is unsure
+
+
+def test_action_samples_execute_the_mean_of_the_drawn_chunks(policies, tmp_path):
+    from vla.eval.policies.checkpoint import CheckpointPolicy
+
+    by_mode, dataset = policies
+    policy = by_mode["autoregressive"]
+    obs = observations(dataset, (0, 7))
+    torch.manual_seed(3)
+    mean, valid = policy.predict_action_chunk(obs, return_valid=True, samples=4, temperature=1.0)
+    # the same draws decoded one by one: rows 0-3 are observation 0's, rows 4-7 observation 1's
+    torch.manual_seed(3)
+    ids = policy.predict_action_ids([o for o in obs for _ in range(4)], temperature=1.0)
+    chunks = policy.action_tokenizer.decode(ids).actions.astype(np.float32).reshape(2, 4, 4, 7)
+    np.testing.assert_allclose(mean, chunks.mean(axis=1), rtol=1e-6)
+    assert mean.shape == (2, 4, 7) and valid.shape == (2,)
+    assert not np.allclose(mean, policy.predict_action_chunk(obs))  # not the greedy chunk
+
+    # the evaluation's policy: its draws come from its seed and call count, not from the global generator
+    policy.save_pretrained(tmp_path / "ckpt")
+    rollout = CheckpointPolicy(tmp_path / "ckpt", device="cpu")
+    runs = []
+    for seed in (0, 0, 1):
+        rollout.sample_actions(4, 1.0, seed=seed)
+        torch.manual_seed(seed + 100)  # whatever ran before
+        runs.append([rollout.predict(obs)[0] for _ in range(2)])
+    np.testing.assert_array_equal(np.stack(runs[0]), np.stack(runs[1]))
+    assert not np.array_equal(runs[0][0], runs[0][1]) and not np.array_equal(runs[0][0], runs[2][0])

@@ -387,6 +387,22 @@ def test_protocols_by_name_set_step_limits_and_replanning_and_are_recorded(tmp_p
         main(["eval", "--policy", "random", "--protocol", "pi0", "--out", str(tmp_path)])
 
 
+def test_action_samples_are_checked_and_refused_for_policies_that_draw_no_tokens(tmp_path):
+    from vla.cli import main
+
+    for field, value, allowed in (("action_samples", 0, "must be >= 1"), ("sample_temperature", 0.0, "> 0")):
+        with pytest.raises(ValueError, match=f"{field}.*{allowed}"):
+            EvalConfig(**{field: value})
+    with pytest.raises(SystemExit) as refused:  # before any simulator starts
+        main(["eval", "--policy", "random", "--action-samples", "4", "--tasks", "0", "--num-envs", "1",
+              "--out", str(tmp_path)])  # fmt: skip
+    message = str(refused.value)
+    assert message == (
+        "error: action_samples=4 (--action-samples) is invalid for random: only vla checkpoints and "
+        "ensembles of them draw action tokens; use 1"
+    )
+
+
 @pytest.mark.libero
 def test_rows_count_the_actions_executed_from_each_chunk_under_each_protocol(tmp_path):
     from vla.envs.libero.env import LiberoEnv

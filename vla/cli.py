@@ -454,6 +454,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="actions executed from each chunk before predicting again (default: the protocol's)",
     )
+    p.add_argument(
+        "--action-samples",
+        type=int,
+        default=1,
+        help="draw this many chunks per observation (at --sample-temperature) and execute their mean; "
+        "our checkpoints and ensembles only (default: 1, greedy decoding)",
+    )
+    p.add_argument(
+        "--sample-temperature",
+        type=float,
+        default=1.0,
+        help="softmax temperature of the draws with --action-samples > 1 (default: %(default)s)",
+    )
     p.add_argument("--video", choices=("none", "failures", "first", "all"), default="failures")
     p.add_argument("--videos-per-task", type=int, default=1, help="with --video first")
     p.add_argument("--seed", type=int, default=0)

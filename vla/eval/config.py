@@ -31,6 +31,10 @@ class EvalConfig:
     max_steps: int | None = None
     #: Actions executed from each predicted chunk before predicting again (``None``: what ``protocol`` says).
     actions_per_chunk: int | None = None
+    #: Chunks drawn per observation (at ``sample_temperature``) whose mean is executed; 1: greedy decoding.
+    #: Our checkpoints and ensembles of them only.
+    action_samples: int = 1
+    sample_temperature: float = 1.0
     #: A named protocol of ``vla.envs.PROTOCOLS`` (each benchmark's protocol tables, merged by name): ``lerobot`` (default) or ``openpi``.
     protocol: str = DEFAULT_PROTOCOL
     #: ``none``, ``failures``, ``first`` (the first ``videos_per_task`` episodes of each task) or ``all``.
@@ -69,6 +73,8 @@ class EvalConfig:
             self.actions_per_chunk,
             "None or >= 1",
         )
+        check(self.action_samples >= 1, "action_samples", self.action_samples, "must be >= 1")
+        check(self.sample_temperature > 0, "sample_temperature", self.sample_temperature, "must be > 0")
         check_choice("init_states", self.init_states, INIT_STATES)
         check_choice("video", self.video, VIDEO_MODES)
         check(self.videos_per_task >= 0, "videos_per_task", self.videos_per_task, "must be >= 0")

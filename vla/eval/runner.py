@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vla.config import check_output_folder
+from vla.config import ConfigError, check_output_folder
 from vla.errors import UserError
 from vla.eval.config import EvalConfig
 from vla.eval.results import (
@@ -135,6 +135,13 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
         if mine
         else None
     )
+    if policy is not None and config.action_samples > 1:
+        if not hasattr(policy, "sample_actions"):
+            raise ConfigError(
+                f"action_samples={config.action_samples} (--action-samples) is invalid for {config.policy}: "
+                "only vla checkpoints and ensembles of them draw action tokens; use 1"
+            )
+        policy.sample_actions(config.action_samples, config.sample_temperature, config.seed)
     bar = tqdm(
         total=len(mine), desc=f"eval {config.suite}", unit="episode", disable=not state.is_main_process
     )

@@ -313,29 +313,45 @@ class VLAPolicy(HubMixin):
         """Mean cross-entropy over the labelled (action and end) tokens."""
         return self.model(**batch).loss
 
-    def predict_action_ids(self, observations: list[dict[str, Any]]) -> list[np.ndarray]:
-        """Observations -> greedy action-token ids (relative to the action offset), one row each, before
-        the action tokenizer turns them into chunks (rows may be malformed for variable-length tokenizers)."""
+    def predict_action_ids(
+        self, observations: list[dict[str, Any]], temperature: float = 0.0
+    ) -> list[np.ndarray]:
+        """Observations -> action-token ids (relative to the action offset), one row each, before the
+        action tokenizer turns them into chunks (rows may be malformed for variable-length tokenizers):
+        greedy, or drawn at ``temperature`` > 0."""
         batch = self.collate(list(observations), with_targets=False, padding_side="left")
         device = next(self.model.parameters()).device
-        return decode_action_ids(self.model, {k: v.to(device) for k, v in batch.items()}, self.decode_spec)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        return decode_action_ids(self.model, batch, self.decode_spec, temperature)
 
     def predict_action_chunk(
-        self, observations: dict[str, Any] | list[dict[str, Any]], return_valid: bool = False
+        self,
+        observations: dict[str, Any] | list[dict[str, Any]],
+        return_valid: bool = False,
+        samples: int = 1,
+        temperature: float = 1.0,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """One observation (or a list) -> action chunk(s) (horizon, action_dim) in physical units.
 
         An observation holds the image features named in ``config.image_keys``, ``task`` (the
         instruction) and ``state``. Decoding is greedy over the action tokens, in ``config.decoding``'s
-        mode.
+        mode; with ``samples`` > 1, that many chunks are drawn per observation at ``temperature`` (torch's
+        global generator) and their mean, action by action, is returned (valid if every draw decoded
+        cleanly).
         """
         single = isinstance(observations, dict)
+        rows = [observations] if single else list(observations)
+        if samples > 1:  # each observation repeated: one batched decoding for all the draws
+            rows = [row for row in rows for _ in range(samples)]
         decoded = self.action_tokenizer.decode(
-            self.predict_action_ids([observations] if single else observations)
+            self.predict_action_ids(rows, temperature=temperature if samples > 1 else 0.0)
         )
-        actions = decoded.actions.astype(np.float32)
+        actions, valid = decoded.actions.astype(np.float32), decoded.valid
+        if samples > 1:
+            actions = actions.reshape(-1, samples, *actions.shape[1:]).mean(axis=1)
+            valid = valid.reshape(-1, samples).all(axis=1)
         if return_valid:  # whether each chunk's tokens decoded cleanly (for evaluation statistics)
-            return (actions[0], decoded.valid[0]) if single else (actions, decoded.valid)
+            return (actions[0], valid[0]) if single else (actions, valid)
         return actions[0] if single else actions
 
     # -- persistence ---------------------------------------------------------------------------

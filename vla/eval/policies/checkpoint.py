@@ -21,6 +21,9 @@ class CheckpointPolicy(BatchedPolicy):
     #: the public LIBERO datasets' size, for checkpoints that predate it), so the processor resizes exactly
     #: as in training rather than feeding the model images rendered at its input size, which it never saw.
     image_size = 256
+    #: Chunks drawn per observation and averaged (``vla eval --action-samples``); 1: greedy decoding.
+    action_samples = 1
+    sample_temperature = 1.0
 
     def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto") -> None:
         super().__init__()
@@ -34,8 +37,28 @@ class CheckpointPolicy(BatchedPolicy):
         self.policy.model.to(device=self.device, dtype=self.dtype)
         self.cameras = policy_cameras(self.policy.config.image_keys, f"checkpoint {path}")
 
+    def sample_actions(self, samples: int, temperature: float, seed: int) -> None:
+        """Draw ``samples`` chunks per observation at ``temperature`` and execute their mean; the draws of
+        the n-th ``predict`` call come from ``seed`` and n, so a rerun with the same batches repeats them."""
+        self.action_samples, self.sample_temperature = samples, temperature
+        self._draw_seed, self._calls = seed, 0
+
     def predict(self, observations):
-        chunks, valid = self.policy.predict_action_chunk(list(observations), return_valid=True)
+        if self.action_samples == 1:
+            chunks, valid = self.policy.predict_action_chunk(list(observations), return_valid=True)
+        else:
+            import torch
+
+            cuda = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):  # leaves the caller's generators as they were
+                torch.manual_seed(self._draw_seed * 1_000_003 + self._calls)
+                self._calls += 1
+                chunks, valid = self.policy.predict_action_chunk(
+                    list(observations),
+                    return_valid=True,
+                    samples=self.action_samples,
+                    temperature=self.sample_temperature,
+                )
         return np.asarray(chunks, dtype=np.float64), np.asarray(valid, dtype=bool)
 
     @classmethod

@@ -52,6 +52,11 @@ class EnsemblePolicy(BatchedPolicy):
         self.name = ENSEMBLE_PREFIX + ",".join(m.name for m in self.members)
         self.cameras, self.image_size = first.cameras, first.image_size
 
+    def sample_actions(self, samples: int, temperature: float, seed: int) -> None:
+        """Each member draws its own ``samples`` chunks (from its own seed) before the ensemble's mean."""
+        for i, member in enumerate(self.members):
+            member.sample_actions(samples, temperature, seed + 7919 * i)
+
     def predict(self, observations):
         predictions = [member.predict(observations) for member in self.members]
         chunks = np.mean([chunks for chunks, _ in predictions], axis=0)

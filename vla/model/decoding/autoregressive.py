@@ -93,7 +93,9 @@ class Autoregressive(DecodingMode):
             labels.append(torch.cat([torch.full_like(prompt, IGNORE_INDEX), answer]))
         return pad_sequences(sequences, labels, spec.pad_id, padding_side)
 
-    def decode(self, model, batch: dict[str, Any], spec: DecodeSpec) -> list[np.ndarray]:
+    def decode(
+        self, model, batch: dict[str, Any], spec: DecodeSpec, temperature: float = 0.0
+    ) -> list[np.ndarray]:
         from transformers import LogitsProcessorList
 
         n, variable = spec.tokens_per_chunk, spec.end_token_id is not None
@@ -106,7 +108,12 @@ class Autoregressive(DecodingMode):
             **batch,
             max_new_tokens=n,
             min_new_tokens=1 if variable else n,
-            do_sample=False,
+            # a draw from the whole masked distribution: no top-k/top-p from the model's generation config
+            **(
+                {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+                if temperature > 0
+                else {"do_sample": False}
+            ),  # fmt: skip
             logits_processor=LogitsProcessorList([mask]),
             pad_token_id=spec.pad_id,
             eos_token_id=spec.end_token_id,

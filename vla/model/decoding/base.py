@@ -234,8 +234,17 @@ def forward_layout(model, seqs: Sequences, keys: Layout, device, logits_to_keep:
     )
 
 
-def argmax_actions(logits, spec: DecodeSpec):
-    return logits[..., spec.action_offset : spec.action_offset + spec.action_vocab].argmax(-1)
+def choose_actions(logits, spec: DecodeSpec, temperature: float = 0.0):
+    """Action-token ids (relative to the action offset) from the logits over the vocabulary: the argmax, or
+    with ``temperature`` > 0 a draw from the softmax of the action logits over ``temperature`` (torch's
+    global generator)."""
+    import torch
+
+    actions = logits[..., spec.action_offset : spec.action_offset + spec.action_vocab]
+    if temperature <= 0:
+        return actions.argmax(-1)
+    probs = torch.softmax(actions.float() / temperature, dim=-1)
+    return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
 
 
 # -- the interface ---------------------------------------------------------------------------------------
@@ -277,9 +286,11 @@ class DecodingMode:
             "shift_labels": seqs.shift_labels,
         }
 
-    def decode(self, model, batch: dict[str, Any], spec: DecodeSpec) -> list[np.ndarray]:
-        """Greedy action-token ids (relative to the action offset) for a left-padded prompt batch, under
-        ``torch.inference_mode`` with the model in eval mode."""
+    def decode(
+        self, model, batch: dict[str, Any], spec: DecodeSpec, temperature: float = 0.0
+    ) -> list[np.ndarray]:
+        """Action-token ids (relative to the action offset) for a left-padded prompt batch, under
+        ``torch.inference_mode`` with the model in eval mode: greedy, or drawn at ``temperature`` > 0."""
         raise NotImplementedError
 
 
@@ -314,8 +325,12 @@ def training_row(prompt: Sequence[int], targets: Sequence[int] | None, spec: Dec
     return get_decoding_mode(spec.mode).training_row(prompt, targets, spec)
 
 
-def decode_action_ids(model, batch: dict[str, Any], spec: DecodeSpec) -> list[np.ndarray]:
-    """Greedy action-token ids (relative to the action offset) for a left-padded prompt batch.
+def decode_action_ids(
+    model, batch: dict[str, Any], spec: DecodeSpec, temperature: float = 0.0
+) -> list[np.ndarray]:
+    """Action-token ids (relative to the action offset) for a left-padded prompt batch: greedy, or with
+    ``temperature`` > 0 drawn token by token from the (masked) action distribution, from torch's global
+    generator.
 
     ``batch`` holds ``input_ids``, a 2D ``attention_mask`` and the image inputs on the model's device.
     Rows end at the end token for variable-length autoregressive decoding.
@@ -324,4 +339,4 @@ def decode_action_ids(model, batch: dict[str, Any], spec: DecodeSpec) -> list[np
 
     model.eval()
     with torch.inference_mode():
-        return get_decoding_mode(spec.mode).decode(model, batch, spec)
+        return get_decoding_mode(spec.mode).decode(model, batch, spec, temperature)

@@ -29,7 +29,7 @@ from vla.model.decoding.base import (
     DecodeSpec,
     DecodingMode,
     Row,
-    argmax_actions,
+    choose_actions,
     forward_layout,
     image_inputs,
     pad_rows,
@@ -70,7 +70,9 @@ class Blockwise(DecodingMode):
             _block_slots(row, spec, p, b, block, targets)
         return row
 
-    def decode(self, model, batch: dict[str, Any], spec: DecodeSpec) -> list[np.ndarray]:
+    def decode(
+        self, model, batch: dict[str, Any], spec: DecodeSpec, temperature: float = 0.0
+    ) -> list[np.ndarray]:
         """One forward pass per block; the cache keeps the prompt and the real tokens, never the slots."""
         import torch
 
@@ -96,7 +98,7 @@ class Blockwise(DecodingMode):
             out = forward_layout(
                 model, seqs, keys, device, len(block), past_key_values=cache, use_cache=True, **extra
             )
-            tokens[:, block] = argmax_actions(out.logits, spec).cpu()
+            tokens[:, block] = choose_actions(out.logits, spec, temperature).cpu()
             cache = out.past_key_values
             kept = keys.kind.shape[1] - (len(block) - 1)  # drop the slots: later blocks never see them
             cache.crop(kept)

@@ -17,7 +17,7 @@ from vla.model.decoding.base import (
     DecodeSpec,
     DecodingMode,
     Row,
-    argmax_actions,
+    choose_actions,
     forward_layout,
     image_inputs,
     pad_rows,
@@ -40,11 +40,13 @@ class Parallel(DecodingMode):
         slots = [spec.slot_id(j) for j in range(n)]
         return row.slots(slots, p, 0, [p + j for j in range(n)], None if targets is None else list(targets))
 
-    def decode(self, model, batch: dict[str, Any], spec: DecodeSpec) -> list[np.ndarray]:
+    def decode(
+        self, model, batch: dict[str, Any], spec: DecodeSpec, temperature: float = 0.0
+    ) -> list[np.ndarray]:
         """One forward pass: prompt + N slots (left-padded), argmax over the action tokens at every slot."""
         n = spec.tokens_per_chunk
         rows = [self.training_row(p, None, spec) for p in prompt_rows(batch)]
         seqs = pad_rows(rows, spec.pad_id, "left")
         device = batch["input_ids"].device
         out = forward_layout(model, seqs, seqs.layout, device, n, use_cache=False, **image_inputs(batch))
-        return list(argmax_actions(out.logits, spec).cpu().numpy())
+        return list(choose_actions(out.logits, spec, temperature).cpu().numpy())
