@@ -113,7 +113,7 @@ class Autoregressive(DecodingMode):
                 {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
                 if temperature > 0
                 else {"do_sample": False}
-            ),  # fmt: skip
+            ),
             logits_processor=LogitsProcessorList([mask]),
             pad_token_id=spec.pad_id,
             eos_token_id=spec.end_token_id,
