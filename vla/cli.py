@@ -56,7 +56,7 @@ def cmd_data_generate(args: argparse.Namespace) -> None:
 
     out = generate_episodes(
         args.out,
-        suites=tuple(x.strip() for x in args.suite.split(",") if x.strip()),
+        suites=tuple(_comma_list(args.suite)),
         task_ids=args.tasks or None,
         episodes_per_task=args.episodes_per_task,
         max_steps=args.max_steps,
@@ -203,7 +203,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     from vla.eval.compare import compare_runs, format_comparison
 
-    comparison = compare_runs(_path_list(args.a), _path_list(args.b))
+    comparison = compare_runs(_comma_list(args.a), _comma_list(args.b))
     print(format_comparison(comparison))
     if args.out:
         out = Path(args.out)
@@ -212,7 +212,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(f"comparison: {out}")
 
 
-def _path_list(text: str) -> list[str]:
+def _comma_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +75,11 @@ class PairCounts:
     neither: int = 0
 
     def __add__(self, other: PairCounts) -> PairCounts:
-        return PairCounts(*(x + y for x, y in zip(self.astuple(), other.astuple(), strict=True)))
-
-    def astuple(self) -> tuple[int, int, int, int]:
-        return (self.both, self.only_a, self.only_b, self.neither)
+        return PairCounts(*(x + y for x, y in zip(astuple(self), astuple(other), strict=True)))
 
     @property
     def episodes(self) -> int:
-        return sum(self.astuple())
+        return sum(astuple(self))
 
     def summary(self) -> dict[str, Any]:
         n, b, c = self.episodes, self.only_a, self.only_b

@@ -43,7 +43,8 @@ class Parallel(DecodingMode):
     def decode(
         self, model, batch: dict[str, Any], spec: DecodeSpec, temperature: float = 0.0
     ) -> list[np.ndarray]:
-        """One forward pass: prompt + N slots (left-padded), argmax over the action tokens at every slot."""
+        """One forward pass: prompt + N slots (left-padded), an action token at every slot (argmax, or a draw
+        at ``temperature`` > 0)."""
         n = spec.tokens_per_chunk
         rows = [self.training_row(p, None, spec) for p in prompt_rows(batch)]
         seqs = pad_rows(rows, spec.pad_id, "left")
