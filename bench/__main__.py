@@ -136,6 +136,13 @@ def _precision(result: dict) -> list[str]:
             f"{', '.join(result['cpu_bf16_flags']) or 'no bf16 support'}"]  # fmt: skip
 
 
+def _attention(result: dict) -> list[str]:
+    r = result["results"]
+    return [f"eager {r['eager']['samples_per_s']} samples/s vs SDPA {r['sdpa']['samples_per_s']} "
+            f"({result['speedup_eager_vs_sdpa']}x, median of {result['repeats']}), losses within "
+            f"{result['max_loss_difference']} over {len(r['sdpa']['loss_per_step'])} steps"]  # fmt: skip
+
+
 def _generate(result: dict) -> list[str]:
     r = result["results"]
     return [f"{row['workers']} worker(s): {row['demos_per_hour']} demonstrations/h, {row['frames_per_s']} frames/s, "
@@ -244,6 +251,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               lambda ctx: ["--steps", "25"], _train),
     Benchmark("train_precision", "train_precision.py", "stage-1 model samples/s, float32 vs bfloat16 (CPU)",
               lambda ctx: ["--steps", "16"], _precision),
+    Benchmark("train_attention", "train_attention.py", "stage-1 model samples/s, SDPA vs eager attention (CPU)",
+              lambda ctx: ["--steps", "16"], _attention),
     Benchmark("generate_speed", "generate_speed.py", "demonstrations per hour, 1 vs 2 workers",
               lambda ctx: ["--episodes", "2", "--keep", str(ctx.dataset)], _generate, libero=True),
     Benchmark("data_pipeline", "data_pipeline.py", "training-data loading, ours vs lerobot",

@@ -22,11 +22,14 @@ from vla.versions import cpu_bf16_flags
 PRECISIONS = {"float32": "no", "bfloat16 autocast": "bf16"}
 
 
-def train(dataset: Path, out: Path, precision: str, steps: int, batch_size: int) -> list[dict]:
+def train_stage1_model(
+    dataset: Path, out: Path, steps: int, batch_size: int, overrides: list[str]
+) -> list[dict]:
+    """One process training the stage-1 experiments' `small` model (state in the prompt, both cameras, FAST
+    tokens) on ``dataset`` with ``overrides`` on top; the trainer's metrics, one row per step."""
     return launch([f"data.dataset={dataset}", "policy.base_model=small", "policy.include_state=true",
                    "tokenizer.type=fast", "tokenizer.options={vocab_size: 512}", f"training.steps={steps}",
-                   f"training.batch_size={batch_size}", f"training.save_every={steps}",
-                   f"training.mixed_precision={precision}"], out)  # fmt: skip
+                   f"training.batch_size={batch_size}", f"training.save_every={steps}", *overrides], out)  # fmt: skip
 
 
 def main() -> None:
@@ -36,7 +39,10 @@ def main() -> None:
         dataset = training_dataset(args.dataset, Path(tmp))
         results = {}
         for name, precision in PRECISIONS.items():
-            metrics = train(dataset, Path(tmp) / precision, precision, args.steps, args.batch_size)
+            overrides = [f"training.mixed_precision={precision}"]
+            metrics = train_stage1_model(
+                dataset, Path(tmp) / precision, args.steps, args.batch_size, overrides
+            )
             results[name] = {
                 "mixed_precision": precision,
                 **throughput(metrics, args.warmup, args.batch_size),

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from vla.testing import write_result
@@ -54,9 +55,15 @@ def training_dataset(path: str | None, tmp: Path) -> Path:
     return write_synthetic_libero_dataset(tmp / "data", episode_lengths=(60, 60))
 
 
-def training_arguments(doc: str, out: str, steps: int, batch_size: int) -> argparse.Namespace:
+def training_arguments(
+    doc: str,
+    out: str,
+    steps: int,
+    batch_size: int,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """The command line of a training benchmark: --out, --steps, --warmup, --batch-size (per process),
-    --dataset; the measured steps are those after --warmup."""
+    --dataset, and what ``extra`` adds; the measured steps are those after --warmup."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=out)
     parser.add_argument("--steps", type=int, default=steps)
@@ -65,6 +72,8 @@ def training_arguments(doc: str, out: str, steps: int, batch_size: int) -> argpa
     parser.add_argument(
         "--dataset", help="LeRobotDataset folder (default: a synthetic one, public LIBERO schema)"
     )
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     if not 1 <= args.warmup < args.steps:
         parser.error(f"--warmup {args.warmup} must be at least 1 and below --steps {args.steps}")

@@ -12,6 +12,7 @@ from vla.model.decoding import (
     allowed_attention,
     blocks,
     decode_action_ids,
+    model_attn_implementation,
     pad_rows,
     training_row,
 )
@@ -26,10 +27,12 @@ BLOCK = 4  # 28 tokens per chunk (horizon 4 x 7 dims): 7 blocks of 4
 
 @pytest.fixture(scope="module")
 def policies(synthetic_dataset):
-    """One fresh tiny policy per mode (shared by the read-only tests of this module)."""
+    """One fresh tiny policy per mode (shared by the read-only tests of this module), with SDPA's boolean
+    masks, which the mask tests read (eager's additive ones are checked against them)."""
     out = {}
     for mode in ("autoregressive", "parallel", "blockwise"):
-        out[mode], dataset = make_policy(synthetic_dataset, decoding=mode, decoding_block_size=BLOCK)
+        out[mode], dataset = make_policy(synthetic_dataset, decoding=mode, decoding_block_size=BLOCK,
+                                         attn_implementation="sdpa")  # fmt: skip
     return out, dataset
 
 
@@ -168,7 +171,12 @@ def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked
 
     from vla.model.policy import choose_attn_implementation
 
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_attn_implementation("auto", "autoregressive") == "eager"  # faster on CPU
+    assert choose_attn_implementation("sdpa", "autoregressive") == "sdpa"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert choose_attn_implementation("auto", "parallel") == "sdpa"
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert choose_attn_implementation("auto", "autoregressive") == "flash_attention_2"
     with caplog.at_level("INFO", logger="vla.model.policy"):
@@ -179,8 +187,8 @@ def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked
 def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(synthetic_dataset, policies):
     by_mode, dataset = policies
     sdpa = by_mode["blockwise"]
-    eager, _ = make_policy(synthetic_dataset, decoding="blockwise", decoding_block_size=BLOCK,
-                           attn_implementation="eager")  # fmt: skip
+    eager, _ = make_policy(synthetic_dataset, decoding="blockwise", decoding_block_size=BLOCK)  # auto on CPU
+    assert model_attn_implementation(eager.model) == "eager"
     batch = eager.collate(observations(dataset))
     mask = batch["attention_mask"]
     assert mask.dtype == torch.float32
