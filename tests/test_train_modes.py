@@ -28,6 +28,16 @@ def assert_identical(a: Path, b: Path) -> None:
     assert not different, different[:5]
 
 
+def assert_resumed_to(straight: dict[str, torch.Tensor], run: Path, kept_step: int) -> None:
+    """The resumed run's last weights are the uninterrupted run's (``straight``), and differ from the kept
+    checkpoint's: the steps after it ran."""
+    resumed = weights(run / "checkpoints/last")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    base = weights(run / f"checkpoints/step-{kept_step:06d}")
+    assert any(not torch.equal(base[k], resumed[k]) for k in base)
+
+
 def interrupt_after_step_2(run: Path, last_step: int = 4, kept_step: int = 2) -> None:
     """Make a finished run look like one killed after its ``kept_step`` checkpoint."""
     ckpts = run / "checkpoints"
@@ -283,13 +293,28 @@ def launch(
     return result
 
 
-def test_resume_with_two_processes_gives_identical_weights(synthetic_dataset, tmp_path):
-    launch(synthetic_dataset, tmp_path / "straight", "training.steps=4")
-    launch(synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.save_every=2")
-    interrupt_after_step_2(tmp_path / "resumed")
-    log = launch(synthetic_dataset, tmp_path / "resumed", "training.steps=4", "training.resume=last")
+def test_two_processes_with_accumulation_follow_the_schedule_and_resume_to_identical_weights(
+    synthetic_dataset, tmp_path
+):
+    """Warmup + cosine over training.steps optimizer steps, whatever the processes and accumulation; a run
+    stopped after step 4 and resumed ends on the uninterrupted run's weights (one run serves as both: saving
+    a checkpoint changes nothing in training, as the one-process resume tests show)."""
+    run = tmp_path / "run"
+    common = ("training.steps=6", "training.grad_accum=2", "training.warmup_steps=2", "training.batch_size=1",
+              "training.save_every=2")  # fmt: skip
+    launch(synthetic_dataset, run, *common)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    # the rate each step used: linear warmup over 2 steps (lr/3, 2lr/3), full lr, then cosine towards 0 after
+    # the 6th step (4 steps of progress 0, 1/4, 2/4, 3/4)
+    cosine = [0.5 * (1 + np.cos(np.pi * k / 4)) * 1e-3 for k in range(4)]
+    np.testing.assert_allclose([r["lr"] for r in rows], [1e-3 / 3, 2e-3 / 3, *cosine], rtol=1e-9)
+
+    straight = weights(run / "checkpoints/last")
+    interrupt_after_step_2(run, last_step=6, kept_step=4)
+    log = launch(synthetic_dataset, run, *common, "training.resume=last")
     assert "resumed from" in log.stdout + log.stderr and "2 process(es)" in log.stdout + log.stderr
-    assert_identical(tmp_path / "straight/checkpoints/last", tmp_path / "resumed/checkpoints/last")
+    assert_resumed_to(straight, run, kept_step=4)
 
 
 def test_fsdp_recipe_trains_saves_resumes_and_reloads_on_two_cpu_processes(synthetic_dataset, tmp_path):
@@ -308,14 +333,10 @@ def test_fsdp_recipe_trains_saves_resumes_and_reloads_on_two_cpu_processes(synth
     interrupt_after_step_2(run)
     log = launch(synthetic_dataset, run, "training.steps=4", "training.resume=last", accelerate_args=fsdp)
     assert "resumed from" in log.stdout + log.stderr and "2 process(es)" in log.stdout + log.stderr
-    resumed = weights(run / "checkpoints/last")
-    assert straight.keys() == resumed.keys()
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
-    base = weights(run / "checkpoints/step-000002")
-    assert any(not torch.equal(base[k], resumed[k]) for k in base)  # steps 3-4 changed the weights
+    assert_resumed_to(straight, run, kept_step=2)
     policy = VLAPolicy.from_pretrained(run / "checkpoints/last")
     full = policy.model.state_dict()
-    assert all(full[k].shape == v.shape for k, v in resumed.items() if k in full)  # full, not shards
+    assert all(full[k].shape == v.shape for k, v in straight.items() if k in full)  # full, not shards
     chunk, valid = policy.predict_action_chunk({"image": np.zeros((256, 256, 3), np.uint8),
                                                 "wrist_image": np.zeros((256, 256, 3), np.uint8),
                                                 "state": np.zeros(8), "task": "pick up the soup"},
@@ -496,18 +517,6 @@ def test_training_push_to_hub_stages_exactly_what_vla_push_stages(
     staged = tree(by_training)
     assert "model.safetensors" in staged and not any(n.startswith("training_state") for n in staged)
     assert staged == tree(tmp_path / "by_cli")
-
-
-def test_schedule_counts_optimizer_steps_with_accumulation_and_two_processes(synthetic_dataset, tmp_path):
-    """Warmup + cosine over training.steps optimizer steps, whatever the processes and accumulation."""
-    launch(synthetic_dataset, tmp_path, "training.steps=6", "training.grad_accum=2", "training.warmup_steps=2",
-           "training.batch_size=1")  # fmt: skip
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
-    # the rate each step used: linear warmup over 2 steps (lr/3, 2lr/3), full lr, then cosine towards 0 after
-    # the 6th step (4 steps of progress 0, 1/4, 2/4, 3/4)
-    cosine = [0.5 * (1 + np.cos(np.pi * k / 4)) * 1e-3 for k in range(4)]
-    np.testing.assert_allclose([r["lr"] for r in rows], [1e-3 / 3, 2e-3 / 3, *cosine], rtol=1e-9)
 
 
 def test_trackers_that_cannot_start_are_refused_before_any_work(synthetic_dataset, tmp_path, monkeypatch):

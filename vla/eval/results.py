@@ -121,8 +121,10 @@ def policy_identity(spec: str) -> dict[str, Any]:
         }
     name = spec.removeprefix(LEROBOT_PREFIX)
     folder = Path(name)
-    if not folder.exists() and name.count("/") == 1 and ":" not in name:
-        folder = resolve_pretrained(name, kind="policy")  # the cached snapshot, or a download
+    # a Hub id: its cached snapshot, or a download; a missing checkpoint path: refused here, before
+    # accelerate and the simulator load
+    if not folder.exists() and ":" not in name and (name.count("/") == 1 or (name == spec and "/" in name)):
+        folder = resolve_pretrained(name, kind="VLA policy" if name == spec else "policy")
         if folder.parent.name == "snapshots":
             identity["hub_revision"] = folder.name
     if folder.is_dir():

@@ -105,11 +105,11 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     from vla.distributed import process_state
     from vla.eval.policies import load_rollout_policy
 
+    identity = policy_identity(config.policy)  # first: a mistyped policy is refused before accelerate loads
     state = process_state()
     out = Path(config.output_dir)
     if state.is_main_process:
         check_output_folder("output_dir (--out)", out)
-    identity = policy_identity(config.policy)
     prepare_output(out, config, identity, state)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
