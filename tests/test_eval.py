@@ -161,9 +161,9 @@ def test_two_process_sharding_equals_one_process(tmp_path):
         "--video",
         "none",
     ]
-    single = tmp_path / "single"
-    subprocess.run([sys.executable, "-m", "vla.eval", *args, "--out", str(single)], check=True, cwd=ROOT,
-                   capture_output=True, timeout=600)  # fmt: skip
+    single = tmp_path / "single"  # in this process: the reference needs no launcher
+    evaluate(EvalConfig(policy="scripted", task_ids=(0,), episodes_per_task=2, max_steps=6, video="none",
+                        num_envs=1, output_dir=str(single)))  # fmt: skip
     sharded = tmp_path / "sharded"
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ROOT / "recipes/accelerate/cpu2.yaml"),
