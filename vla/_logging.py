@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 _DROPPED = (
@@ -60,3 +61,5 @@ def configure_logging(level: int = logging.INFO) -> None:
 
     logger.setLevel(level if is_launch_rank_zero() else logging.WARNING)
     logger.propagate = False
+    if not is_launch_rank_zero():  # one "Loading weights" / download bar per run, not one per process
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
