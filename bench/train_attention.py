@@ -45,7 +45,7 @@ def main() -> None:
                 losses.setdefault(name, [round(m["loss"], 4) for m in metrics])
     results = {
         name: {
-            "samples_per_s": statistics.median(run["samples_per_s"] for run in runs[name]),
+            "samples_per_s": round(statistics.median(run["samples_per_s"] for run in runs[name]), 2),
             "samples_per_s_per_repeat": [run["samples_per_s"] for run in runs[name]],
             "step_ms_per_repeat": [run["step_ms"] for run in runs[name]],
             "loss_per_step": losses[name],
