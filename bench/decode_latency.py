@@ -9,8 +9,9 @@
 passes alone on a prepared batch. Other presets, or ``--random-weights``: the architecture with random
 weights (no download, see bench/gpu_train.py), its vocabulary extended with 2048 action rows and the slot
 rows, a synthetic prompt shaped like ours (two images, 40 text tokens); ``decode`` only, since the
-processor needs the real tokenizer files. Every mode uses SDPA attention (parallel and blockwise cannot
-use flash attention) and the same prompt; the batch repeats it. Latency is the median over ``--repeats``
+processor needs the real tokenizer files. Every mode uses ``--attn`` (SDPA by default, as recorded in the
+README; flash attention cannot take the 4D masks of parallel and blockwise; without CUDA ``auto`` picks
+eager) and the same prompt; the batch repeats it. Latency is the median over ``--repeats``
 calls after ``--warmup`` calls; chunks/s = batch size / latency.
 """
 
@@ -28,7 +29,7 @@ TOKENS = 16  # the paper's ActionCodec tokens per chunk
 INSTRUCTION = "pick up the alphabet soup and place it in the basket"
 
 
-def tiny_policies(block_size: int) -> dict:
+def tiny_policies(block_size: int, attn: str = "sdpa") -> dict:
     """One tiny VLAPolicy per mode; the same seed gives them the same base and action rows."""
     import numpy as np
 
@@ -39,7 +40,7 @@ def tiny_policies(block_size: int) -> dict:
     chunks = np.random.default_rng(0).uniform(-1, 1, (64, 4, 4))
     tokenizer = BinningActionTokenizer(horizon=4, action_dim=4, n_bins=256).fit(chunks)
     assert tokenizer.tokens_per_chunk == TOKENS
-    config = dict(horizon=4, attn_implementation="sdpa", decoding_block_size=block_size)
+    config = dict(horizon=4, attn_implementation=attn, decoding_block_size=block_size)
     return {
         mode: VLAPolicy.from_base(PolicyConfig(decoding=mode, **config), tokenizer, NormStats({}))
         for mode in MODES
@@ -54,12 +55,12 @@ def observation():
     return {"image": image, "wrist_image": image[::-1].copy(), "state": np.zeros(8), "task": INSTRUCTION}
 
 
-def random_weight_model(preset: str, device, dtype, block_size: int):
+def random_weight_model(preset: str, device, dtype, block_size: int, attn: str = "sdpa"):
     """The preset's architecture with random weights and the action and slot rows; its decode spec."""
     from bench.gpu_train import ACTION_VOCAB, build_model
     from vla.model.decoding import n_slot_tokens
 
-    model, config = build_model(preset, "sdpa", dtype, device)
+    model, config = build_model(preset, attn, dtype, device)
     text_vocab = config.text_config.vocab_size - ACTION_VOCAB
     slots = max(n_slot_tokens(mode, TOKENS, block_size) for mode in MODES)
     model.resize_token_embeddings(text_vocab + ACTION_VOCAB + slots, mean_resizing=False)
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-size", type=int, default=4, help="tokens per block (blockwise)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--attn", default="sdpa", choices=("sdpa", "eager"),
+                        help="attention of every mode (flash attention cannot take the 4D masks)")  # fmt: skip
     parser.add_argument("--out", default="outputs/bench/decode_latency.json")
     args = parser.parse_args(argv)
 
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     with torch.inference_mode():
         if args.preset == "tiny" and not args.random_weights:
-            policies = tiny_policies(args.block_size)
+            policies = tiny_policies(args.block_size, args.attn)
             for mode, policy in policies.items():
                 policy.model.to(device, dtype)
                 for batch_size in batch_sizes:
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
                     seconds = timed(run, args.warmup, args.repeats, sync)
                     results.append(row(mode, "decode", batch_size, seconds, args.block_size))
         else:
-            model, config, spec = random_weight_model(args.preset, device, dtype, args.block_size)
+            model, config, spec = random_weight_model(args.preset, device, dtype, args.block_size, args.attn)
             for mode in MODES:
                 for batch_size in batch_sizes:
                     batch = synthetic_prompt(config, batch_size, device, dtype)

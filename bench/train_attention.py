@@ -4,11 +4,12 @@
         --dataset outputs/experiments/libero_object_task0_h20_fast_100/data --out outputs/bench/train_attention.json
 
 One process, the stage-1 recipe's model and settings (`small`, state in the prompt, both cameras, FAST tokens on
-1 s chunks, bfloat16 autocast, batch 8), the same seed and data order for both implementations. The two run
-in turn ``--repeats`` times (sdpa, eager, sdpa, eager, ...) so that a machine that slows down part-way does not
-favour one side; samples/s is the median over the repeats, each measured after ``--warmup`` steps from the
-trainer's own metrics log. The loss of every step of the first repeat is kept for both, so a speed-up that
-changed what is learned would show. ``auto`` picks SDPA on CPU; this benchmark is the evidence for that choice.
+1 s chunks, bfloat16 autocast unless ``--mixed-precision no``, batch 8), the same seed and data order for both
+implementations. The two run in turn ``--repeats`` times (sdpa, eager, sdpa, eager, ...) so that a machine
+that slows down part-way does not favour one side; samples/s is the median over the repeats, each measured
+after ``--warmup`` steps from the trainer's own metrics log. The loss of every step of the first repeat is kept for both, so a speed-up that
+changed what is learned would show. Without CUDA ``attn_implementation=auto`` picks eager: this benchmark is
+the evidence for that choice (``--mixed-precision no``: the same in float32).
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from bench.train_precision import train_stage1_model
-from bench.train_throughput import throughput, training_arguments, training_dataset
+from bench.train_throughput import throughput, train_stage1_model, training_arguments, training_dataset
 from vla.testing import write_result
 from vla.versions import cpu_bf16_flags
 
 IMPLEMENTATIONS = ("sdpa", "eager")
-#: The stage-1 recipe (recipes/experiments/libero_object_task0_h20_fast.yaml) on top of the stage-1 model.
-STAGE1 = ["policy.horizon=20", "tokenizer.options={vocab_size: 512, max_tokens: 128}",
-          "training.mixed_precision=bf16"]  # fmt: skip
+#: The stage-1 recipe (recipes/experiments/libero_object_task0_h20_fast.yaml) on top of the stage-1 model
+#: (tokenizer.options replaces the launcher's whole, so it repeats vocab_size).
+STAGE1 = ["policy.horizon=20", "tokenizer.options={vocab_size: 512, max_tokens: 128}"]
 
 
 def main() -> None:
-    args = training_arguments(__doc__, "outputs/bench/train_attention.json", steps=20, batch_size=8,
-                              extra=_repeats)  # fmt: skip
+    args = training_arguments(__doc__, "outputs/bench/train_attention.json", steps=30, batch_size=8,
+                              extra=_options)  # fmt: skip
+    overrides = [*STAGE1, f"training.mixed_precision={args.mixed_precision}"]
     with tempfile.TemporaryDirectory() as tmp:
         dataset = training_dataset(args.dataset, Path(tmp))
         runs: dict[str, list[dict]] = {name: [] for name in IMPLEMENTATIONS}
@@ -40,7 +41,7 @@ def main() -> None:
             for name in IMPLEMENTATIONS:
                 out = Path(tmp) / f"{name}-{repeat}"
                 metrics = train_stage1_model(dataset, out, args.steps, args.batch_size,
-                                             [*STAGE1, f"policy.attn_implementation={name}"])  # fmt: skip
+                                             [*overrides, f"policy.attn_implementation={name}"])  # fmt: skip
                 runs[name].append(throughput(metrics, args.warmup, args.batch_size))
                 losses.setdefault(name, [round(m["loss"], 4) for m in metrics])
     results = {
@@ -55,20 +56,25 @@ def main() -> None:
     sdpa, eager = (results[name] for name in IMPLEMENTATIONS)
     pairs = zip(sdpa["loss_per_step"], eager["loss_per_step"], strict=True)
     write_result(args.out, {
-        "benchmark": "stage-1 model training on CPU, SDPA vs eager attention (1 process, bfloat16 autocast)",
+        "benchmark": f"stage-1 model training on CPU, SDPA vs eager attention (1 process, mixed_precision="
+        f"{args.mixed_precision})",
         "dataset": str(args.dataset or "synthetic (2 episodes of 60 frames)"),
         "cpu_bf16_flags": cpu_bf16_flags(),
         "batch_size": args.batch_size,
         "steps": args.steps,
+        "warmup": args.warmup,
         "repeats": args.repeats,
+        "overrides": overrides,
         "results": results,
         "speedup_eager_vs_sdpa": round(eager["samples_per_s"] / sdpa["samples_per_s"], 2),
         "max_loss_difference": round(max(abs(a - b) for a, b in pairs), 4),
     })  # fmt: skip
 
 
-def _repeats(parser: argparse.ArgumentParser) -> None:
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each implementation, alternating")
+    parser.add_argument("--mixed-precision", default="bf16", choices=("bf16", "no"),
+                        help="the stage-1 recipe's bf16 autocast, or float32")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,21 +15,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from bench.train_throughput import launch, throughput, training_arguments, training_dataset
+from bench.train_throughput import throughput, train_stage1_model, training_arguments, training_dataset
 from vla.testing import write_result
 from vla.versions import cpu_bf16_flags
 
 PRECISIONS = {"float32": "no", "bfloat16 autocast": "bf16"}
-
-
-def train_stage1_model(
-    dataset: Path, out: Path, steps: int, batch_size: int, overrides: list[str]
-) -> list[dict]:
-    """One process training the stage-1 experiments' `small` model (state in the prompt, both cameras, FAST
-    tokens) on ``dataset`` with ``overrides`` on top; the trainer's metrics, one row per step."""
-    return launch([f"data.dataset={dataset}", "policy.base_model=small", "policy.include_state=true",
-                   "tokenizer.type=fast", "tokenizer.options={vocab_size: 512}", f"training.steps={steps}",
-                   f"training.batch_size={batch_size}", f"training.save_every={steps}", *overrides], out)  # fmt: skip
 
 
 def main() -> None:

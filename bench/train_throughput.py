@@ -37,6 +37,16 @@ def launch(overrides: list[str], out: Path, processes: int = 1) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+def train_stage1_model(
+    dataset: Path, out: Path, steps: int, batch_size: int, overrides: list[str]
+) -> list[dict]:
+    """One process training the stage-1 experiments' `small` model (state in the prompt, both cameras, FAST
+    tokens) on ``dataset`` with ``overrides`` on top; the trainer's metrics, one row per step."""
+    return launch([f"data.dataset={dataset}", "policy.base_model=small", "policy.include_state=true",
+                   "tokenizer.type=fast", "tokenizer.options={vocab_size: 512}", f"training.steps={steps}",
+                   f"training.batch_size={batch_size}", f"training.save_every={steps}", *overrides], out)  # fmt: skip
+
+
 def throughput(metrics: list[dict], warmup: int, samples_per_step: int) -> dict:
     """Samples/s over the steps after the first ``warmup`` (loading and first-step allocation excluded)."""
     first, last = metrics[warmup - 1], metrics[-1]

@@ -166,7 +166,7 @@ def test_config_and_tokenizer_checks(synthetic_dataset):
             VLAPolicy.from_base(PolicyConfig(horizon=4, decoding=mode), fast, stats)
 
 
-def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked(monkeypatch, caplog):
+def test_auto_attention_is_eager_without_cuda_and_sdpa_where_flash_attention_cannot_go(monkeypatch, caplog):
     import importlib.util
 
     from vla.model.policy import choose_attn_implementation
@@ -187,7 +187,8 @@ def test_auto_attention_falls_back_to_sdpa_where_flash_attention_would_be_picked
 def test_eager_attention_gets_an_additive_mask_and_the_same_tokens(synthetic_dataset, policies):
     by_mode, dataset = policies
     sdpa = by_mode["blockwise"]
-    eager, _ = make_policy(synthetic_dataset, decoding="blockwise", decoding_block_size=BLOCK)  # auto on CPU
+    eager, _ = make_policy(synthetic_dataset, decoding="blockwise", decoding_block_size=BLOCK,
+                           attn_implementation="eager")  # fmt: skip
     assert model_attn_implementation(eager.model) == "eager"
     batch = eager.collate(observations(dataset))
     mask = batch["attention_mask"]

@@ -160,8 +160,10 @@ def test_two_process_sharding_equals_one_process(tmp_path):
         "6",
         "--video",
         "none",
+        "--num-envs",
+        "1",
     ]
-    single = tmp_path / "single"  # in this process: the reference needs no launcher
+    single = tmp_path / "single"  # the same run in this process: the reference needs no launcher
     evaluate(EvalConfig(policy="scripted", task_ids=(0,), episodes_per_task=2, max_steps=6, video="none",
                         num_envs=1, output_dir=str(single)))  # fmt: skip
     sharded = tmp_path / "sharded"

@@ -62,4 +62,6 @@ def configure_logging(level: int = logging.INFO) -> None:
     logger.setLevel(level if is_launch_rank_zero() else logging.WARNING)
     logger.propagate = False
     if not is_launch_rank_zero():  # one "Loading weights" / download bar per run, not one per process
+        # read once, when huggingface_hub and transformers are first imported: the entry points call this
+        # before they load either (tests/test_train_modes.py checks the bars under accelerate launch)
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

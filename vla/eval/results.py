@@ -107,6 +107,16 @@ def drop_partial_last_line(file: Path) -> None:
         file.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
+def _hub_id_or_missing_checkpoint(spec: str, name: str) -> bool:
+    """``name`` (``spec`` without its ``lerobot:`` prefix) is not a folder here and reads as a Hub id
+    (``owner/name``) or, for a checkpoint spec, as a path (a ``/`` in it); registered names (``random``)
+    and other prefixed specs (``replay:...``) are neither."""
+    if Path(name).exists() or ":" in name:
+        return False
+    is_checkpoint_spec = name == spec
+    return name.count("/") == 1 or (is_checkpoint_spec and "/" in name)
+
+
 def policy_identity(spec: str) -> dict[str, Any]:
     """What was evaluated: the spec and, for a checkpoint folder or Hub id, its resolved path, the Hub
     revision (commit) it was read at, and the weights' sha256."""
@@ -121,9 +131,9 @@ def policy_identity(spec: str) -> dict[str, Any]:
         }
     name = spec.removeprefix(LEROBOT_PREFIX)
     folder = Path(name)
-    # a Hub id: its cached snapshot, or a download; a missing checkpoint path: refused here, before
-    # accelerate and the simulator load
-    if not folder.exists() and ":" not in name and (name.count("/") == 1 or (name == spec and "/" in name)):
+    if _hub_id_or_missing_checkpoint(spec, name):
+        # a Hub id resolves to its cached snapshot (or downloads); a missing checkpoint path is refused here,
+        # in one line, before accelerate and the simulator load
         folder = resolve_pretrained(name, kind="VLA policy" if name == spec else "policy")
         if folder.parent.name == "snapshots":
             identity["hub_revision"] = folder.name

@@ -102,14 +102,14 @@ def evaluate(config: EvalConfig) -> dict[str, Any]:
     """Run (or resume) the evaluation; on the main process write and return ``results.json``'s content."""
     from tqdm.auto import tqdm
 
-    from vla.distributed import process_state
+    from vla.distributed import is_launch_rank_zero, process_state
     from vla.eval.policies import load_rollout_policy
 
-    identity = policy_identity(config.policy)  # first: a mistyped policy is refused before accelerate loads
-    state = process_state()
     out = Path(config.output_dir)
-    if state.is_main_process:
+    if is_launch_rank_zero():  # these two refuse a bad --out or --policy before accelerate loads
         check_output_folder("output_dir (--out)", out)
+    identity = policy_identity(config.policy)
+    state = process_state()
     prepare_output(out, config, identity, state)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / EPISODES_DIR).mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,8 @@ class PolicyConfig:
     #: Side in pixels of the camera images the policy was trained on (the dataset's; training fills it in).
     #: Evaluation renders at this size, so the processor sees images as it did in training.
     image_size: int | None = None
-    #: ``auto``: on CUDA flash_attention_2 when installed (and the decoding mode allows it), else sdpa; on
-    #: CPU eager, the faster there (bench/train_attention.py).
+    #: ``auto``: on CUDA flash_attention_2 when installed (and the decoding mode allows it), else sdpa;
+    #: without CUDA eager, the faster there (bench/train_attention.py).
     attn_implementation: str = "auto"
     #: Standard deviation (in units of the text embeddings' std) of the new action rows around their mean.
     new_token_init_scale: float = 1.0
@@ -128,8 +128,8 @@ def choose_attn_implementation(requested: str = "auto", decoding: str = "autoreg
     import torch
 
     if not torch.cuda.is_available():
-        # On CPU the eager product trains the stage-1 model 1.15x faster than SDPA's flash kernel, with the
-        # same losses (bench/train_attention.py); short sequences make its full score matrix cheap.
+        # Without CUDA eager attention trained the stage-1 model faster than SDPA with the same losses
+        # (bench/train_attention.py, README); our CPU sequences are short, so its full score matrix is cheap.
         return "eager"
     if importlib.util.find_spec("flash_attn") is not None:
         if get_decoding_mode(decoding).flash_attention:
