@@ -32,7 +32,7 @@ PINNED_LOSSES = {
 def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(
     synthetic_dataset, tmp_path, base_model
 ):
-    from vla.model.policy import VLAPolicy
+    from vla.model.policy import VLAPolicy, choose_attn_implementation
 
     out = tmp_path / "run"
     last = train(config_for(synthetic_dataset, out, "training.steps=24", "training.save_every=8",
@@ -50,7 +50,9 @@ def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(
                  "processor_config.json", "train_config.json", "README.md", "training_state"):  # fmt: skip
         assert (last / name).exists(), name
     assert json.loads((last / "train_config.json").read_text())["training"]["steps"] == 24
-    source = json.loads((last / "trainer_state.json").read_text())["dataset"]
+    trainer_state = json.loads((last / "trainer_state.json").read_text())
+    assert trainer_state["attn_implementation"] == choose_attn_implementation("auto")  # eager on a CPU
+    source = trainer_state["dataset"]
     info = json.loads((synthetic_dataset / "meta/info.json").read_text())
     assert source == {"dataset": str(synthetic_dataset), "revision": None,  # a local folder has no revision
                       "episodes": info["total_episodes"], "frames": info["total_frames"]}  # fmt: skip

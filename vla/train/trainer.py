@@ -265,7 +265,11 @@ def _save_checkpoint(
         policy.model = accelerator.unwrap_model(model)
         policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
-        state = {"step": step, "metrics": metrics, "dataset": dataset_source}
+        from vla.model.decoding import model_attn_implementation
+
+        # the attention the run used (the config may say auto, which each machine resolves itself)
+        state = {"step": step, "metrics": metrics, "dataset": dataset_source,
+                 "attn_implementation": model_attn_implementation(policy.model)}  # fmt: skip
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps(state, indent=1))
         from vla.model.backbones import hub_repo_id
 
