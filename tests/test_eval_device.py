@@ -7,6 +7,8 @@ import torch
 from vla.config import ConfigError
 from vla.eval.config import EvalConfig
 from vla.eval.policies import CheckpointPolicy, inference_device, inference_dtype
+from vla.model.decoding import model_attn_implementation
+from vla.model.policy import choose_attn_implementation
 
 
 def _observations(n: int) -> list[dict]:
@@ -48,6 +50,9 @@ def test_checkpoint_evaluated_in_bfloat16_acts_like_float32(tmp_path, tiny_polic
     half = CheckpointPolicy(tmp_path / "checkpoint", device="cpu", dtype="bfloat16")
     assert {p.dtype for p in half.policy.model.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in full.policy.model.parameters()} == {torch.float32}
+    # without CUDA auto is eager, except for half weights: eager would round the attention probabilities
+    assert model_attn_implementation(full.policy.model) == choose_attn_implementation("auto")
+    assert model_attn_implementation(half.policy.model) == "sdpa"
     chunks_full, valid_full = full.predict(observations)
     chunks_half, valid_half = half.predict(observations)
     assert chunks_full.shape == chunks_half.shape == (2, 4, 7) and valid_full.all() and valid_half.all()
