@@ -9,6 +9,10 @@ a traceback. This module is level 0: it imports nothing from vla but :mod:`vla.d
 from __future__ import annotations
 
 import errno
+import time
+
+#: Seconds a rank other than 0 waits before it exits on a user error, so that rank 0 prints the line first.
+OTHER_RANKS_EXIT_DELAY_S = 3.0
 
 
 class UserError(Exception):
@@ -53,5 +57,8 @@ def exit_on_user_error(err: Exception) -> None:
     if message is None:
         return
     if not is_launch_rank_zero():
+        # rank 0 meets the same error and prints it: exiting at once lets the launcher stop rank 0 (SIGTERM)
+        # before its line is out, which a loaded machine showed; once rank 0 exits, the launcher stops this one
+        time.sleep(OTHER_RANKS_EXIT_DELAY_S)
         raise SystemExit(1) from None
     raise SystemExit(f"error: {message}") from None
