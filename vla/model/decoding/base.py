@@ -11,8 +11,8 @@ Masks are custom 4D attention masks ``(batch, 1, query, key)`` passed as ``atten
 mask creation (``masking_utils``) returns a 4D mask as it is, and the VLMs merge the image features into
 the embeddings at the image-token positions before the text model sees the mask. They are boolean for
 SDPA and additive float for eager attention; flash-attention cannot take them (``PolicyConfig`` refuses
-``attn_implementation=flash_attention_2`` with these modes and ``auto`` picks SDPA on CUDA, eager without). Padding (left at
-inference, right in training) is a role of its own: no query sees a padding key, and a padding query sees
+``attn_implementation=flash_attention_2`` with these modes and ``auto`` picks SDPA on CUDA, eager without).
+Padding (left at inference, right in training) is a role of its own: no query sees a padding key, and a padding query sees
 only itself (so that no row of the mask is empty).
 """
 
