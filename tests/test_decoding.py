@@ -173,6 +173,9 @@ def test_auto_attention_is_eager_without_cuda_and_sdpa_where_flash_attention_can
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert choose_attn_implementation("auto", "autoregressive") == "eager"  # faster on CPU
+    assert choose_attn_implementation("auto", "autoregressive", torch.float32) == "eager"
+    # eager would round half weights' attention probabilities; SDPA's CPU kernel keeps float32
+    assert choose_attn_implementation("auto", "autoregressive", torch.bfloat16) == "sdpa"
     assert choose_attn_implementation("sdpa", "autoregressive") == "sdpa"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)

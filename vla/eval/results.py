@@ -107,13 +107,12 @@ def drop_partial_last_line(file: Path) -> None:
         file.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
-def _hub_id_or_missing_checkpoint(spec: str, name: str) -> bool:
-    """``name`` (``spec`` without its ``lerobot:`` prefix) is not a folder here and reads as a Hub id
+def _hub_id_or_missing_checkpoint(name: str, is_checkpoint_spec: bool) -> bool:
+    """``name`` (a spec without its ``lerobot:`` prefix) is not a folder here and reads as a Hub id
     (``owner/name``) or, for a checkpoint spec, as a path (a ``/`` in it); registered names (``random``)
     and other prefixed specs (``replay:...``) are neither."""
     if Path(name).exists() or ":" in name:
         return False
-    is_checkpoint_spec = name == spec
     return name.count("/") == 1 or (is_checkpoint_spec and "/" in name)
 
 
@@ -130,11 +129,12 @@ def policy_identity(spec: str) -> dict[str, Any]:
             "members": [policy_identity(m) for m in ensemble_members(spec[len(ENSEMBLE_PREFIX) :])]
         }
     name = spec.removeprefix(LEROBOT_PREFIX)
+    is_checkpoint_spec = name == spec  # no lerobot: prefix
     folder = Path(name)
-    if _hub_id_or_missing_checkpoint(spec, name):
+    if _hub_id_or_missing_checkpoint(name, is_checkpoint_spec):
         # a Hub id resolves to its cached snapshot (or downloads); a missing checkpoint path is refused here,
         # in one line, before accelerate and the simulator load
-        folder = resolve_pretrained(name, kind="VLA policy" if name == spec else "policy")
+        folder = resolve_pretrained(name, kind="VLA policy" if is_checkpoint_spec else "policy")
         if folder.parent.name == "snapshots":
             identity["hub_revision"] = folder.name
     if folder.is_dir():

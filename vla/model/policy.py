@@ -120,7 +120,11 @@ class PolicyConfig:
         )
 
 
-def choose_attn_implementation(requested: str = "auto", decoding: str = "autoregressive") -> str:
+def choose_attn_implementation(
+    requested: str = "auto", decoding: str = "autoregressive", weights_dtype: Any = None
+) -> str:
+    """``auto``: flash attention where CUDA and the decoding mode allow it, else SDPA; without CUDA eager
+    for float32 weights (``weights_dtype`` None: float32, also what bf16 autocast trains)."""
     if requested != "auto":
         return requested
     import importlib.util
@@ -128,8 +132,12 @@ def choose_attn_implementation(requested: str = "auto", decoding: str = "autoreg
     import torch
 
     if not torch.cuda.is_available():
-        # Without CUDA eager attention trained the stage-1 model faster than SDPA with the same losses
-        # (bench/train_attention.py, README); our CPU sequences are short, so its full score matrix is cheap.
+        if weights_dtype not in (None, torch.float32):
+            # eager rounds the attention probabilities to the weights' dtype; SDPA's CPU kernel keeps them
+            # in float32, so half weights act like float32 ones (tests/test_eval_device.py)
+            return "sdpa"
+        # Eager trained the stage-1 model faster than SDPA with the same losses (bench/train_attention.py,
+        # README): our CPU sequences are short, so its full score matrix is cheap.
         return "eager"
     if importlib.util.find_spec("flash_attn") is not None:
         if get_decoding_mode(decoding).flash_attention:
@@ -376,7 +384,9 @@ class VLAPolicy(HubMixin):
         (folder / POLICY_FILE).write_text(json.dumps(meta, indent=1))
 
     @classmethod
-    def _from_pretrained(cls, folder: Path, **kwargs: Any) -> Self:
+    def _from_pretrained(cls, folder: Path, dtype: Any = None, **kwargs: Any) -> Self:
+        """``dtype``: cast the weights to it (a torch dtype; None keeps the saved float32), with the attention
+        kernel that suits it."""
         meta_file = folder / POLICY_FILE
         if not meta_file.is_file():
             raise FileNotFoundError(f"{folder} is not a VLA policy checkpoint: it has no {POLICY_FILE}")
@@ -391,7 +401,7 @@ class VLAPolicy(HubMixin):
         tokenizer = AutoActionTokenizer.from_pretrained(folder / ACTION_TOKENIZER_DIR)
         # checkpoints saved before the policy config held the horizon: their tokenizer's
         config = from_dict(PolicyConfig, {"horizon": tokenizer.horizon, **meta["config"]})
-        attn = choose_attn_implementation(config.attn_implementation, config.decoding)
+        attn = choose_attn_implementation(config.attn_implementation, config.decoding, dtype)
         lora = (folder / "adapter_config.json").is_file()
         backbone = backbone_for(config.base_model, None if lora else folder)
         processor = backbone.load_processor(folder)
@@ -403,6 +413,8 @@ class VLAPolicy(HubMixin):
         offset = int(meta["action_token_offset"])
         _check_vocabulary_fits(folder, model, processor.tokenizer, tokenizer, offset)
         _check_finite_weights(folder, model)
+        if dtype is not None:
+            model.to(dtype=dtype)
         return cls(model, processor, tokenizer, norm_stats, config, offset, backbone)
 
 

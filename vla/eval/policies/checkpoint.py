@@ -27,24 +27,14 @@ class CheckpointPolicy(BatchedPolicy):
 
     def __init__(self, path: str | Path, device: str = "auto", dtype: str = "auto") -> None:
         super().__init__()
-        import torch
-
         from vla.model.policy import VLAPolicy
 
         self.name = str(path)
         self.device = inference_device(device)
         self.dtype = inference_dtype(dtype, self.device)
-        self.policy = VLAPolicy.from_pretrained(path)
+        self.policy = VLAPolicy.from_pretrained(path, dtype=self.dtype)  # picks the attention for this dtype
         self.image_size = self.policy.config.image_size or CheckpointPolicy.image_size
-        self.policy.model.to(device=self.device, dtype=self.dtype)
-        if (
-            self.device.type == "cpu"
-            and self.dtype != torch.float32
-            and self.policy.config.attn_implementation == "auto"
-        ):
-            # auto's eager (the faster on CPU) rounds the attention probabilities to this dtype; SDPA's CPU kernel
-            # keeps them in float32, so bfloat16 weights act like float32 ones (tests/test_eval_device.py)
-            self.policy.model.set_attn_implementation("sdpa")
+        self.policy.model.to(device=self.device)
         self.cameras = policy_cameras(self.policy.config.image_keys, f"checkpoint {path}")
 
     def sample_actions(self, samples: int, temperature: float, seed: int) -> None:

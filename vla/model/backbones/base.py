@@ -115,11 +115,6 @@ class Backbone:
         """Embedding and output matrices of ``size`` rows (new rows are set by the caller)."""
         model.resize_token_embeddings(size, mean_resizing=False)
 
-    @staticmethod
-    def attn_implementation(model) -> str:
-        """The text model's attention implementation (what a 4D attention mask must suit)."""
-        return model.config.get_text_config()._attn_implementation
-
 
 #: Registered families by name.
 BACKBONES: dict[str, Backbone] = {}

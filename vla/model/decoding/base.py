@@ -122,6 +122,7 @@ def attention_mask_4d(allowed, attn_implementation: str, dtype):
 
 
 def model_attn_implementation(model) -> str:
+    """The text model's attention implementation (what a 4D attention mask must suit)."""
     return model.config.get_text_config()._attn_implementation
 
 
