@@ -154,3 +154,31 @@ def test_image_transforms_are_validated_and_built_with_lerobot():
 
     with pytest.raises(ConfigError, match="Transform 'RandomShift' is not valid"):  # when the recipe loads
         DataConfig(dataset="d", image_transforms={"enable": True, "tfs": {"shift": {"type": "RandomShift"}}})
+
+
+@pytest.mark.parametrize(
+    ("flags", "auto"),
+    [([], "no"), (["avx512_bf16"], "bf16"), (["amx_bf16", "amx_tile"], "bf16"), (["amx_int8"], "no")],
+)
+def test_auto_mixed_precision_is_bf16_only_where_the_cpu_multiplies_it_natively(
+    monkeypatch, caplog, flags, auto
+):
+    import torch
+
+    from vla.train import config as train_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("vla.versions.cpu_bf16_flags", lambda: flags)
+    assert train_config.resolve_mixed_precision("auto") == auto
+    # explicit values stay; bf16 on a CPU that emulates it says how much slower it is and what to set instead
+    with caplog.at_level("WARNING", logger="vla.train.config"):
+        assert train_config.resolve_mixed_precision("bf16") == "bf16"
+        assert train_config.resolve_mixed_precision("no") == "no"
+        assert train_config.resolve_mixed_precision(None) is None
+    emulated = "bf16 on a CPU without avx512_bf16 or amx_bf16" in caplog.text
+    assert emulated == (auto == "no") and ("set it to 'auto' or 'no'" in caplog.text) == emulated
+    with pytest.raises(
+        ConfigError,
+        match="training.mixed_precision='half' is invalid: expected null, 'no', 'bf16', 'fp16', 'auto'",
+    ):
+        load_config(train_config.TrainConfig, None, ["data.dataset=d", "training.mixed_precision=half"])

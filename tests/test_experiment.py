@@ -220,14 +220,14 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
         config = load_experiment(f"recipes/experiments/libero_object_task0_{shipped}.yaml")
         assert config.tokenizer.type == shipped
         assert config.data_folder.name == "data" and config.data.folder  # the binning run's episodes
-    # the 1 s pair: the shipped ActionCodec (nothing fitted) against FAST, both at horizon 20 in bf16
+    # the 1 s pair: the shipped ActionCodec (nothing fitted) against FAST, both at horizon 20, bf16 where native
     codec = load_experiment("recipes/experiments/libero_object_task0_h20_actioncodec.yaml")
     assert codec.tokenizer == TokenizerStage(type="actioncodec", pretrained="actioncodec-libero")
     fast = load_experiment("recipes/experiments/libero_object_task0_h20_fast.yaml")
     assert fast.tokenizer.type == "fast" and fast.tokenizer.pretrained is None
     for config in (codec, fast):
         recipe = train_config(config)
-        assert recipe.policy.horizon == 20 and recipe.training.mixed_precision == "bf16"
+        assert recipe.policy.horizon == 20 and recipe.training.mixed_precision == "auto"
         assert config.data.folder == "outputs/experiments/libero_object_task0/data"
     # stage 2 at 1 s: stage 2's episodes, stage 1's best setting, everything else the base's
     stage2 = load_experiment("recipes/experiments/libero_object_all.yaml")

@@ -62,6 +62,41 @@ class TokenizerConfig:
 
 
 #: Experiment trackers accelerate logs to (``training.report_to``), and the package each one needs.
+#: ``training.mixed_precision`` values (accelerate's, and ``auto``: see :func:`resolve_mixed_precision`).
+MIXED_PRECISIONS = ("no", "bf16", "fp16", "auto")
+#: CPU flags of native bfloat16 multiplication (/proc/cpuinfo): without one, torch emulates bf16 products.
+NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def resolve_mixed_precision(requested: str | None) -> str | None:
+    """``auto``: ``bf16`` where the hardware multiplies bfloat16 natively, else ``no``; other values as
+    they are. Explicit ``bf16`` on a CPU that emulates it is kept but warned about (measured ~10x slower)."""
+    import logging
+
+    import torch
+
+    from vla.distributed import is_launch_rank_zero
+    from vla.versions import cpu_bf16_flags
+
+    logger = logging.getLogger(__name__)
+    cuda = torch.cuda.is_available()
+    native = (
+        torch.cuda.is_bf16_supported() if cuda else bool(set(cpu_bf16_flags()) & set(NATIVE_BF16_CPU_FLAGS))
+    )
+    if requested == "auto":
+        resolved = "bf16" if native else "no"
+        logger.info("training.mixed_precision=auto: %s (bfloat16 is %s on this %s)", resolved,
+                    "native" if native else "emulated", "GPU" if cuda else "CPU")  # fmt: skip
+        return resolved
+    if requested == "bf16" and not native and not cuda and is_launch_rank_zero():
+        logger.warning(
+            "training.mixed_precision=bf16 on a CPU without %s: bfloat16 products are emulated, "
+            "about 10x slower than float32 here; set it to 'auto' or 'no'",
+            " or ".join(NATIVE_BF16_CPU_FLAGS),
+        )
+    return requested
+
+
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
@@ -85,7 +120,9 @@ class TrainingConfig:
     keep_last: int = 2
     seed: int = 0
     num_workers: int = 0
-    #: ``no``, ``bf16`` or ``fp16``; ``None`` leaves it to ``accelerate launch --mixed_precision``.
+    #: ``no``, ``bf16``, ``fp16``, or ``auto``: bf16 where the hardware multiplies bfloat16 natively (a CUDA
+    #: GPU that supports it; a CPU with ``avx512_bf16`` or AMX), else ``no`` (an AVX2-only CPU emulates
+    #: bfloat16 ~10x slower than float32); ``None`` leaves it to ``accelerate launch --mixed_precision``.
     mixed_precision: str | None = None
     #: Recompute activations in the backward pass: less memory, ~30% more compute.
     gradient_checkpointing: bool = False
@@ -100,10 +137,10 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         check(
-            self.mixed_precision in (None, "no", "bf16", "fp16"),
+            self.mixed_precision in (None, *MIXED_PRECISIONS),
             "training.mixed_precision",
             self.mixed_precision,
-            "expected null, 'no', 'bf16' or 'fp16'",
+            "expected null, " + ", ".join(repr(m) for m in MIXED_PRECISIONS),
         )
         for tracker in self.report_to:
             check_choice("training.report_to", tracker, tuple(TRACKERS))

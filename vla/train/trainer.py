@@ -24,7 +24,7 @@ from vla.config import ConfigError, check_output_folder, to_dict
 from vla.distributed import fsdp_without_gpu, is_launch_rank_zero, use_cpu_processes_without_gpu
 from vla.errors import UserError
 from vla.hub.card import write_policy_card
-from vla.train.config import TrainConfig
+from vla.train.config import TrainConfig, resolve_mixed_precision
 
 TRAINING_STATE_DIR = "training_state"
 TRAIN_CONFIG_FILE = "train_config.json"
@@ -267,9 +267,10 @@ def _save_checkpoint(
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         from vla.model.decoding import model_attn_implementation
 
-        # the attention the run used (the config may say auto, which each machine resolves itself)
+        # the attention and precision the run used (the config may say auto, which each machine resolves)
         state = {"step": step, "metrics": metrics, "dataset": dataset_source,
-                 "attn_implementation": model_attn_implementation(policy.model)}  # fmt: skip
+                 "attn_implementation": model_attn_implementation(policy.model),
+                 "mixed_precision": accelerator.mixed_precision}  # fmt: skip
         (tmp / TRAINER_STATE_FILE).write_text(json.dumps(state, indent=1))
         from vla.model.backbones import hub_repo_id
 
@@ -324,7 +325,7 @@ def _train(config: TrainConfig) -> Path:
     fsdp_without_gpu()
     accelerator = Accelerator(
         gradient_accumulation_steps=tc.grad_accum,
-        mixed_precision=tc.mixed_precision,
+        mixed_precision=resolve_mixed_precision(tc.mixed_precision),
         log_with=list(tc.report_to) or None,
         project_dir=str(out / "logs"),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=tc.seed),
