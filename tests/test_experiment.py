@@ -96,6 +96,13 @@ def test_experiment_stages_are_skipped_when_done_and_training_resumes(tmp_path, 
     assert json.loads((last / "trainer_state.json").read_text())["step"] == 2
     assert [json.loads(line)["step"] for line in (config.out / "train" / "metrics.jsonl").open()] == [1, 2]
     assert run_train(config) == last and "done:" in capsys.readouterr().out
+    from vla.experiment import _metrics_summary
+    from vla.model.policy import choose_attn_implementation
+
+    # results.json's training summary says what `auto` became on this machine
+    summary = _metrics_summary(config.out / "train")
+    assert summary["steps"] == 2 and summary["mixed_precision"] == "no"
+    assert summary["attn_implementation"] == choose_attn_implementation("auto")
     stage_seconds = json.loads((config.out / "stage_seconds.json").read_text())
     assert set(stage_seconds) == {"data", "tokenizer", "train"}
 

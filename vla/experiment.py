@@ -419,12 +419,18 @@ def _metrics_summary(train_dir: Path) -> dict[str, Any]:
     if not rows:
         return {}
     first, last = rows[: min(10, len(rows))], rows[-min(10, len(rows)) :]
+    from vla.train.trainer import TRAINER_STATE_FILE
+
+    state_file = train_dir / "checkpoints" / "last" / TRAINER_STATE_FILE
+    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     return {
         "steps": rows[-1]["step"],
         "loss_first_10": round(sum(r["loss"] for r in first) / len(first), 4),
         "loss_last_10": round(sum(r["loss"] for r in last) / len(last), 4),
         "samples_per_s_last": rows[-1].get("samples_per_s"),
         "loss_curve": [[r["step"], r["loss"]] for r in rows[:: max(1, len(rows) // 50)]],
+    } | {  # what `auto` resolved to on this machine
+        key: state[key] for key in ("attn_implementation", "mixed_precision") if key in state
     }
 
 
