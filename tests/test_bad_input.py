@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -95,6 +96,26 @@ def test_under_accelerate_only_rank_0_prints_the_one_line(tmp_path, rank):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert (lines[-1].startswith("error: ") and len(lines) == 1) if rank == "0" else lines == []
+
+
+def test_through_the_launcher_bad_input_is_one_line_and_a_killed_rank_is_named(tmp_path):
+    """``python -m vla.launch`` (accelerate launch's arguments; what vla experiment and demo use) ends with
+    the rank's one line: no ChildFailedError traceback from the launcher after it."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "vla.launch", "--config_file", "recipes/accelerate/cpu2.yaml"]
+    bad = subprocess.run([*launch, "-m", "vla.train", "recipes/tiny_cpu.yaml", "training.lr=-1"],
+                         env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.splitlines() == ["error: training.lr=-1.0 is invalid: must be > 0"], bad.stderr[-3000:]
+    (tmp_path / "die_now.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = subprocess.run([*launch, "-m", "die_now"], env={**env, "PYTHONPATH": str(tmp_path)},
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == 128 + 9 and "Traceback" not in killed.stderr
+    assert re.fullmatch(
+        r"error: rank \d \(pid \d+\) was killed by SIGKILL before it could say why: the kernel's "
+        r"out-of-memory killer sends SIGKILL",
+        killed.stderr.strip().splitlines()[-1],
+    ), killed.stderr[-3000:]
 
 
 def test_unwritable_or_full_output_folders_are_refused_before_any_work(tmp_path, capsys, monkeypatch):

@@ -14,6 +14,7 @@ LAYERS: dict[str, int] = {
     "vla.errors": 0,
     "vla._logging": 0,
     "vla.distributed": 0,
+    "vla.launch": 0,  # accelerate launch without its traceback (imports accelerate and torch only)
     "vla.versions": 0,
     "vla.testing": 8,  # helpers for tests and bench/: nothing in vla imports it
     "vla.hub": 1,

@@ -63,7 +63,7 @@ def launch_command(module: str, args: list[str], processes: int, config_file: st
     if processes <= 1:
         return [sys.executable, "-m", module, *args]
     return [
-        sys.executable, "-m", "accelerate.commands.launch",
+        sys.executable, "-m", "vla.launch",  # accelerate launch, minus its traceback after a rank's one line
         "--config_file", str(config_file),
         "--num_processes", str(processes),
         "-m", module, *args,
