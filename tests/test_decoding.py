@@ -172,8 +172,10 @@ def test_auto_attention_is_eager_without_cuda_and_sdpa_where_flash_attention_can
     from vla.model.policy import choose_attn_implementation
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert choose_attn_implementation("auto", "autoregressive") == "eager"  # faster on CPU
-    assert choose_attn_implementation("auto", "autoregressive", torch.float32) == "eager"
+    # eager is the faster on CPU under bf16 autocast only; SDPA in float32
+    assert choose_attn_implementation("auto", "autoregressive", None, torch.bfloat16) == "eager"
+    assert choose_attn_implementation("auto", "autoregressive", torch.float32, torch.bfloat16) == "eager"
+    assert choose_attn_implementation("auto", "autoregressive") == "sdpa"
     # eager would round half weights' attention probabilities; SDPA's CPU kernel keeps float32
     assert choose_attn_implementation("auto", "autoregressive", torch.bfloat16) == "sdpa"
     assert choose_attn_implementation("sdpa", "autoregressive") == "sdpa"

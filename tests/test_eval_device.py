@@ -50,7 +50,7 @@ def test_checkpoint_evaluated_in_bfloat16_acts_like_float32(tmp_path, tiny_polic
     half = CheckpointPolicy(tmp_path / "checkpoint", device="cpu", dtype="bfloat16")
     assert {p.dtype for p in half.policy.model.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in full.policy.model.parameters()} == {torch.float32}
-    # without CUDA auto is eager, except for half weights (choose_attn_implementation's weights_dtype)
+    # without CUDA auto is SDPA here (eager only for training under bf16 autocast); half weights need SDPA
     assert model_attn_implementation(full.policy.model) == choose_attn_implementation("auto")
     assert model_attn_implementation(half.policy.model) == "sdpa"
     chunks_full, valid_full = full.predict(observations)

@@ -28,6 +28,22 @@ PINNED_LOSSES = {
 }
 
 
+def test_bf16_autocast_training_picks_its_attention_and_records_both(synthetic_dataset, tmp_path):
+    """Under bf16 autocast on a CPU auto attention is eager (1.15x there), in float32 SDPA (the test above)."""
+    import torch
+
+    from vla.model.policy import choose_attn_implementation
+
+    last = train(
+        config_for(synthetic_dataset, tmp_path / "run", "training.steps=2", "training.mixed_precision=bf16")
+    )
+    state = json.loads((last / "trainer_state.json").read_text())
+    assert state["mixed_precision"] == "bf16"
+    assert state["attn_implementation"] == choose_attn_implementation("auto", autocast_dtype=torch.bfloat16)
+    if not torch.cuda.is_available():
+        assert state["attn_implementation"] == "eager"
+
+
 @pytest.mark.parametrize("base_model", list(PINNED_LOSSES))
 def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(
     synthetic_dataset, tmp_path, base_model
@@ -51,7 +67,10 @@ def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(
         assert (last / name).exists(), name
     assert json.loads((last / "train_config.json").read_text())["training"]["steps"] == 24
     trainer_state = json.loads((last / "trainer_state.json").read_text())
-    assert trainer_state["attn_implementation"] == choose_attn_implementation("auto")  # eager on a CPU
+    assert trainer_state["attn_implementation"] == choose_attn_implementation(
+        "auto"
+    )  # float32: SDPA on a CPU
+    assert trainer_state["mixed_precision"] == "no"
     source = trainer_state["dataset"]
     info = json.loads((synthetic_dataset / "meta/info.json").read_text())
     assert source == {"dataset": str(synthetic_dataset), "revision": None,  # a local folder has no revision

@@ -121,10 +121,14 @@ class PolicyConfig:
 
 
 def choose_attn_implementation(
-    requested: str = "auto", decoding: str = "autoregressive", weights_dtype: Any = None
+    requested: str = "auto",
+    decoding: str = "autoregressive",
+    weights_dtype: Any = None,
+    autocast_dtype: Any = None,
 ) -> str:
-    """``auto``: flash attention where CUDA and the decoding mode allow it, else SDPA; without CUDA eager
-    for float32 weights (``weights_dtype`` None: float32, also what bf16 autocast trains)."""
+    """``auto``: flash attention where CUDA and the decoding mode allow it, else SDPA; without CUDA, eager
+    for float32 weights under bfloat16 autocast (``autocast_dtype``: how training multiplies), else SDPA.
+    ``None`` dtypes mean float32 weights and no autocast."""
     if requested != "auto":
         return requested
     import importlib.util
@@ -132,13 +136,13 @@ def choose_attn_implementation(
     import torch
 
     if not torch.cuda.is_available():
-        if weights_dtype not in (None, torch.float32):
-            # eager rounds the attention probabilities to the weights' dtype; SDPA's CPU kernel keeps them
-            # in float32, so half weights act like float32 ones (tests/test_eval_device.py)
-            return "sdpa"
-        # Eager trained the stage-1 model faster than SDPA with the same losses (bench/train_attention.py,
-        # README): our CPU sequences are short, so its full score matrix is cheap.
-        return "eager"
+        if weights_dtype in (None, torch.float32) and autocast_dtype == torch.bfloat16:
+            # under bf16 autocast eager trained the stage-1 model 1.15x faster than SDPA with the same losses;
+            # in float32 SDPA was the faster (1.09-1.12x on two hosts): bench/train_attention.py, README
+            return "eager"
+        # and with half weights eager would round the attention probabilities to their dtype; SDPA's CPU
+        # kernel keeps them in float32, so half weights act like float32 ones (tests/test_eval_device.py)
+        return "sdpa"
     if importlib.util.find_spec("flash_attn") is not None:
         if get_decoding_mode(decoding).flash_attention:
             return "flash_attention_2"
@@ -215,17 +219,21 @@ class VLAPolicy(HubMixin):
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_base(
-        cls, config: PolicyConfig, action_tokenizer: ActionTokenizer, norm_stats: NormStats
+        cls,
+        config: PolicyConfig,
+        action_tokenizer: ActionTokenizer,
+        norm_stats: NormStats,
+        autocast_dtype: Any = None,
     ) -> Self:
         """Load the base VLM (through its backbone) and extend its vocabulary with the tokenizer's action
-        tokens."""
+        tokens. ``autocast_dtype``: the dtype training will multiply in (bf16 autocast), for the attention."""
         check_decoding(config, action_tokenizer)
         if not action_tokenizer.is_fitted:
             raise ValueError("the action tokenizer must be fitted before it extends a model's vocabulary")
         source = resolve_model_source(config.base_model)
         backbone = backbone_for(config.base_model)
         processor = backbone.load_processor(source, config.base_model)
-        attn = choose_attn_implementation(config.attn_implementation, config.decoding)
+        attn = choose_attn_implementation(config.attn_implementation, config.decoding, None, autocast_dtype)
         logger.info("attention implementation: %s", attn)
         model = backbone.load_model(source, attn)
         n_actions = action_tokenizer.vocab_size

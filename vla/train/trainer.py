@@ -323,6 +323,12 @@ def _train(config: TrainConfig) -> Path:
     check_trackers(tc.report_to)
     use_cpu_processes_without_gpu()
     fsdp_without_gpu()
+    # accelerate keeps mixed precision and accumulation in process-wide singletons: a second train() in one
+    # process (a notebook, the tests) would silently inherit the first run's bf16. The process group stays.
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
     accelerator = Accelerator(
         gradient_accumulation_steps=tc.grad_accum,
         mixed_precision=resolve_mixed_precision(tc.mixed_precision),
@@ -365,7 +371,8 @@ def _train(config: TrainConfig) -> Path:
     policy_config = config.policy
     if policy_config.image_size is None:  # evaluation renders at the size the policy was trained on
         policy_config = dataclasses.replace(policy_config, image_size=dataset.image_size)
-    policy = VLAPolicy.from_base(policy_config, tokenizer, norm_stats)
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(accelerator.mixed_precision)
+    policy = VLAPolicy.from_base(policy_config, tokenizer, norm_stats, autocast_dtype=autocast)
     if tc.gradient_checkpointing:
         enable_gradient_checkpointing(policy)
     policy.model.train()
