@@ -34,11 +34,12 @@ def test_bad_generation_inputs_are_named(tmp_path):
         generate_episodes(tmp_path / "other", max_steps=5)
 
 
-def _frames(root: Path) -> tuple[np.ndarray, np.ndarray, list]:
+def _frames(root: Path) -> tuple[np.ndarray, np.ndarray, list, np.ndarray | None]:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     table = LeRobotDataset("local/x", root=root).hf_dataset.with_format("numpy")
-    return np.stack(table["actions"]), np.asarray(table["episode_index"]), list(table["task_index"])
+    images = np.stack([np.asarray(i) for i in table["image"]]) if "image" in table.column_names else None
+    return np.stack(table["actions"]), np.asarray(table["episode_index"]), list(table["task_index"]), images
 
 
 @pytest.mark.libero
@@ -72,11 +73,13 @@ def test_generator_resumes_after_kill_9_and_matches_an_uninterrupted_run(tmp_pat
     assert min(row["distance_to_eval_states"] for row in report["episodes"]) >= MIN_DISTANCE_TO_EVAL_STATES
 
     straight = generate_episodes(tmp_path / "straight", ("libero_object",), (0, 1), 2, max_steps=6, workers=1)
-    actions, episodes, tasks = _frames(out)
-    ref_actions, ref_episodes, ref_tasks = _frames(straight)
+    actions, episodes, tasks, images = _frames(out)
+    ref_actions, ref_episodes, ref_tasks, ref_images = _frames(straight)
     assert episodes.tolist() == ref_episodes.tolist() == [e for e in range(4) for _ in range(6)]
     assert tasks == ref_tasks and tasks[0] != tasks[-1]
     np.testing.assert_array_equal(actions, ref_actions)
+    assert images.shape[0] == 24 and images.std() > 0  # rendered frames, written by the image threads
+    np.testing.assert_array_equal(images, ref_images)
 
 
 @pytest.mark.libero
@@ -91,9 +94,10 @@ def test_an_action_corpus_renders_nothing_and_records_the_same_actions(tmp_path)
     assert {"state", "actions"} <= set(info["features"])
     assert json.loads((corpus / "meta" / "vla_generation.json").read_text())["images"] is False
     # rendering never touches the simulation: the same seeded episode, image or not
-    corpus_actions, _, _ = _frames(corpus)
-    rendered_actions, _, _ = _frames(rendered)
+    corpus_actions, _, _, no_images = _frames(corpus)
+    rendered_actions, _, _, images = _frames(rendered)
     np.testing.assert_array_equal(corpus_actions, rendered_actions)
+    assert no_images is None and images.shape == (5, 64, 64, 3)
     # tokenizers fit on it; what needs cameras says so
     from vla.data.dataset import DatasetError, load_chunked_dataset
     from vla.train.tokenizer import fit_action_tokenizer
