@@ -8,8 +8,8 @@ One process, the stage-1 recipe's model and settings (`small`, state in the prom
 implementations. The two run in turn ``--repeats`` times (sdpa, eager, sdpa, eager, ...) so that a machine
 that slows down part-way does not favour one side; samples/s is the median over the repeats, each measured
 after ``--warmup`` steps from the trainer's own metrics log. The loss of every step of the first repeat is kept for both, so a speed-up that
-changed what is learned would show. Without CUDA ``attn_implementation=auto`` picks eager: this benchmark is
-the evidence for that choice (``--mixed-precision no``: the same in float32).
+changed what is learned would show. Without CUDA ``attn_implementation=auto`` picks eager under bf16 autocast and SDPA in
+float32: this benchmark, run both ways (``--mixed-precision no``), is the evidence for that choice.
 """
 
 from __future__ import annotations

@@ -61,7 +61,6 @@ class TokenizerConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-#: Experiment trackers accelerate logs to (``training.report_to``), and the package each one needs.
 #: ``training.mixed_precision`` values (accelerate's, and ``auto``: see :func:`resolve_mixed_precision`).
 MIXED_PRECISIONS = ("no", "bf16", "fp16", "auto")
 #: CPU flags of native bfloat16 multiplication (/proc/cpuinfo): without one, torch emulates bf16 products.
@@ -97,6 +96,7 @@ def resolve_mixed_precision(requested: str | None) -> str | None:
     return requested
 
 
+#: Experiment trackers accelerate logs to (``training.report_to``), and the package each one needs.
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 
