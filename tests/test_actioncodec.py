@@ -266,7 +266,7 @@ def test_an_interrupted_fit_resumes_from_its_checkpoint_to_the_same_tokenizer(da
         )
 
 
-@pytest.mark.libero  # not the simulator: a real 2-process accelerate launch, ~1 min
+@pytest.mark.slow  # not the simulator: a real 2-process accelerate launch, ~70 s: make test-slow
 def test_two_process_fit_follows_the_one_process_loss_trend_and_saves_once(synthetic_dataset, tmp_path):
     import json
     import os

@@ -323,6 +323,7 @@ def test_two_processes_with_accumulation_follow_the_schedule_and_resume_to_ident
     np.testing.assert_allclose([r["lr"] for r in rows], schedule, rtol=1e-9)
 
 
+@pytest.mark.slow  # ~80 s of three 2-process launches: make test-slow (make test stays under 15 min on 2 cores)
 def test_fsdp_recipe_trains_saves_resumes_and_reloads_on_two_cpu_processes(synthetic_dataset, tmp_path):
     """recipes/accelerate/fsdp.yaml on 2 CPU processes (gloo): the model really is sharded (FSDP2), gradient
     clipping sees the sharded parameters, the checkpoint holds the gathered full weights, and a resumed run
