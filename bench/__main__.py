@@ -149,6 +149,13 @@ def _generate(result: dict) -> list[str]:
             f"{row['successes']}/{row['episodes']} successes" for row in r.values()]  # fmt: skip
 
 
+def _dataset_write(result: dict) -> list[str]:
+    means = ", ".join(f"{name} {seconds} s" for name, seconds in result["seconds_mean"].items())
+    return [
+        f"{result['episodes']} episodes: {means} ({result['speedup']}x; same frames: {result['same_frames']})"
+    ]
+
+
 def _data(result: dict) -> list[str]:
     r = result["results"]
     lerobot = r["lerobot"]["samples_per_s"]
@@ -255,6 +262,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               lambda ctx: ["--steps", "16"], _attention),
     Benchmark("generate_speed", "generate_speed.py", "demonstrations per hour, 1 vs 2 workers",
               lambda ctx: ["--episodes", "2", "--keep", str(ctx.dataset)], _generate, libero=True),
+    Benchmark("dataset_write", "dataset_write.py", "LeRobotDataset write, PNG in one thread vs writer threads",
+              headline=_dataset_write),
     Benchmark("data_pipeline", "data_pipeline.py", "training-data loading, ours vs lerobot",
               _needs_dataset([]), _data),
     Benchmark("action_tokenizers", "action_tokenizers.py", "binning, FAST, ActionCodec on the same chunks",

@@ -386,14 +386,17 @@ def _build_dataset(
     image_size: int = IMAGE_SIZE,
     images: bool = True,
     benchmark_name: str = "libero",
+    image_writer_threads: int | None = None,
 ) -> None:
     """Staged episodes -> a LeRobotDataset in ``building`` in the benchmark's schema, in job order (episodes
-    without frames are skipped)."""
+    without frames are skipped). ``image_writer_threads``: lerobot's PNG-writing threads (None: one per core;
+    0: written in this thread)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
     from tqdm.auto import tqdm
 
     shutil.rmtree(building, ignore_errors=True)  # a build killed half-way starts again
     benchmark = get_benchmark(benchmark_name)
+    threads = (os.cpu_count() or 1) if image_writer_threads is None else image_writer_threads
     dataset = LeRobotDataset.create(
         repo_id=repo_id,
         fps=benchmark.fps,
@@ -402,8 +405,8 @@ def _build_dataset(
         robot_type=benchmark.robot_type,
         use_videos=False,
         # PNG encoding is most of this stage and releases the GIL: threads use the cores the recording
-        # workers have left (1.25x for 10 episodes on 2 cores, same frames; README, Data)
-        image_writer_threads=(os.cpu_count() or 1) if images else 0,
+        # workers have left (same frames; bench/dataset_write.py)
+        image_writer_threads=threads if images else 0,
     )
     for job in tqdm(jobs, desc="writing LeRobotDataset", unit="episode"):
         with np.load(staging / job.name) as data:
