@@ -67,9 +67,8 @@ def test_training_lowers_the_action_loss_and_writes_self_contained_checkpoints(
         assert (last / name).exists(), name
     assert json.loads((last / "train_config.json").read_text())["training"]["steps"] == 24
     trainer_state = json.loads((last / "trainer_state.json").read_text())
-    assert trainer_state["attn_implementation"] == choose_attn_implementation(
-        "auto"
-    )  # float32: SDPA on a CPU
+    # float32 training: SDPA on a CPU
+    assert trainer_state["attn_implementation"] == choose_attn_implementation("auto")
     assert trainer_state["mixed_precision"] == "no"
     source = trainer_state["dataset"]
     info = json.loads((synthetic_dataset / "meta/info.json").read_text())

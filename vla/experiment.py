@@ -311,11 +311,16 @@ def pretrained_tokenizer(stage: TokenizerStage, horizon: int, dataset: ChunkedDa
     return tokenizer
 
 
-def _checkpoint_step(checkpoint: Path) -> int | None:
+def _trainer_state(checkpoint: Path) -> dict[str, Any]:
+    """The checkpoint's trainer_state.json (step, metrics, what `auto` resolved to); {} when absent."""
     from vla.train.trainer import TRAINER_STATE_FILE
 
     state = checkpoint / TRAINER_STATE_FILE
-    return json.loads(state.read_text())["step"] if state.is_file() else None
+    return json.loads(state.read_text()) if state.is_file() else {}
+
+
+def _checkpoint_step(checkpoint: Path) -> int | None:
+    return _trainer_state(checkpoint).get("step")
 
 
 def train_command(
@@ -419,10 +424,7 @@ def _metrics_summary(train_dir: Path) -> dict[str, Any]:
     if not rows:
         return {}
     first, last = rows[: min(10, len(rows))], rows[-min(10, len(rows)) :]
-    from vla.train.trainer import TRAINER_STATE_FILE
-
-    state_file = train_dir / "checkpoints" / "last" / TRAINER_STATE_FILE
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+    state = _trainer_state(train_dir / "checkpoints" / "last")
     return {
         "steps": rows[-1]["step"],
         "loss_first_10": round(sum(r["loss"] for r in first) / len(first), 4),

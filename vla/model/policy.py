@@ -233,7 +233,9 @@ class VLAPolicy(HubMixin):
         source = resolve_model_source(config.base_model)
         backbone = backbone_for(config.base_model)
         processor = backbone.load_processor(source, config.base_model)
-        attn = choose_attn_implementation(config.attn_implementation, config.decoding, None, autocast_dtype)
+        attn = choose_attn_implementation(
+            config.attn_implementation, config.decoding, autocast_dtype=autocast_dtype
+        )
         logger.info("attention implementation: %s", attn)
         model = backbone.load_model(source, attn)
         n_actions = action_tokenizer.vocab_size
