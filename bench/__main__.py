@@ -156,6 +156,13 @@ def _dataset_write(result: dict) -> list[str]:
     ]
 
 
+def _step_parts(result: dict) -> list[str]:
+    enc, opt, step = result["prompt_encoding"], result["optimizer_step"], result["step_ms"]
+    return [f"prompt encoding {enc['now_ms']} vs {enc['before_ms']} ms per batch ({enc['speedup']}x), optimizer "
+            f"step {opt['now_ms']} vs {opt['before_ms']} ms ({opt['speedup']}x); with the model's "
+            f"{result['model_forward_backward_ms']} ms: step {step['now']} vs {step['before']} ms ({step['speedup']}x)"]  # fmt: skip
+
+
 def _data(result: dict) -> list[str]:
     r = result["results"]
     lerobot = r["lerobot"]["samples_per_s"]
@@ -260,6 +267,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               lambda ctx: ["--steps", "16"], _precision),
     Benchmark("train_attention", "train_attention.py", "stage-1 model samples/s, SDPA vs eager attention (CPU)",
               lambda ctx: ["--steps", "16"], _attention),
+    Benchmark("train_step_parts", "train_step_parts.py", "stage-1 step around the model: collate, optimizer",
+              lambda ctx: ["--repeats", "10"], _step_parts),
     Benchmark("generate_speed", "generate_speed.py", "demonstrations per hour, 1 vs 2 workers",
               lambda ctx: ["--episodes", "2", "--keep", str(ctx.dataset)], _generate, libero=True),
     Benchmark("dataset_write", "dataset_write.py", "LeRobotDataset write, PNG in one thread vs writer threads",

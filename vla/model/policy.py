@@ -298,13 +298,15 @@ class VLAPolicy(HubMixin):
         messages = [{"role": "user", "content": content}]
         return self.processor.apply_chat_template(messages, add_generation_prompt=True)
 
-    def _encode_prompt(self, observation: dict[str, Any]) -> dict[str, Any]:
-        """One prompt: its token ids (1D) and its image inputs as the processor gives them for a batch of
-        one (their layout is the backbone's: ``_image_batch`` concatenates them)."""
-        images = [_to_uint8_hwc(observation[key]) for key in self.config.image_keys]
-        text = self.prompt_text(observation["task"], observation.get("state"))
-        out = self.processor(text=[text], images=[images], return_tensors="pt")
-        return {"input_ids": out["input_ids"][0], **image_inputs(dict(out))}
+    def _encode_prompts(self, observations: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
+        """The prompts' token ids (1D each, unpadded) and the batch's image inputs (their layout is the
+        backbone processor's), from one processor call: per call the processor validates its keyword
+        arguments, which cost as much as encoding two small images (bench/processor_speed.py)."""
+        images = [[_to_uint8_hwc(o[key]) for key in self.config.image_keys] for o in observations]
+        texts = [self.prompt_text(o["task"], o.get("state")) for o in observations]
+        out = self.processor(text=texts, images=images, return_tensors="pt", padding=True)
+        keep = out["attention_mask"].bool()  # padding goes, on whichever side the tokenizer pads
+        return [ids[mask] for ids, mask in zip(out["input_ids"], keep, strict=True)], image_inputs(dict(out))
 
     def collate(
         self, samples: list[dict[str, Any]], with_targets: bool = True, padding_side: str = "right"
@@ -318,9 +320,7 @@ class VLAPolicy(HubMixin):
         ``shift_labels`` (the label at a position is the token its logits must predict), set at the action
         positions only.
         """
-        encoded = [self._encode_prompt(s) for s in samples]
-        prompts = [e["input_ids"] for e in encoded]
-        images = _image_batch(encoded)
+        prompts, images = self._encode_prompts(samples)
         if not with_targets:
             pad_id = self.processor.tokenizer.pad_token_id
             return {**pad_sequences(prompts, None, pad_id, padding_side), **images}
@@ -497,15 +497,6 @@ def _check_finite_weights(folder: Path, model) -> None:
     bad = nonfinite_parameters(model)
     if bad:
         raise BrokenPolicyError(f"{folder}: weight {bad[0]} holds NaN or infinite values")
-
-
-def _image_batch(encoded: list[dict[str, Any]]) -> dict[str, Any]:
-    """The image inputs of a batch: each prompt's, as the processor gave them for a batch of one,
-    concatenated (SmolVLM: (1, images, C, H, W) each; LLaVA: (images, C, H, W) each)."""
-    import torch
-
-    keys = [k for k in encoded[0] if k != "input_ids"]
-    return {k: torch.cat([e[k] for e in encoded]) for k in keys}
 
 
 def apply_finetune_mode(

@@ -85,6 +85,18 @@ def enable_gradient_checkpointing(policy) -> None:
         policy.model.enable_input_require_grads()
 
 
+def adamw(params: list, **kwargs):
+    """AdamW with torch's fused kernel where it has one for the parameters' device (CPU, CUDA): one kernel
+    for every tensor instead of several small ops per tensor, 5x faster per step for the small model on
+    CPU (bench/optimizer_step.py); same update rule, so only float rounding differs from the default."""
+    import torch
+
+    try:
+        return torch.optim.AdamW(params, fused=True, **kwargs)
+    except RuntimeError:  # a device or dtype without the fused kernel: torch's default implementation
+        return torch.optim.AdamW(params, **kwargs)
+
+
 def warmup_cosine_schedule(optimizer, warmup_steps: int, total_steps: int):
     """Linear warmup then cosine decay, indexed by optimizer steps already taken (0 for the first step).
 
@@ -385,7 +397,7 @@ def _train(config: TrainConfig) -> Path:
         num_workers=tc.num_workers,
     )
     params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = adamw(params, lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = warmup_cosine_schedule(optimizer, tc.warmup_steps, tc.steps)
     model, optimizer, loader, scheduler = accelerator.prepare(policy.model, optimizer, loader, scheduler)
     if len(loader) == 0:
