@@ -78,19 +78,30 @@ def test_real_preset_offline_fails_fast_with_instructions(monkeypatch, tmp_path)
     assert "HuggingFaceTB/SmolVLM2-2.2B-Instruct" in message and "local copy" in message
 
 
-def test_small_preset_is_built_offline_with_the_same_classes():
+@pytest.mark.parametrize(("preset", "patch", "shuffle"), [("small", 8, 4), ("small-p16", 16, 2)])
+def test_small_presets_are_built_offline_with_the_same_classes(preset, patch, shuffle):
+    """Both small presets read 128 px images as 16 tokens each: small-p16 from 64 patches, small from 256."""
     from transformers import AutoConfig, AutoProcessor
 
     from vla.model.backbones.smolvlm import EMBEDDED
 
-    folder = resolve_model_source("small")
+    folder = resolve_model_source(preset)
     config = AutoConfig.from_pretrained(folder)
     assert type(config).__name__ == "SmolVLMConfig"
     vision = config.vision_config
-    assert (vision.image_size, vision.patch_size, config.scale_factor) == (128, 8, 4)
+    assert (vision.image_size, vision.patch_size, config.scale_factor) == (128, patch, shuffle)
     assert (config.text_config.hidden_size, config.text_config.num_hidden_layers) == (256, 4)
     processor = AutoProcessor.from_pretrained(folder)
-    assert processor.image_seq_len == EMBEDDED["small"].image_seq_len == 16
+    assert processor.image_seq_len == EMBEDDED[preset].image_seq_len == 16
+    # the vision encoder's output fills exactly the prompt's image tokens
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    image = np.zeros((128, 128, 3), np.uint8)
+    inputs = processor(text=["<image>pick up the soup"], images=[[image]], return_tensors="pt")
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 16
+    with torch.no_grad():
+        assert model(**inputs).logits.shape[:2] == inputs["input_ids"].shape
     assert processor.image_processor.size == {"longest_edge": 128}
 
 

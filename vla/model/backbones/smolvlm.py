@@ -10,8 +10,10 @@ loads the real one runs on them on a CPU. Only the sizes differ (:data:`EMBEDDED
 - ``small`` (~4M parameters): 128 px images (the size ``vla experiment`` records at, so nothing is
   resized), 16 image tokens per image, a 4-layer vision encoder and a 4-layer Llama text model. Large
   enough to learn a LIBERO task on a 2-core CPU within an hour.
+- ``small-p16``: ``small`` with 16 px patches (64 per image instead of 256) and a pixel shuffle of 2, so the
+  same 16 image tokens per image come from a 4x shorter vision sequence: its training steps are ~1.4x faster.
 
-Both share a small BPE vocabulary trained here on LIBERO's instructions.
+All share a small BPE vocabulary trained here on LIBERO's instructions.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class EmbeddedSpec:
 EMBEDDED: dict[str, EmbeddedSpec] = {
     "tiny": EmbeddedSpec("tiny", 1, 64, 8, 2, 64, 2, 4, 32, 2, 2),
     "small": EmbeddedSpec("small", 1, 128, 8, 4, 256, 4, 4, 128, 4, 4),
+    "small-p16": EmbeddedSpec("small-p16", 1, 128, 16, 2, 256, 4, 4, 128, 4, 4),
 }
 TINY = EMBEDDED["tiny"]
 TINY_VERSION = TINY.version
