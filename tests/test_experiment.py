@@ -258,6 +258,10 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
     assert hundred.eval == fast.eval and hundred.tokenizer == fast.tokenizer
     augmented = train_config(load_experiment("recipes/experiments/libero_object_task0_h20_fast_aug.yaml"))
     assert augmented.data.image_transforms["enable"] and augmented.training.steps == 6000
+    # the faster model on make reproduce's own demonstrations, nothing else changed
+    p16 = load_experiment("recipes/experiments/libero_object_task0_h20_fast_100_p16.yaml")
+    assert p16.data_folder == hundred.data_folder and p16.eval == hundred.eval
+    assert train_config(p16).policy == dataclasses.replace(hundred_recipe.policy, base_model="small-p16")
     assert (
         "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100.yaml"
         in (Path(__file__).resolve().parents[1] / "Makefile").read_text()
