@@ -101,10 +101,19 @@ def test_under_accelerate_only_rank_0_prints_the_one_line(tmp_path, rank):
 def test_through_the_launcher_bad_input_is_one_line_and_a_killed_rank_is_named(tmp_path):
     """``python -m vla.launch`` (accelerate launch's arguments; what vla experiment and demo use) ends with
     the rank's one line: no ChildFailedError traceback from the launcher after it."""
+    import socket
+
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "vla.launch", "--config_file", "recipes/accelerate/cpu2.yaml"]
-    bad = subprocess.run([*launch, "-m", "vla.train", "recipes/tiny_cpu.yaml", "training.lr=-1"],
-                         env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    # with the default port taken, as when another training runs on the machine: still the one line
+    with socket.socket() as taken:
+        try:
+            taken.bind(("127.0.0.1", 29500))
+            taken.listen()
+        except OSError:  # already taken by something else: the same situation
+            pass
+        bad = subprocess.run([*launch, "-m", "vla.train", "recipes/tiny_cpu.yaml", "training.lr=-1"],
+                             env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.splitlines() == ["error: training.lr=-1.0 is invalid: must be > 0"], bad.stderr[-3000:]
     (tmp_path / "die_now.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")

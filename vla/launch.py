@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     # the agent's own lines ("Received 15 death signal", "failed (exitcode: 1) local_rank: 0") repeat what
     # the ranks say; a rank killed without a word is reported below
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # one machine whose default port is taken (another training runs): accelerate finds a free port itself
+    # and says so in a 5-line warning before the ranks' lines; the run is the same either way
+    warnings.filterwarnings("ignore", message=r"Port `\d+` is already in use", category=UserWarning)
     try:
         launch_command(args)
     except SignalException as stop:  # the ranks got the signal too: they save and say where
