@@ -11,7 +11,7 @@ loads the real one runs on them on a CPU. Only the sizes differ (:data:`EMBEDDED
   resized), 16 image tokens per image, a 4-layer vision encoder and a 4-layer Llama text model. Large
   enough to learn a LIBERO task on a 2-core CPU within an hour.
 - ``small-p16``: ``small`` with 16 px patches (64 per image instead of 256) and a pixel shuffle of 2, so the
-  same 16 image tokens per image come from a 4x shorter vision sequence: its training steps are ~1.4x faster.
+  same 16 image tokens per image come from a 4x shorter vision sequence: the stage-1 recipe trains 1.45x faster.
 
 All share a small BPE vocabulary trained here on LIBERO's instructions.
 """
