@@ -27,7 +27,7 @@ DEMO_OUT := outputs/demo$(if $(filter-out binning,$(TOKENIZER)),-$(TOKENIZER),)
 demo:             ## record -> tokenize -> train (2 processes) -> evaluate; make demo TOKENIZER=actioncodec|fast
 	$(VENV)/vla demo --out $(DEMO_OUT) --tokenizer $(TOKENIZER)
 
-EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100.yaml
+EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100_p16.yaml
 reproduce:        ## proof of learning: expert data -> tokenizer -> train -> 50-episode evaluation + baselines (resumable)
 	$(VENV)/vla experiment $(EXPERIMENT) $(if $(SEEDS),--seeds $(SEEDS))
 

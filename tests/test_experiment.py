@@ -247,7 +247,7 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
     assert train_config(stage2_h20).training.steps == train_config(stage2).training.steps
     # make reproduce's: it runs both baselines itself; the ActionCodec row reuses them (same episodes, states)
     assert fast.eval.baselines == ("random", "mean_replay") and codec.eval.baselines == ()
-    # make reproduce's recipe: the 1 s FAST run with 100 demonstrations of its own, everything else the same
+    # the stage-1 recipe: the 1 s FAST run with 100 demonstrations of its own, everything else the same
     hundred = load_experiment("recipes/experiments/libero_object_task0_h20_fast_100.yaml")
     assert hundred.data.episodes_per_task == 100 and hundred.data_folder == hundred.out / "data"
     hundred_recipe, fast_recipe = train_config(hundred), train_config(fast)
@@ -258,12 +258,12 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
     assert hundred.eval == fast.eval and hundred.tokenizer == fast.tokenizer
     augmented = train_config(load_experiment("recipes/experiments/libero_object_task0_h20_fast_aug.yaml"))
     assert augmented.data.image_transforms["enable"] and augmented.training.steps == 6000
-    # the faster model on make reproduce's own demonstrations, nothing else changed
+    # make reproduce's: the faster model on that recipe's demonstrations, nothing else changed
     p16 = load_experiment("recipes/experiments/libero_object_task0_h20_fast_100_p16.yaml")
     assert p16.data_folder == hundred.data_folder and p16.eval == hundred.eval
     assert train_config(p16).policy == dataclasses.replace(hundred_recipe.policy, base_model="small-p16")
     assert (
-        "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100.yaml"
+        "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100_p16.yaml"
         in (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     )
 
