@@ -70,23 +70,19 @@ def test_labels_cover_only_action_tokens_and_end_token(backbone_policy):
 def test_a_batch_is_encoded_as_its_prompts_alone(backbone_policy):
     """collate encodes a batch in one processor call: each prompt's ids and the image inputs are what a
     processor call per prompt gives (the padding of the batch call is dropped whatever side it is on)."""
-    from vla.model.policy import _to_uint8_hwc
+    from bench.train_step_parts import encode_per_prompt
 
     policy, dataset = backbone_policy
     longer = {**dataset[5], "task": "pick up the alphabet soup and place it in the basket next to the plate"}
     samples = [dataset[0], longer, dataset[9]]
     ids, images = policy._encode_prompts(samples)
-    alone = []
-    for sample in samples:
-        text = policy.prompt_text(sample["task"], sample["state"])
-        pictures = [_to_uint8_hwc(sample[key]) for key in policy.config.image_keys]
-        alone.append(dict(policy.processor(text=[text], images=[pictures], return_tensors="pt")))
+    alone_ids, alone_images = encode_per_prompt(policy, samples)
     assert len({len(row) for row in ids}) == 2  # the longer instruction really was padded in the batch
-    for row, single in zip(ids, alone, strict=True):
-        assert torch.equal(row, single["input_ids"][0])
-    assert set(images) == set(alone[0]) - {"input_ids", "attention_mask"}
+    for row, single in zip(ids, alone_ids, strict=True):
+        assert torch.equal(row, single)
+    assert set(images) == set(alone_images)
     for key, value in images.items():
-        assert torch.equal(value, torch.cat([single[key] for single in alone]))
+        assert torch.equal(value, alone_images[key])
 
 
 def test_constrained_decoding_emits_only_action_tokens(backbone_policy):

@@ -92,3 +92,14 @@ def test_recipe_typos_fail_before_training(synthetic_dataset, tmp_path):
         config_for(synthetic_dataset, tmp_path, "training.stepz=3")
     with pytest.raises(ConfigError, match="training.batch_size=0 is invalid"):
         config_for(synthetic_dataset, tmp_path, "training.batch_size=0")
+
+
+def test_the_optimizer_is_torchs_fused_adamw_on_cpu():
+    """One fused kernel for every tensor (bench/train_step_parts.py: 3.3x faster per step on CPU)."""
+    import torch
+
+    from vla.train.trainer import adamw
+
+    params = [torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.zeros(2, 2))]
+    optimizer = adamw(params, lr=1e-3, weight_decay=0.0)
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
