@@ -63,6 +63,9 @@ def test_generator_resumes_after_kill_9_and_matches_an_uninterrupted_run(tmp_pat
 
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # one progress bar per stage: neither lerobot's per-episode `Map` bars nor LIBERO's prints
+    assert "writing LeRobotDataset" in resumed.stderr and "Map" not in resumed.stderr
+    assert "using task orders" not in resumed.stdout + resumed.stderr
     report = json.loads((out / "meta" / "vla_generation.json").read_text())
     assert report["episodes_recorded_this_run"] == 4 - len(staged)
     assert report["overall"]["episodes"] == 4 and not staging.exists()

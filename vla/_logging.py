@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 
 _DROPPED = (
     # lerobot probes torchcodec's FFmpeg libraries and prints a long traceback when the system has none;
@@ -30,6 +32,21 @@ def quiet_known_noise() -> None:
         if not any(isinstance(f, _DropMessages) and f.fragment == fragment for f in logger.filters):
             logger.addFilter(_DropMessages(fragment))
     warnings.filterwarnings("ignore", message=r"(?s).*torchcodec.*")
+
+
+@contextlib.contextmanager
+def datasets_progress_bars_off() -> Iterator[None]:
+    """Hugging Face ``datasets`` progress bars off inside (lerobot's per-episode ``Map`` bars would bury
+    ours), restored to what they were after."""
+    from datasets.utils import logging as datasets_logging
+
+    was_enabled = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets_logging.enable_progress_bar()
 
 
 class _CurrentStderrHandler(logging.StreamHandler):

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vla._logging import quiet_known_noise
+from vla._logging import datasets_progress_bars_off, quiet_known_noise
 from vla.config import ConfigError, check, check_choice, check_output_folder
 from vla.envs import SUITES, benchmark_for_suite, check_suite_task, get_benchmark
 from vla.envs.rollout import reset_episode, rollout
@@ -408,17 +408,20 @@ def _build_dataset(
         # workers have left (same frames; bench/dataset_write.py)
         image_writer_threads=threads if images else 0,
     )
-    for job in tqdm(jobs, desc="writing LeRobotDataset", unit="episode"):
-        with np.load(staging / job.name) as data:
-            if not bool(data["kept"]):
-                continue
-            n = len(data["actions"])
-            instruction = str(data["instruction"])
-            columns = {key: data[key] for key in features}
-        for i in range(n):
-            dataset.add_frame({**{key: values[i] for key, values in columns.items()}, "task": instruction})
-        dataset.save_episode()
-    dataset.finalize()
+    with datasets_progress_bars_off():  # lerobot's per-episode `Map` bars would bury ours
+        for job in tqdm(jobs, desc="writing LeRobotDataset", unit="episode"):
+            with np.load(staging / job.name) as data:
+                if not bool(data["kept"]):
+                    continue
+                n = len(data["actions"])
+                instruction = str(data["instruction"])
+                columns = {key: data[key] for key in features}
+            for i in range(n):
+                dataset.add_frame(
+                    {**{key: values[i] for key, values in columns.items()}, "task": instruction}
+                )
+            dataset.save_episode()
+        dataset.finalize()
 
 
 def generation_summary(outcomes: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ perturbed suites) subclasses :class:`LiberoBenchmark`, overrides the tables and 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +72,8 @@ class LiberoBenchmark(Benchmark):
         ensure_libero()
         from libero.libero import benchmark
 
-        return benchmark.get_benchmark_dict()[suite]()
+        with contextlib.redirect_stdout(io.StringIO()):  # LIBERO prints "[info] using task orders ..."
+            return benchmark.get_benchmark_dict()[suite]()
 
     def libero_task(self, suite: str, task_id: int) -> LiberoTask:
         """The task's instruction and BDDL file, from LIBERO's own benchmark table."""
