@@ -262,6 +262,19 @@ def test_experiment_variants_start_from_a_base_and_change_the_tokenizer_whole(tm
     p16 = load_experiment("recipes/experiments/libero_object_task0_h20_fast_100_p16.yaml")
     assert p16.data_folder == hundred.data_folder and p16.eval == hundred.eval
     assert train_config(p16).policy == dataclasses.replace(hundred_recipe.policy, base_model="small-p16")
+    # the tokenizer rows at make reproduce's setting: only the tokenizer (and where the run goes) differs
+    p16_recipe = train_config(p16)
+    for shipped, tokenizer in (
+        ("actioncodec", TokenizerStage(type="actioncodec", pretrained="actioncodec-libero")),
+        ("binning", TokenizerStage(type="binning", options={"n_bins": 256, "strategy": "uniform"})),
+    ):
+        row = load_experiment(f"recipes/experiments/libero_object_task0_h20_{shipped}_100_p16.yaml")
+        assert row.tokenizer == tokenizer and row.data_folder == p16.data_folder and row.out != p16.out
+        assert train_config(row).policy == p16_recipe.policy
+        assert train_config(row).training == dataclasses.replace(
+            p16_recipe.training, output_dir=str(row.out / "train")
+        )
+        assert row.eval == dataclasses.replace(p16.eval, baselines=())
     assert (
         "EXPERIMENT ?= recipes/experiments/libero_object_task0_h20_fast_100_p16.yaml"
         in (Path(__file__).resolve().parents[1] / "Makefile").read_text()
