@@ -364,6 +364,7 @@ def test_two_processes_train_each_decoding_mode(synthetic_dataset, tmp_path, mod
     log = launch(synthetic_dataset, tmp_path, "training.steps=2", f"policy.decoding={mode}")
     assert "2 process(es)" in log.stdout + log.stderr
     assert len(re.findall(r"Loading weights: +0%", log.stderr)) == 1  # rank 0's bar only (its first print)
+    assert "Writing model shards" not in log.stderr  # no bar per checkpoint under the training bar
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["loss"]) for r in rows)
     policy = VLAPolicy.from_pretrained(tmp_path / "checkpoints/last")

@@ -35,18 +35,21 @@ def quiet_known_noise() -> None:
 
 
 @contextlib.contextmanager
-def datasets_progress_bars_off() -> Iterator[None]:
-    """Hugging Face ``datasets`` progress bars off inside (lerobot's per-episode ``Map`` bars would bury
-    ours), restored to what they were after."""
+def library_progress_bars_off() -> Iterator[None]:
+    """Hugging Face ``datasets`` and ``transformers`` progress bars off inside, restored to what they were
+    after: lerobot's per-episode ``Map`` bars and a ``Writing model shards`` bar per checkpoint would bury
+    our own bars."""
     from datasets.utils import logging as datasets_logging
+    from transformers.utils import logging as transformers_logging
 
-    was_enabled = datasets_logging.is_progress_bar_enabled()
-    datasets_logging.disable_progress_bar()
+    libraries = [lib for lib in (datasets_logging, transformers_logging) if lib.is_progress_bar_enabled()]
+    for lib in libraries:
+        lib.disable_progress_bar()
     try:
         yield
     finally:
-        if was_enabled:
-            datasets_logging.enable_progress_bar()
+        for lib in libraries:
+            lib.enable_progress_bar()
 
 
 class _CurrentStderrHandler(logging.StreamHandler):

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from vla._logging import datasets_progress_bars_off, quiet_known_noise
+from vla._logging import library_progress_bars_off, quiet_known_noise
 from vla.config import ConfigError, check, check_choice, check_output_folder
 from vla.envs import SUITES, benchmark_for_suite, check_suite_task, get_benchmark
 from vla.envs.rollout import reset_episode, rollout
@@ -408,7 +408,7 @@ def _build_dataset(
         # workers have left (same frames; bench/dataset_write.py)
         image_writer_threads=threads if images else 0,
     )
-    with datasets_progress_bars_off():  # lerobot's per-episode `Map` bars would bury ours
+    with library_progress_bars_off():  # lerobot's per-episode `Map` bars would bury ours
         for job in tqdm(jobs, desc="writing LeRobotDataset", unit="episode"):
             with np.load(staging / job.name) as data:
                 if not bool(data["kept"]):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vla._logging import library_progress_bars_off
 from vla.config import ConfigError, check_output_folder, to_dict
 from vla.distributed import fsdp_without_gpu, is_launch_rank_zero, use_cpu_processes_without_gpu
 from vla.errors import UserError
@@ -275,7 +276,8 @@ def _save_checkpoint(
         state_dict = accelerator.get_state_dict(model)  # shares the average's storage until written below
     if accelerator.is_main_process:
         policy.model = accelerator.unwrap_model(model)
-        policy.save_pretrained(tmp, state_dict=state_dict)
+        with library_progress_bars_off():  # one bar per checkpoint would bury the training bar
+            policy.save_pretrained(tmp, state_dict=state_dict)
         (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(config), indent=1))
         from vla.model.decoding import model_attn_implementation
 
