@@ -34,7 +34,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "outputs/corpus/libero_actions_20.npz"
 EXPERIMENTS = [ROOT / "outputs/experiments" / name for name in
-               ("libero_object_task0", "libero_object_task0_fast", "libero_object_task0_actioncodec")]  # fmt: skip
+               ("libero_object_task0", "libero_object_task0_fast", "libero_object_task0_actioncodec",
+                # make reproduce's setting (small-p16, 100 demonstrations, 1 s chunks), one row per tokenizer
+                "libero_object_task0_h20_fast_100_p16", "libero_object_task0_h20_actioncodec_100_p16",
+                "libero_object_task0_h20_binning_100_p16")]  # fmt: skip
 
 
 @dataclass
